@@ -49,12 +49,13 @@ def _stage_for(path: PathLike):
 def save(obj: Union[np.ndarray, BytesLike], path: PathLike, **compress_kwargs) -> None:
     """Write an array (compressed first, with ``compress_kwargs``) or a Crackle stream to ``path``.
 
+    A numpy array is always treated as labels to compress; pass a stream as bytes, bytearray or
+    memoryview.
     The file is a plain Crackle stream (conventionally ``.ckl``); a name ending in ``.gz``, ``.bz2``,
     ``.xz`` or ``.zst`` adds that second compression stage. A stream passed as bytes is checked to
     be a Crackle stream (header and layout) before it is written.
     """
-    if isinstance(obj, np.ndarray) and not (obj.dtype == np.uint8 and obj.ndim == 1 and not compress_kwargs
-                                            and bytes(obj[:4]) == b"crkl"):
+    if isinstance(obj, np.ndarray):
         data = compress(obj, **compress_kwargs)
     else:
         if compress_kwargs:
