@@ -1,0 +1,49 @@
+// The entry points the Cython binding calls. Everything here works on plain buffers and never
+// touches Python objects, so the binding calls it with the GIL released.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "header.hpp"
+#include "labels_section.hpp"
+
+namespace crackle {
+
+struct EncodeOptions {
+  bool fortran = false;  // header F bit: the memory order the caller's array had
+  int markov_order = 0;
+  bool allow_pins = false;
+  int threads = 1;
+};
+
+// `data` holds sx*sy*sz elements of `itemsize` bytes, x fastest then y then z.
+std::vector<uint8_t> compress(const void* data, int itemsize, bool is_signed, uint32_t sx, uint32_t sy, uint32_t sz,
+                              const EncodeOptions& options);
+
+// A stream whose header, layout, index CRC and labels structure have been checked.
+struct StreamInfo {
+  const uint8_t* data = nullptr;
+  uint64_t size = 0;
+  Header header;
+  Layout layout;
+  LabelsSection labels;
+
+  static StreamInfo open(const uint8_t* data, uint64_t size);
+};
+
+// Decodes slices [z0, z1) into `out`: sx*sy*(z1-z0) elements of data_width bytes laid out in
+// the header's order (F: x fastest; C: the same logical array in C order). `out == nullptr`
+// decodes and checks without writing (verify). Checks the labels CRC and each decoded slice's CRC.
+void decode(const StreamInfo& s, uint32_t z0, uint32_t z1, void* out, int threads);
+
+// Raises DecodeError unless the labels CRC matches (no-op for streams without CRCs).
+void check_labels_crc(const StreamInfo& s);
+
+// A copy of the stream with its labels section replaced by `section` (values stored in
+// `stored_width` bytes), the U/M bits set as given, and the header CRC8 and labels CRC redone.
+std::vector<uint8_t> replace_labels(const StreamInfo& s, const uint8_t* section, uint64_t section_size,
+                                    int stored_width, bool unsorted, bool remapped);
+
+}  // namespace crackle

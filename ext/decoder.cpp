@@ -1,0 +1,238 @@
+// Decompression: validate the layout, then per slice (on worker threads) draw the cracks,
+// label components, check the count and CRC, map components to labels and write the output.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ccl.hpp"
+#include "codec.hpp"
+#include "crack_codes.hpp"
+#include "crc.hpp"
+#include "flat_labels.hpp"
+#include "markov.hpp"
+#include "pins.hpp"
+
+namespace crackle {
+
+uint32_t crc32c_of_ids(const uint32_t* ids, uint64_t n, std::vector<uint8_t>& scratch);
+
+StreamInfo StreamInfo::open(const uint8_t* data, uint64_t size) {
+  StreamInfo s;
+  s.data = data;
+  s.size = size;
+  s.header = Header::parse(data, size);
+  s.layout = Layout::of(data, size, s.header);
+  s.labels = LabelsSection::parse(data, s.header, s.layout);
+  return s;
+}
+
+void check_labels_crc(const StreamInfo& s) {
+  if (!s.layout.has_crcs || s.header.voxels() == 0) return;
+  const uint32_t actual = crc32c(s.data + s.layout.labels_offset, s.header.num_label_bytes);
+  if (actual != s.layout.labels_crc(s.data)) fail("labels", "CRC32C mismatch (labels section corrupted)");
+}
+
+namespace {
+
+struct DecodeScratch {
+  std::vector<uint8_t> conn;
+  std::vector<uint32_t> ids;
+  std::vector<Vertex> starts;
+  std::vector<Vertex> stack;
+  CclScratch ccl;
+  std::vector<uint8_t> crc_bytes;
+};
+
+// Rebuilds slice z's component ids into sc.ids (FORMAT 7.1 steps 1-4).
+void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint32_t z, DecodeScratch& sc,
+                             const std::string& section) {
+  const Header& h = s.header;
+  const uint64_t begin = s.layout.slice_offsets[z];
+  const uint64_t len = s.layout.slice_offsets[z + 1] - begin;
+  const uint8_t* code = s.data + begin;
+  if (len < 4) fail(section, "crack code shorter than its 4-byte BOC length field");
+  const uint64_t boc_bytes = load_u32(code);
+  if (boc_bytes > len - 4) fail(section, "BOC length " + std::to_string(boc_bytes) + " runs past the slice's crack code");
+  const uint8_t* moves = code + 4 + boc_bytes;
+  const uint64_t move_bytes = len - 4 - boc_bytes;
+
+  const uint64_t sxy = h.slice_pixels();
+  sc.conn.resize(sxy);
+  init_connectivity(sc.conn.data(), h.sx, h.sy, h.permissible);
+  // An empty move stream means no chains, whatever the BOC says (the short-BOC quirk, 6.3).
+  if (move_bytes > 0) {
+    parse_boc(code + 4, boc_bytes, h.sx, h.sy, section.c_str(), sc.starts);
+    if (model.order == 0) {
+      PlainDirections dirs(moves, move_bytes);
+      draw_chains(dirs, sc.starts, h.sx, h.sy, h.permissible, sc.conn.data(), sc.stack, section.c_str());
+    } else {
+      MarkovDirections dirs(moves, move_bytes, model);
+      draw_chains(dirs, sc.starts, h.sx, h.sy, h.permissible, sc.conn.data(), sc.stack, section.c_str());
+    }
+  }
+  sc.ids.resize(sxy);
+  const uint8_t* conn = sc.conn.data();
+  const uint32_t count = label_components(
+      h.sx, h.sy, [conn](uint64_t p) { return (conn[p] & kJoinLeft) != 0; },
+      [conn](uint64_t p) { return (conn[p] & kJoinUp) != 0; }, sc.ids.data(), sc.ccl);
+  const uint64_t expected = s.labels.cc_offsets[z + 1] - s.labels.cc_offsets[z];
+  if (count != expected) {
+    fail(section, "crack code yields " + std::to_string(count) + " components, the labels section says " +
+                      std::to_string(expected));
+  }
+  if (s.layout.has_crcs && crc32c_of_ids(sc.ids.data(), sxy, sc.crc_bytes) != s.layout.slice_crc(s.data, z)) {
+    fail(section, "CRC32C mismatch (crack code corrupted)");
+  }
+}
+
+// Stored label value -> element value. The reference's Python decoder zero-extends the value
+// of a single-label volume (FORMAT 10.6); matching it keeps outputs identical.
+template <typename T>
+T convert(uint64_t stored, int stored_width, bool sign_extend) {
+  if (sign_extend && stored_width < 8) {
+    const int shift = 64 - 8 * stored_width;
+    return static_cast<T>(static_cast<uint64_t>(static_cast<int64_t>(stored << shift) >> shift));
+  }
+  return static_cast<T>(stored);
+}
+
+uint64_t distinct_label_count(const StreamInfo& s) {
+  const LabelsSection& L = s.labels;
+  const bool pins = L.format == kPins;
+  if (!s.header.remapped) return L.num_unique + (pins ? 1 : 0);
+  std::vector<uint64_t> v;
+  v.reserve(L.num_unique + 1);
+  for (uint64_t k = 0; k < L.num_unique; k++) v.push_back(L.unique_value(s.data, k));
+  if (pins) v.push_back(L.bgcolor);
+  std::sort(v.begin(), v.end());
+  return static_cast<uint64_t>(std::unique(v.begin(), v.end()) - v.begin());
+}
+
+template <typename T>
+void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int threads) {
+  const Header& h = s.header;
+  const LabelsSection& L = s.labels;
+  check_labels_crc(s);
+  MarkovModel model;
+  if (h.markov_order > 0) model = MarkovModel::read(s.data + s.layout.model_offset, s.layout.model_bytes, h.markov_order);
+
+  const bool pins = L.format == kPins;
+  const bool sign_extend = h.is_signed && distinct_label_count(s) != 1;
+  std::vector<T> table(L.num_unique + (pins ? 1 : 0));
+  for (uint64_t k = 0; k < L.num_unique; k++) table[k] = convert<T>(L.unique_value(s.data, k), L.stored_width, sign_extend);
+  if (pins) table[L.num_unique] = convert<T>(L.bgcolor, L.stored_width, sign_extend);
+
+  // PINS: component -> record for the decoded range, then per-slice lists of the pins that
+  // cross each slice (compressed-row layout), applied in record order.
+  const uint64_t base = L.cc_offsets[z0];
+  std::vector<uint32_t> record_of;
+  std::vector<uint64_t> pin_start;
+  std::vector<uint32_t> pin_list;
+  PinsData pin_data;
+  if (pins) {
+    pin_data = read_pins(s.data, h, L);
+    const uint64_t limit = L.cc_offsets[z1];
+    record_of.assign(limit - base, static_cast<uint32_t>(L.num_unique));
+    for (const auto& c : pin_data.components) {
+      if (c.first >= base && c.first < limit) record_of[c.first - base] = c.second;
+    }
+    pin_start.assign(static_cast<size_t>(z1 - z0) + 1, 0);
+    for (const Pin& p : pin_data.pins) {
+      const uint32_t a = std::max(p.z0, z0), b = std::min(p.z1 + 1, z1);
+      for (uint32_t z = a; z < b; z++) pin_start[z - z0 + 1]++;
+    }
+    for (size_t i = 1; i < pin_start.size(); i++) pin_start[i] += pin_start[i - 1];
+    pin_list.resize(pin_start.back());
+    std::vector<uint64_t> fill(pin_start.begin(), pin_start.end() - 1);
+    for (uint32_t i = 0; i < pin_data.pins.size(); i++) {
+      const Pin& p = pin_data.pins[i];
+      const uint32_t a = std::max(p.z0, z0), b = std::min(p.z1 + 1, z1);
+      for (uint32_t z = a; z < b; z++) pin_list[fill[z - z0]++] = i;
+    }
+  }
+
+  const int nthreads = resolve_threads(threads, z1 - z0);
+  std::vector<DecodeScratch> scratch(nthreads);
+  std::vector<std::vector<T>> values(nthreads);
+  const uint64_t sxy = h.slice_pixels();
+  const uint64_t nz = z1 - z0;
+  parallel_for(nz, nthreads, [&](uint64_t i, int w) {
+    const uint32_t z = static_cast<uint32_t>(z0 + i);
+    const std::string section = "slice z=" + std::to_string(z);
+    DecodeScratch& sc = scratch[w];
+    decode_slice_components(s, model, z, sc, section);
+    if (out == nullptr) return;
+    const uint64_t first = L.cc_offsets[z];
+    const uint32_t count = static_cast<uint32_t>(L.cc_offsets[z + 1] - first);
+    std::vector<T>& vals = values[w];
+    const uint32_t* ids = sc.ids.data();
+    if (pins) {
+      uint32_t* rec = record_of.data() + (first - base);
+      for (uint64_t k = pin_start[i]; k < pin_start[i + 1]; k++) {
+        const Pin& p = pin_data.pins[pin_list[k]];
+        rec[ids[p.pixel]] = p.label;
+      }
+      vals.resize(count);
+      for (uint32_t j = 0; j < count; j++) vals[j] = table[rec[j]];
+    } else {
+      flat_slice_values(s.data, L, first, count, table, vals, section.c_str());
+    }
+    const T* v = vals.data();
+    if (h.fortran) {
+      T* dst = out + i * sxy;
+      for (uint64_t p = 0; p < sxy; p++) dst[p] = v[ids[p]];
+    } else {
+      // C order: element (x, y, z) at (x*sy + y)*nz + z.
+      for (uint32_t y = 0; y < h.sy; y++) {
+        const uint32_t* row = ids + static_cast<uint64_t>(y) * h.sx;
+        T* dst = out + static_cast<uint64_t>(y) * nz + i;
+        const uint64_t stride = static_cast<uint64_t>(h.sy) * nz;
+        for (uint32_t x = 0; x < h.sx; x++) dst[x * stride] = v[row[x]];
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void decode(const StreamInfo& s, uint32_t z0, uint32_t z1, void* out, int threads) {
+  const Header& h = s.header;
+  if (z0 > z1 || z1 > h.sz) throw EncodeError("z range out of bounds");
+  if (z0 == z1 || h.voxels() == 0) return;
+  switch (h.data_width) {
+    case 1: return decode_typed(s, z0, z1, static_cast<uint8_t*>(out), threads);
+    case 2: return decode_typed(s, z0, z1, static_cast<uint16_t*>(out), threads);
+    case 4: return decode_typed(s, z0, z1, static_cast<uint32_t*>(out), threads);
+    default: return decode_typed(s, z0, z1, static_cast<uint64_t*>(out), threads);
+  }
+}
+
+std::vector<uint8_t> replace_labels(const StreamInfo& s, const uint8_t* section, uint64_t section_size,
+                                    int stored_width, bool unsorted, bool remapped) {
+  Header h = s.header;
+  const Layout& L = s.layout;
+  h.stored_width = stored_width;
+  h.unsorted = unsorted;
+  h.remapped = remapped;
+  h.num_label_bytes = section_size;
+  if (h.version == 0 && section_size > 0xFFFFFFFFull) throw EncodeError("labels section too large for a version-0 stream");
+  const uint64_t H = h.header_bytes();
+  const uint64_t body = L.trailer_offset - L.model_offset;  // model and crack codes, unchanged
+  std::vector<uint8_t> out(H + L.index_bytes + section_size + body + L.trailer_bytes);
+  uint8_t* p = out.data();
+  h.write(p);
+  std::memcpy(p + H, s.data + L.index_offset, L.index_bytes);
+  uint8_t* at = p + H + L.index_bytes;
+  if (section_size) std::memcpy(at, section, section_size);
+  at += section_size;
+  if (body) std::memcpy(at, s.data + L.model_offset, body);
+  at += body;
+  if (L.has_crcs) {
+    store_le(at, crc32c(section, section_size), 4);
+    std::memcpy(at + 4, s.data + L.trailer_offset + 4, L.trailer_bytes - 4);
+  }
+  return out;
+}
+
+}  // namespace crackle

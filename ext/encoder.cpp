@@ -1,0 +1,248 @@
+// Compression: per-slice components, crack chains and CRCs on worker threads, then the labels
+// section, the optional markov model, and one pass that lays the stream out (FORMAT.md 9.1).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "ccl.hpp"
+#include "codec.hpp"
+#include "crack_codes.hpp"
+#include "crc.hpp"
+#include "flat_labels.hpp"
+#include "markov.hpp"
+#include "pins.hpp"
+
+namespace crackle {
+
+uint32_t crc32c_of_ids(const uint32_t* ids, uint64_t n, std::vector<uint8_t>& scratch);
+
+namespace {
+
+struct SliceResult {
+  uint32_t cc_count = 0;
+  uint32_t crc = 0;
+  std::vector<uint64_t> cc_values;    // raw element value of each component (zero-extended)
+  std::vector<uint32_t> first_pixel;  // first pixel of each component (pins only)
+  SliceCracks cracks;
+  std::vector<uint8_t> moves;         // the packed move stream
+};
+
+struct EncodeScratch {
+  CclScratch ccl;
+  CrackScratch cracks;
+  std::vector<uint32_t> ids;
+  std::vector<uint8_t> crc_bytes;
+};
+
+int64_t sign_extend(uint64_t v, int bytes) {
+  if (bytes >= 8) return static_cast<int64_t>(v);
+  const int shift = 64 - 8 * bytes;
+  return static_cast<int64_t>(v << shift) >> shift;
+}
+
+// Stored width (FORMAT 2.5, and the corrected signed rule of 5.3).
+int choose_stored_width(const std::vector<uint64_t>& values, bool is_signed, int itemsize) {
+  if (!is_signed) {
+    uint64_t mx = 0;
+    for (uint64_t v : values) mx = std::max(mx, v);
+    return width_of(mx);
+  }
+  int64_t mn = 0, mx = 0;
+  bool first = true;
+  for (uint64_t v : values) {
+    const int64_t s = sign_extend(v, itemsize);
+    if (first || s < mn) mn = s;
+    if (first || s > mx) mx = s;
+    first = false;
+  }
+  if (mn < 0) return itemsize;
+  for (int w = width_of(static_cast<uint64_t>(mx)); w < 8; w *= 2) {
+    if (static_cast<uint64_t>(mx) < (1ull << (8 * w - 1))) return w;
+  }
+  return 8;
+}
+
+template <typename T>
+std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, uint32_t sy, uint32_t sz,
+                                    const EncodeOptions& opt) {
+  Header h;
+  h.version = 1;
+  h.sx = sx;
+  h.sy = sy;
+  h.sz = sz;
+  h.data_width = sizeof(T);
+  h.stored_width = 1;
+  h.is_signed = is_signed;
+  h.fortran = opt.fortran;
+  if (opt.markov_order < 0 || opt.markov_order > kMaxMarkovOrder) {
+    throw EncodeError("markov_model_order must be in 0..15");
+  }
+  const uint64_t sxy = h.slice_pixels();
+  const uint64_t voxels = h.voxels();
+  if (voxels == 0) {
+    std::vector<uint8_t> out(h.header_bytes());
+    h.write(out.data());
+    return out;
+  }
+  if (sxy > 0xFFFFFFFFull) throw EncodeError("a slice (sx*sy) must have fewer than 2^32 pixels");
+  const int threads = resolve_threads(opt.threads, sz);
+
+  // Crack format: permissible (cracks connect) when fewer than half of all consecutive voxel
+  // pairs in x-fastest order are equal (9.1).
+  std::vector<uint64_t> pairs(sz, 0);
+  parallel_for(sz, threads, [&](uint64_t z, int) {
+    const T* s = data + z * sxy;
+    uint64_t n = (z > 0 && s[0] == s[-1]) ? 1 : 0;
+    for (uint64_t p = 1; p < sxy; p++) n += (s[p] == s[p - 1]);
+    pairs[z] = n;
+  });
+  uint64_t num_pairs = 0;
+  for (uint64_t n : pairs) num_pairs += n;
+  h.permissible = num_pairs < voxels / 2;
+  const bool use_pins = opt.allow_pins && sz > 1 && !is_signed && !h.permissible && voxels < (1ull << 32);
+  h.label_format = use_pins ? kPins : kFlat;
+
+  std::vector<uint32_t> all_ids(use_pins ? voxels : 0);
+  std::vector<SliceResult> slices(sz);
+  std::vector<EncodeScratch> scratch(threads);
+  parallel_for(sz, threads, [&](uint64_t z, int w) {
+    EncodeScratch& sc = scratch[w];
+    SliceResult& r = slices[z];
+    const T* px = data + z * sxy;
+    uint32_t* ids;
+    if (use_pins) {
+      ids = all_ids.data() + z * sxy;
+    } else {
+      sc.ids.resize(sxy);
+      ids = sc.ids.data();
+    }
+    r.cc_count = label_components(
+        sx, sy, [px](uint64_t p) { return px[p] == px[p - 1]; }, [px, sx](uint64_t p) { return px[p] == px[p - sx]; },
+        ids, sc.ccl);
+    r.crc = crc32c_of_ids(ids, sxy, sc.crc_bytes);
+    r.cc_values.resize(r.cc_count);
+    if (use_pins) r.first_pixel.resize(r.cc_count);
+    uint32_t next = 0;
+    for (uint64_t p = 0; p < sxy && next < r.cc_count; p++) {
+      if (ids[p] == next) {
+        r.cc_values[next] = static_cast<uint64_t>(px[p]);
+        if (use_pins) r.first_pixel[next] = static_cast<uint32_t>(p);
+        next++;
+      }
+    }
+    encode_slice_cracks(px, sx, sy, h.permissible, sc.cracks, r.cracks);
+  });
+
+  // Labels section, from every component's value in global id order.
+  uint64_t total_cc = 0;
+  for (const auto& r : slices) total_cc += r.cc_count;
+  std::vector<uint64_t> cc_values;
+  std::vector<uint32_t> cc_counts(sz), first_pixel;
+  cc_values.reserve(total_cc);
+  if (use_pins) first_pixel.reserve(total_cc);
+  for (uint32_t z = 0; z < sz; z++) {
+    cc_counts[z] = slices[z].cc_count;
+    cc_values.insert(cc_values.end(), slices[z].cc_values.begin(), slices[z].cc_values.end());
+    if (use_pins) first_pixel.insert(first_pixel.end(), slices[z].first_pixel.begin(), slices[z].first_pixel.end());
+    std::vector<uint64_t>().swap(slices[z].cc_values);
+    std::vector<uint32_t>().swap(slices[z].first_pixel);
+  }
+  h.stored_width = choose_stored_width(cc_values, is_signed, sizeof(T));
+  if (is_signed) {
+    const uint64_t mask = width_mask(h.stored_width);
+    for (uint64_t& v : cc_values) v = static_cast<uint64_t>(sign_extend(v, sizeof(T))) & mask;
+  }
+  const int cc_width = width_of(sxy);
+  std::vector<uint8_t> labels;
+  if (use_pins) {
+    write_pins_labels(h, cc_values, all_ids.data(), first_pixel, cc_counts, h.stored_width, cc_width, labels);
+  } else {
+    write_flat_labels(cc_values, cc_counts, h.stored_width, cc_width, labels);
+  }
+  std::vector<uint64_t>().swap(cc_values);
+  std::vector<uint32_t>().swap(all_ids);
+  h.num_label_bytes = labels.size();
+
+  // Markov model from the statistics of every slice; no chains at all means no model (9.1).
+  bool any_symbols = false;
+  for (const auto& r : slices) any_symbols = any_symbols || !r.cracks.symbols.empty();
+  h.markov_order = any_symbols ? opt.markov_order : 0;
+  MarkovModel model;
+  std::vector<uint8_t> model_bytes;
+  if (h.markov_order > 0) {
+    MarkovStats stats(h.markov_order);
+    for (const auto& r : slices) stats.add(r.cracks.symbols.data(), r.cracks.symbols.size());
+    model = stats.build();
+    model.write(model_bytes);
+  }
+  parallel_for(sz, threads, [&](uint64_t z, int) {
+    SliceResult& r = slices[z];
+    if (h.markov_order > 0) {
+      markov_encode(r.cracks.symbols.data(), r.cracks.symbols.size(), model, r.moves);
+    } else {
+      pack_plain(r.cracks.symbols, r.moves);
+    }
+    std::vector<uint8_t>().swap(r.cracks.symbols);
+  });
+
+  // Lay out: header, index + CRC, labels, model, crack codes, labels CRC, slice CRCs.
+  uint64_t codes_bytes = 0;
+  for (const auto& r : slices) {
+    const uint64_t n = 4 + r.cracks.boc.size() + r.moves.size();
+    if (n > 0xFFFFFFFFull) throw EncodeError("a slice's crack code exceeds 4 GiB");
+    codes_bytes += n;
+  }
+  const uint64_t H = h.header_bytes();
+  const uint64_t total = H + 4ull * sz + 4 + labels.size() + model_bytes.size() + codes_bytes + 4 + 4ull * sz;
+  std::vector<uint8_t> out(total);
+  uint8_t* p = out.data();
+  h.write(p);
+  uint8_t* index = p + H;
+  for (uint32_t z = 0; z < sz; z++) {
+    store_le(index + 4ull * z, 4 + slices[z].cracks.boc.size() + slices[z].moves.size(), 4);
+  }
+  store_le(index + 4ull * sz, crc32c(index, 4ull * sz), 4);
+  uint8_t* at = index + 4ull * sz + 4;
+  std::memcpy(at, labels.data(), labels.size());
+  const uint32_t labels_crc = crc32c(at, labels.size());
+  at += labels.size();
+  if (!model_bytes.empty()) std::memcpy(at, model_bytes.data(), model_bytes.size());
+  at += model_bytes.size();
+  for (const auto& r : slices) {
+    store_le(at, r.cracks.boc.size(), 4);
+    at += 4;
+    std::memcpy(at, r.cracks.boc.data(), r.cracks.boc.size());
+    at += r.cracks.boc.size();
+    if (!r.moves.empty()) std::memcpy(at, r.moves.data(), r.moves.size());
+    at += r.moves.size();
+  }
+  store_le(at, labels_crc, 4);
+  at += 4;
+  for (const auto& r : slices) {
+    store_le(at, r.crc, 4);
+    at += 4;
+  }
+  return out;
+}
+
+}  // namespace
+
+uint32_t crc32c_of_ids(const uint32_t* ids, uint64_t n, std::vector<uint8_t>& scratch) {
+  if (host_is_little_endian()) return crc32c(reinterpret_cast<const uint8_t*>(ids), n * 4);
+  scratch.resize(n * 4);
+  for (uint64_t i = 0; i < n; i++) store_le(scratch.data() + 4 * i, ids[i], 4);
+  return crc32c(scratch.data(), n * 4);
+}
+
+std::vector<uint8_t> compress(const void* data, int itemsize, bool is_signed, uint32_t sx, uint32_t sy, uint32_t sz,
+                              const EncodeOptions& options) {
+  switch (itemsize) {
+    case 1: return compress_typed(static_cast<const uint8_t*>(data), is_signed, sx, sy, sz, options);
+    case 2: return compress_typed(static_cast<const uint16_t*>(data), is_signed, sx, sy, sz, options);
+    case 4: return compress_typed(static_cast<const uint32_t*>(data), is_signed, sx, sy, sz, options);
+    case 8: return compress_typed(static_cast<const uint64_t*>(data), is_signed, sx, sy, sz, options);
+    default: throw EncodeError("element size must be 1, 2, 4 or 8 bytes");
+  }
+}
+
+}  // namespace crackle

@@ -1,0 +1,53 @@
+// FLAT labels (FORMAT.md 5.1): a sorted list of distinct values and one key per component.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "common.hpp"
+#include "labels_section.hpp"
+
+namespace crackle {
+
+// Writes the FLAT section for components whose stored values are `cc_values` (global id
+// order) with `cc_counts[z]` components in slice z.
+inline void write_flat_labels(const std::vector<uint64_t>& cc_values, const std::vector<uint32_t>& cc_counts,
+                              int stored_width, int cc_width, std::vector<uint8_t>& out) {
+  std::vector<uint64_t> unique(cc_values);
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  const int key_width = width_of(unique.size());
+  out.reserve(out.size() + 8 + unique.size() * stored_width + cc_counts.size() * cc_width + cc_values.size() * key_width);
+  append_le(out, unique.size(), 8);
+  for (uint64_t v : unique) append_le(out, v, stored_width);
+  for (uint32_t c : cc_counts) append_le(out, c, cc_width);
+  const size_t at = out.size();
+  out.resize(at + cc_values.size() * key_width);
+  uint8_t* keys = out.data() + at;
+  // Runs of equal values are common (a label spanning slices), so remember the last lookup.
+  uint64_t last_value = unique.empty() ? 0 : unique[0], last_key = 0;
+  for (size_t g = 0; g < cc_values.size(); g++) {
+    if (cc_values[g] != last_value) {
+      last_value = cc_values[g];
+      last_key = static_cast<uint64_t>(std::lower_bound(unique.begin(), unique.end(), last_value) - unique.begin());
+    }
+    store_le(keys + g * key_width, last_key, key_width);
+  }
+}
+
+// Component -> label table for one slice: out[j] = table[keys[first + j]], keys checked < N.
+template <typename T>
+void flat_slice_values(const uint8_t* data, const LabelsSection& s, uint64_t first, uint32_t count,
+                       const std::vector<T>& table, std::vector<T>& out, const char* section) {
+  out.resize(count);
+  const uint8_t* keys = data + s.keys_offset + first * s.key_width;
+  const uint64_t n = s.num_unique;
+  for (uint32_t j = 0; j < count; j++) {
+    const uint64_t k = load_le(keys + static_cast<uint64_t>(j) * s.key_width, s.key_width);
+    if (k >= n) fail(section, "label key " + std::to_string(k) + " is out of range (" + std::to_string(n) + " labels)");
+    out[j] = table[k];
+  }
+}
+
+}  // namespace crackle
