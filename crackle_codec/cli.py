@@ -63,18 +63,17 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser: global options, then one subparser per registered subcommand."""
-    # --debug is accepted before or after the subcommand name.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show the full traceback on errors")
-
     parser = argparse.ArgumentParser(
         prog=PROG,
-        parents=[common],
         description="Crackle codec for 3D dense segmentations (integer label volumes).",
         epilog=f"Run '{PROG} COMMAND --help' for the options of a command.",
     )
-    parser.set_defaults(debug=False)
+    debug_help = "show the full traceback on errors"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    # --debug is also accepted after the subcommand name; SUPPRESS keeps a subcommand from
+    # resetting a --debug given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     sub.required = True
