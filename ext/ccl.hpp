@@ -1,6 +1,11 @@
 // 4-connected component labelling of one slice, numbered by first appearance in raster order
-// (FORMAT.md 7.2). The encoder joins equal neighbours; the decoder joins pixels its crack code
-// left connected. Both feed the same routine, so the two sides number components identically.
+// (FORMAT.md 7.2), computed on horizontal runs rather than pixels.
+//
+// Segmentation slices have long runs (tens of pixels), so union-find over runs does a small
+// fraction of the per-pixel work; the only per-pixel passes left are the ones that write
+// memory (run fills), which vectorise. The encoder and decoder share this routine and differ
+// only in how they find runs and decide whether two touching runs are joined, so both sides
+// number components identically.
 #pragma once
 
 #include <cstdint>
@@ -8,10 +13,15 @@
 
 namespace crackle {
 
-// Scratch kept per thread so labelling a slice allocates nothing after the first slice.
-struct CclScratch {
-  std::vector<uint32_t> parent;
-  std::vector<uint32_t> final_id;
+struct Runs {
+  std::vector<uint32_t> start;      // first x of every run, row after row
+  std::vector<uint32_t> row_first;  // row y owns runs [row_first[y], row_first[y+1])
+  std::vector<uint32_t> parent;     // union-find over runs, then each run's component id
+  std::vector<uint32_t> component;  // component id of each run, valid after label_runs
+
+  uint32_t run_end(uint32_t r, uint32_t y, uint32_t sx) const {
+    return r + 1 < row_first[y + 1] ? start[r + 1] : sx;
+  }
 };
 
 namespace detail {
@@ -24,86 +34,73 @@ inline uint32_t find_root(uint32_t* parent, uint32_t i) {
 }
 }  // namespace detail
 
-// join_left(p) / join_up(p): is pixel p connected to p-1 / p-sx (only asked when x > 0 / y > 0).
-// Writes the component id of every pixel to ids[0 .. sx*sy) and returns the component count.
+// row_runs(y, runs.start) appends the start x of every run of row y (first one 0).
+// joined(y, r, q, lo, hi): are run r of row y and run q of row y-1, which overlap on
+// [lo, hi), connected? Fills runs.component and returns the number of components.
 //
-// Two passes over provisional labels handed out in raster order. Unions always keep the smaller
-// root, so a component's root is its first pixel's provisional label and numbering roots in
-// increasing order is numbering by first appearance.
-template <typename JoinLeft, typename JoinUp>
-uint32_t label_components(uint32_t sx, uint32_t sy, JoinLeft join_left, JoinUp join_up, uint32_t* ids,
-                          CclScratch& scratch) {
-  const uint64_t n = static_cast<uint64_t>(sx) * sy;
-  if (n == 0) return 0;
-  if (scratch.parent.size() < n) scratch.parent.resize(n);
-  uint32_t* parent = scratch.parent.data();
-  uint32_t next = 0;
-
-  // Row 0: only left joins.
-  ids[0] = next;
-  parent[next] = next;
-  next++;
-  for (uint32_t x = 1; x < sx; x++) {
-    if (join_left(x)) {
-      ids[x] = ids[x - 1];
-    } else {
-      ids[x] = next;
-      parent[next] = next;
-      next++;
-    }
+// Runs are provisional labels in raster order and unions keep the smaller root, so a
+// component's root is its first run and numbering roots in order is numbering by first
+// appearance.
+template <typename RowRuns, typename Joined>
+uint32_t label_runs(uint32_t sx, uint32_t sy, RowRuns row_runs, Joined joined, Runs& runs) {
+  runs.start.clear();
+  runs.row_first.resize(static_cast<size_t>(sy) + 1);
+  if (sx == 0 || sy == 0) {
+    std::fill(runs.row_first.begin(), runs.row_first.end(), 0);
+    runs.component.clear();
+    return 0;
   }
+  for (uint32_t y = 0; y < sy; y++) {
+    runs.row_first[y] = static_cast<uint32_t>(runs.start.size());
+    row_runs(y, runs.start);
+  }
+  runs.row_first[sy] = static_cast<uint32_t>(runs.start.size());
+  const uint32_t n = runs.row_first[sy];
+  runs.parent.resize(n);
+  uint32_t* parent = runs.parent.data();
+  for (uint32_t i = 0; i < n; i++) parent[i] = i;
+
   for (uint32_t y = 1; y < sy; y++) {
-    const uint64_t row = static_cast<uint64_t>(y) * sx;
-    {
-      const uint64_t p = row;
-      if (join_up(p)) {
-        ids[p] = ids[p - sx];
-      } else {
-        ids[p] = next;
-        parent[next] = next;
-        next++;
-      }
-    }
-    for (uint32_t x = 1; x < sx; x++) {
-      const uint64_t p = row + x;
-      const bool l = join_left(p);
-      const bool u = join_up(p);
-      if (l) {
-        const uint32_t a = ids[p - 1];
-        ids[p] = a;
-        if (u) {
-          const uint32_t b = ids[p - sx];
-          if (a != b) {
-            const uint32_t ra = detail::find_root(parent, a);
-            const uint32_t rb = detail::find_root(parent, b);
-            if (ra < rb) {
-              parent[rb] = ra;
-            } else if (rb < ra) {
-              parent[ra] = rb;
-            }
-          }
+    uint32_t r = runs.row_first[y], r_end = runs.row_first[y + 1];
+    uint32_t q = runs.row_first[y - 1], q_end = r;
+    // Merge-walk the two rows' runs over their overlaps.
+    while (r < r_end && q < q_end) {
+      const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : sx;
+      const uint32_t c = runs.start[q], d = (q + 1 < q_end) ? runs.start[q + 1] : sx;
+      const uint32_t lo = a > c ? a : c, hi = b < d ? b : d;
+      if (lo < hi && joined(y, r, q, lo, hi)) {
+        const uint32_t ra = detail::find_root(parent, r), rb = detail::find_root(parent, q);
+        if (ra < rb) {
+          parent[rb] = ra;
+        } else if (rb < ra) {
+          parent[ra] = rb;
         }
-      } else if (u) {
-        ids[p] = ids[p - sx];
-      } else {
-        ids[p] = next;
-        parent[next] = next;
-        next++;
       }
+      if (b <= d) r++;
+      if (d <= b) q++;
     }
   }
 
-  if (scratch.final_id.size() < next) scratch.final_id.resize(next);
-  uint32_t* final_id = scratch.final_id.data();
+  runs.component.resize(n);
+  uint32_t* comp = runs.component.data();
   uint32_t count = 0;
-  for (uint32_t i = 0; i < next; i++) {
-    const uint32_t r = detail::find_root(parent, i);
-    final_id[i] = (r == i) ? count++ : final_id[r];
-  }
-  if (count != next) {
-    for (uint64_t p = 0; p < n; p++) ids[p] = final_id[ids[p]];
+  for (uint32_t i = 0; i < n; i++) {
+    const uint32_t root = detail::find_root(parent, i);
+    comp[i] = (root == i) ? count++ : comp[root];
   }
   return count;
+}
+
+// Writes every pixel's component id (the u32 CCL the slice CRC covers).
+inline void fill_component_ids(const Runs& runs, uint32_t sx, uint32_t sy, uint32_t* ids) {
+  for (uint32_t y = 0; y < sy; y++) {
+    uint32_t* row = ids + static_cast<uint64_t>(y) * sx;
+    const uint32_t r_end = runs.row_first[y + 1];
+    for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
+      const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : sx;
+      std::fill(row + a, row + b, runs.component[r]);
+    }
+  }
 }
 
 }  // namespace crackle

@@ -9,28 +9,57 @@
 #include <vector>
 
 #include "common.hpp"
+#include "ccl.hpp"
 #include "markov.hpp"
 
 namespace crackle {
 
 enum Direction : int { kUp = 0, kRight = 1, kDown = 2, kLeft = 3 };
 
-// Per-pixel connectivity the decoder reconstructs: bit 0 = joined to the left neighbour,
-// bit 1 = joined to the neighbour above.
-constexpr uint8_t kJoinLeft = 1;
-constexpr uint8_t kJoinUp = 2;
+// The cracks a slice's code draws, as two bitsets: bit x of row y in `vert` is the crack on the
+// left edge of pixel (x, y), in `horiz` the crack on its top edge. Bitsets keep the decoder's
+// per-pixel state at 2 bits, and let runs and joins be found a 64-pixel word at a time.
+struct CrackBits {
+  uint64_t words = 0;  // per row
+  std::vector<uint64_t> vert, horiz;
 
-// Starting state before any crack is drawn: everything joined (impermissible: cracks cut) or
-// nothing joined (permissible: cracks connect). Border pairs never exist.
-inline void init_connectivity(uint8_t* conn, uint32_t sx, uint32_t sy, bool permissible) {
-  const uint64_t n = static_cast<uint64_t>(sx) * sy;
-  if (permissible) {
-    std::fill(conn, conn + n, 0);
-    return;
+  void reset(uint32_t sx, uint32_t sy) {
+    words = (static_cast<uint64_t>(sx) + 63) / 64;
+    vert.assign(words * sy, 0);
+    horiz.assign(words * sy, 0);
   }
-  std::fill(conn, conn + n, kJoinLeft | kJoinUp);
-  for (uint32_t x = 0; x < sx; x++) conn[x] &= ~kJoinUp;
-  for (uint32_t y = 0; y < sy; y++) conn[static_cast<uint64_t>(y) * sx] &= ~kJoinLeft;
+};
+
+// Is any pixel of row y in [lo, hi) joined to the pixel above it? Joined means no crack
+// (impermissible) or a crack (permissible).
+inline bool any_joined_up(const CrackBits& bits, uint32_t y, uint32_t lo, uint32_t hi, bool permissible) {
+  const uint64_t* w = bits.horiz.data() + y * bits.words;
+  const uint64_t flip = permissible ? 0 : ~0ull;
+  const uint32_t i = lo >> 6, j = (hi - 1) >> 6;
+  const uint64_t first = ~0ull << (lo & 63);
+  const uint64_t last = ~0ull >> (63 - ((hi - 1) & 63));
+  if (i == j) return ((w[i] ^ flip) & first & last) != 0;
+  if ((w[i] ^ flip) & first) return true;
+  for (uint32_t k = i + 1; k < j; k++) {
+    if (w[k] ^ flip) return true;
+  }
+  return ((w[j] ^ flip) & last) != 0;
+}
+
+// Appends the start of every run of row y: 0, then each x >= 1 not joined to its left.
+inline void row_run_starts(const CrackBits& bits, uint32_t sx, uint32_t y, bool permissible, std::vector<uint32_t>& out) {
+  out.push_back(0);
+  const uint64_t* w = bits.vert.data() + y * bits.words;
+  const uint64_t flip = permissible ? ~0ull : 0;
+  for (uint64_t i = 0; i < bits.words; i++) {
+    uint64_t m = w[i] ^ flip;
+    if (i == 0) m &= ~1ull;  // x = 0 always starts a run
+    if (i == bits.words - 1 && (sx & 63)) m &= ~0ull >> (64 - (sx & 63));
+    while (m) {
+      out.push_back(static_cast<uint32_t>(i * 64 + __builtin_ctzll(m)));
+      m &= m - 1;
+    }
+  }
 }
 
 struct Vertex {
@@ -60,15 +89,14 @@ inline void parse_boc(const uint8_t* boc, uint64_t size, uint32_t sx, uint32_t s
   }
 }
 
-// Walks every chain (6.5) and draws its cracks into `conn`. A move off the vertex grid, along
+// Walks every chain (6.5) and draws its cracks into `bits`. A move off the vertex grid, along
 // the image border, or over a crack already drawn is corruption: a valid code draws each
 // interior crack at most once. `max_directions` bounds the work on hostile input.
 template <typename Directions>
-void draw_chains(Directions& dirs, const std::vector<Vertex>& starts, uint32_t sx, uint32_t sy, bool permissible,
-                 uint8_t* conn, std::vector<Vertex>& stack, const char* section) {
+void draw_chains(Directions& dirs, const std::vector<Vertex>& starts, uint32_t sx, uint32_t sy, CrackBits& bits,
+                 std::vector<Vertex>& stack, const char* section) {
   const uint64_t max_directions = 8ull * (static_cast<uint64_t>(sx) + 1) * (static_cast<uint64_t>(sy) + 1) + 64;
   uint64_t used = 0;
-  const uint8_t drawn_bit_value = permissible ? 1 : 0;
   for (const Vertex& s : starts) {
     uint32_t x = s.x, y = s.y;
     int64_t branches = 1;
@@ -95,37 +123,37 @@ void draw_chains(Directions& dirs, const std::vector<Vertex>& starts, uint32_t s
         continue;
       }
       if (prev >= 0) {
-        uint64_t pixel;
-        uint8_t bit;
+        uint64_t* word;
+        uint32_t col;  // the pixel whose left (vertical move) or top (horizontal move) edge this is
         switch (prev) {
           case kUp:
             if (x == 0 || x >= sx || y == 0) fail(section, "crack move leaves the slice or runs along its border");
             y--;
-            pixel = static_cast<uint64_t>(y) * sx + x;
-            bit = kJoinLeft;
+            col = x;
+            word = &bits.vert[y * bits.words + (x >> 6)];
             break;
           case kDown:
             if (x == 0 || x >= sx || y >= sy) fail(section, "crack move leaves the slice or runs along its border");
-            pixel = static_cast<uint64_t>(y) * sx + x;
+            col = x;
+            word = &bits.vert[y * bits.words + (x >> 6)];
             y++;
-            bit = kJoinLeft;
             break;
           case kRight:
             if (y == 0 || y >= sy || x >= sx) fail(section, "crack move leaves the slice or runs along its border");
-            pixel = static_cast<uint64_t>(y) * sx + x;
+            col = x;
+            word = &bits.horiz[y * bits.words + (x >> 6)];
             x++;
-            bit = kJoinUp;
             break;
           default:  // kLeft
             if (y == 0 || y >= sy || x == 0) fail(section, "crack move leaves the slice or runs along its border");
             x--;
-            pixel = static_cast<uint64_t>(y) * sx + x;
-            bit = kJoinUp;
+            col = x;
+            word = &bits.horiz[y * bits.words + (x >> 6)];
             break;
         }
-        const uint8_t c = conn[pixel];
-        if (((c & bit) != 0) == (drawn_bit_value != 0)) fail(section, "crack code draws the same crack twice");
-        conn[pixel] = drawn_bit_value ? (c | bit) : (c & ~bit);
+        const uint64_t m = 1ull << (col & 63);
+        if (*word & m) fail(section, "crack code draws the same crack twice");
+        *word |= m;
       }
       prev = d;
     }
@@ -196,35 +224,49 @@ inline void emit_chain(const std::vector<uint8_t>& code, std::vector<uint8_t>& d
 }  // namespace detail
 
 // Builds the crack graph of one slice (pixels x-fastest) and encodes it as chains, following
-// the reference's walk (9.3) so that FLAT output can match it byte for byte.
+// the reference's walk (9.3) so that FLAT output can match it byte for byte. `runs` are the
+// slice's runs of equal pixels (from the component labelling), which give the vertical cracks
+// of an impermissible slice without another pass over the pixels.
 template <typename T>
-void encode_slice_cracks(const T* px, uint32_t sx, uint32_t sy, bool permissible, CrackScratch& s, SliceCracks& out) {
+void encode_slice_cracks(const T* px, uint32_t sx, uint32_t sy, bool permissible, const Runs& runs, CrackScratch& s,
+                         SliceCracks& out) {
   const uint64_t W = static_cast<uint64_t>(sx) + 1;
   const uint64_t nv = W * (static_cast<uint64_t>(sy) + 1);
-  s.adj.assign(nv, 0);
+  s.adj.assign(nv + 8, 0);  // 8 bytes of slack for the word-at-a-time scan below
   uint8_t* adj = s.adj.data();
   // Vertical cracks: between pixels (x-1, y) and (x, y), from vertex (x, y) down to (x, y+1).
   for (uint32_t y = 0; y < sy; y++) {
-    const T* row = px + static_cast<uint64_t>(y) * sx;
-    for (uint32_t x = 1; x < sx; x++) {
-      if ((row[x - 1] != row[x]) != permissible) {
-        const uint64_t v = x + W * y;
+    if (!permissible) {
+      for (uint32_t r = runs.row_first[y] + 1; r < runs.row_first[y + 1]; r++) {
+        const uint64_t v = runs.start[r] + W * y;
         adj[v] |= kEdgeDown;
         adj[v + W] |= kEdgeUp;
+      }
+    } else {
+      const T* row = px + static_cast<uint64_t>(y) * sx;
+      uint8_t* here = adj + W * y;
+      uint8_t* below = here + W;
+      for (uint32_t x = 1; x < sx; x++) {
+        const uint8_t c = row[x - 1] == row[x];
+        here[x] |= static_cast<uint8_t>(c * kEdgeDown);
+        below[x] |= static_cast<uint8_t>(c * kEdgeUp);
       }
     }
   }
   // Horizontal cracks: between pixels (x, y-1) and (x, y), from vertex (x, y) right to (x+1, y).
+  // Branch-free so the compiler can vectorise it: this is the encoder's one per-pixel pass.
+  const uint8_t want = permissible ? 0 : 1;
   for (uint32_t y = 1; y < sy; y++) {
     const T* row = px + static_cast<uint64_t>(y) * sx;
     const T* above = row - sx;
+    uint8_t* a = adj + W * y;
+    uint8_t prev = 0;
     for (uint32_t x = 0; x < sx; x++) {
-      if ((above[x] != row[x]) != permissible) {
-        const uint64_t v = x + W * y;
-        adj[v] |= kEdgeRight;
-        adj[v + 1] |= kEdgeLeft;
-      }
+      const uint8_t c = static_cast<uint8_t>((above[x] != row[x]) == want);
+      a[x] |= static_cast<uint8_t>(c * kEdgeRight | prev * kEdgeLeft);
+      prev = c;
     }
+    a[sx] |= static_cast<uint8_t>(prev * kEdgeLeft);
   }
 
   s.dirs.clear();
@@ -232,6 +274,13 @@ void encode_slice_cracks(const T* px, uint32_t sx, uint32_t sy, bool permissible
   s.revisit.clear();
   const int64_t step[4] = {-static_cast<int64_t>(W), 1, static_cast<int64_t>(W), -1};  // by Direction
   for (uint64_t start = 0;; ) {
+    // Crack graphs are sparse: skip empty vertices eight at a time.
+    while (start < nv) {
+      uint64_t word;
+      std::memcpy(&word, adj + start, 8);
+      if (word != 0) break;
+      start += 8;
+    }
     while (start < nv && adj[start] == 0) start++;
     if (start >= nv) break;
 
@@ -248,7 +297,7 @@ void encode_slice_cracks(const T* px, uint32_t sx, uint32_t sy, bool permissible
         s.revisit.pop_back();
         continue;
       }
-      if (__builtin_popcount(adj[node]) > 1) {
+      if (adj[node] & (adj[node] - 1)) {  // more than one edge left
         code.push_back(kBranch);
         s.revisit.push_back(node);
         branches++;

@@ -36,11 +36,11 @@ void check_labels_crc(const StreamInfo& s) {
 namespace {
 
 struct DecodeScratch {
-  std::vector<uint8_t> conn;
+  CrackBits bits;
+  Runs runs;
   std::vector<uint32_t> ids;
   std::vector<Vertex> starts;
   std::vector<Vertex> stack;
-  CclScratch ccl;
   std::vector<uint8_t> crc_bytes;
 };
 
@@ -57,31 +57,42 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
   const uint8_t* moves = code + 4 + boc_bytes;
   const uint64_t move_bytes = len - 4 - boc_bytes;
 
-  const uint64_t sxy = h.slice_pixels();
-  sc.conn.resize(sxy);
-  init_connectivity(sc.conn.data(), h.sx, h.sy, h.permissible);
+  sc.bits.reset(h.sx, h.sy);
   // An empty move stream means no chains, whatever the BOC says (the short-BOC quirk, 6.3).
   if (move_bytes > 0) {
     parse_boc(code + 4, boc_bytes, h.sx, h.sy, section.c_str(), sc.starts);
     if (model.order == 0) {
       PlainDirections dirs(moves, move_bytes);
-      draw_chains(dirs, sc.starts, h.sx, h.sy, h.permissible, sc.conn.data(), sc.stack, section.c_str());
+      draw_chains(dirs, sc.starts, h.sx, h.sy, sc.bits, sc.stack, section.c_str());
     } else {
       MarkovDirections dirs(moves, move_bytes, model);
-      draw_chains(dirs, sc.starts, h.sx, h.sy, h.permissible, sc.conn.data(), sc.stack, section.c_str());
+      draw_chains(dirs, sc.starts, h.sx, h.sy, sc.bits, sc.stack, section.c_str());
     }
   }
-  sc.ids.resize(sxy);
-  const uint8_t* conn = sc.conn.data();
-  const uint32_t count = label_components(
-      h.sx, h.sy, [conn](uint64_t p) { return (conn[p] & kJoinLeft) != 0; },
-      [conn](uint64_t p) { return (conn[p] & kJoinUp) != 0; }, sc.ids.data(), sc.ccl);
+  const CrackBits& bits = sc.bits;
+  const bool permissible = h.permissible;
+  const uint32_t sx = h.sx;
+  const uint32_t count = label_runs(
+      h.sx, h.sy,
+      [&bits, sx, permissible](uint32_t y, std::vector<uint32_t>& starts) {
+        row_run_starts(bits, sx, y, permissible, starts);
+      },
+      [&bits, permissible](uint32_t y, uint32_t, uint32_t, uint32_t lo, uint32_t hi) {
+        return any_joined_up(bits, y, lo, hi, permissible);
+      },
+      sc.runs);
   const uint64_t expected = s.labels.cc_offsets[z + 1] - s.labels.cc_offsets[z];
   if (count != expected) {
     fail(section, "crack code yields " + std::to_string(count) + " components, the labels section says " +
                       std::to_string(expected));
   }
-  if (s.layout.has_crcs && crc32c_of_ids(sc.ids.data(), sxy, sc.crc_bytes) != s.layout.slice_crc(s.data, z)) {
+  // Per-pixel ids are needed only for the CRC and for pins; FLAT v0 streams skip them.
+  if (s.layout.has_crcs || s.labels.format == kPins) {
+    const uint64_t sxy = h.slice_pixels();
+    sc.ids.resize(sxy);
+    fill_component_ids(sc.runs, h.sx, h.sy, sc.ids.data());
+  }
+  if (s.layout.has_crcs && crc32c_of_ids(sc.ids.data(), h.slice_pixels(), sc.crc_bytes) != s.layout.slice_crc(s.data, z)) {
     fail(section, "CRC32C mismatch (crack code corrupted)");
   }
 }
@@ -166,8 +177,8 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
     const uint64_t first = L.cc_offsets[z];
     const uint32_t count = static_cast<uint32_t>(L.cc_offsets[z + 1] - first);
     std::vector<T>& vals = values[w];
-    const uint32_t* ids = sc.ids.data();
     if (pins) {
+      const uint32_t* ids = sc.ids.data();
       uint32_t* rec = record_of.data() + (first - base);
       for (uint64_t k = pin_start[i]; k < pin_start[i + 1]; k++) {
         const Pin& p = pin_data.pins[pin_list[k]];
@@ -179,16 +190,24 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
       flat_slice_values(s.data, L, first, count, table, vals, section.c_str());
     }
     const T* v = vals.data();
-    if (h.fortran) {
-      T* dst = out + i * sxy;
-      for (uint64_t p = 0; p < sxy; p++) dst[p] = v[ids[p]];
-    } else {
-      // C order: element (x, y, z) at (x*sy + y)*nz + z.
-      for (uint32_t y = 0; y < h.sy; y++) {
-        const uint32_t* row = ids + static_cast<uint64_t>(y) * h.sx;
-        T* dst = out + static_cast<uint64_t>(y) * nz + i;
+    const Runs& runs = sc.runs;
+    for (uint32_t y = 0; y < h.sy; y++) {
+      const uint32_t r_end = runs.row_first[y + 1];
+      if (h.fortran) {
+        T* dst = out + i * sxy + static_cast<uint64_t>(y) * h.sx;
+        for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
+          const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : h.sx;
+          std::fill(dst + a, dst + b, v[runs.component[r]]);
+        }
+      } else {
+        // C order: element (x, y, z) at (x*sy + y)*nz + z.
         const uint64_t stride = static_cast<uint64_t>(h.sy) * nz;
-        for (uint32_t x = 0; x < h.sx; x++) dst[x * stride] = v[row[x]];
+        T* dst = out + static_cast<uint64_t>(y) * nz + i;
+        for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
+          const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : h.sx;
+          const T value = v[runs.component[r]];
+          for (uint32_t x = a; x < b; x++) dst[x * stride] = value;
+        }
       }
     }
   });

@@ -28,7 +28,7 @@ struct SliceResult {
 };
 
 struct EncodeScratch {
-  CclScratch ccl;
+  Runs runs;
   CrackScratch cracks;
   std::vector<uint32_t> ids;
   std::vector<uint8_t> crc_bytes;
@@ -116,21 +116,38 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
       sc.ids.resize(sxy);
       ids = sc.ids.data();
     }
-    r.cc_count = label_components(
-        sx, sy, [px](uint64_t p) { return px[p] == px[p - 1]; }, [px, sx](uint64_t p) { return px[p] == px[p - sx]; },
-        ids, sc.ccl);
+    Runs& runs = sc.runs;
+    r.cc_count = label_runs(
+        sx, sy,
+        [px, sx](uint32_t y, std::vector<uint32_t>& starts) {
+          const T* row = px + static_cast<uint64_t>(y) * sx;
+          starts.push_back(0);
+          for (uint32_t x = 1; x < sx; x++) {
+            if (row[x] != row[x - 1]) starts.push_back(x);
+          }
+        },
+        // Runs hold one value each, so touching runs are joined exactly when their values match.
+        [px, sx](uint32_t y, uint32_t, uint32_t, uint32_t lo, uint32_t) {
+          const uint64_t p = static_cast<uint64_t>(y) * sx + lo;
+          return px[p] == px[p - sx];
+        },
+        runs);
+    fill_component_ids(runs, sx, sy, ids);
     r.crc = crc32c_of_ids(ids, sxy, sc.crc_bytes);
     r.cc_values.resize(r.cc_count);
     if (use_pins) r.first_pixel.resize(r.cc_count);
     uint32_t next = 0;
-    for (uint64_t p = 0; p < sxy && next < r.cc_count; p++) {
-      if (ids[p] == next) {
-        r.cc_values[next] = static_cast<uint64_t>(px[p]);
-        if (use_pins) r.first_pixel[next] = static_cast<uint32_t>(p);
-        next++;
+    for (uint32_t y = 0; y < sy && next < r.cc_count; y++) {
+      for (uint32_t k = runs.row_first[y]; k < runs.row_first[y + 1]; k++) {
+        if (runs.component[k] == next) {
+          const uint64_t p = static_cast<uint64_t>(y) * sx + runs.start[k];
+          r.cc_values[next] = static_cast<uint64_t>(px[p]);
+          if (use_pins) r.first_pixel[next] = static_cast<uint32_t>(p);
+          next++;
+        }
       }
     }
-    encode_slice_cracks(px, sx, sy, h.permissible, sc.cracks, r.cracks);
+    encode_slice_cracks(px, sx, sy, h.permissible, runs, sc.cracks, r.cracks);
   });
 
   // Labels section, from every component's value in global id order.
