@@ -1,0 +1,274 @@
+"""The numcodecs codec ``crackle_codec.Crackle`` on its own and in Zarr format 2 arrays (zarr 3.x).
+
+The zarr 2.18 side of the same codec is tested in tests/zarr2/ (run by .ci/zarr2.sh).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numcodecs
+import numpy as np
+import pytest
+
+from conftest import crop, load_volume
+
+import crackle_codec
+from crackle_codec import DecodeError
+from crackle_codec.numcodecs_codec import Crackle
+
+zarr = pytest.importorskip("zarr")
+ZARR3 = int(zarr.__version__.split(".")[0]) >= 3
+needs_zarr3 = pytest.mark.skipif(not ZARR3, reason=f"zarr {zarr.__version__} < 3; zarr 2.18 is tested in tests/zarr2")
+
+INT_DTYPES = ["uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64"]
+
+
+def blobs(shape, dtype="uint32", nlabels=7, seed=0, order="C"):
+    """A small segmentation-like volume: random boxes of labels over a background."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    arr = np.zeros(shape, dtype=dtype)
+    if dtype == np.bool_:
+        values = [True]
+    else:
+        info = np.iinfo(dtype)
+        values = [int(v) for v in rng.integers(max(info.min, -1000), min(info.max, 1000) + 1, nlabels)]
+        values += [int(info.max), int(info.min)]
+    for v in values:
+        lo = [int(rng.integers(0, n)) for n in shape]
+        hi = [int(rng.integers(l + 1, n + 1)) for l, n in zip(lo, shape)]
+        arr[tuple(slice(l, h) for l, h in zip(lo, hi))] = v
+    return np.asfortranarray(arr) if order == "F" else np.ascontiguousarray(arr)
+
+
+# ------------------------------------------------------------------------------ the codec alone
+
+def test_config_round_trip():
+    codec = Crackle(markov_model_order=5, allow_pins=True)
+    config = codec.get_config()
+    assert config == {"id": "crackle", "markov_model_order": 5, "allow_pins": True}
+    assert json.loads(json.dumps(config)) == config
+    again = numcodecs.get_codec(config)
+    assert isinstance(again, Crackle) and again == codec
+    assert Crackle.from_config({"markov_model_order": 5, "allow_pins": True}) == codec
+    assert Crackle().get_config() == {"id": "crackle", "markov_model_order": 0, "allow_pins": False}
+    assert pickle.loads(pickle.dumps(codec)) == codec
+    assert repr(codec) == "Crackle(markov_model_order=5, allow_pins=True)"
+
+
+@pytest.mark.parametrize("kwargs", [{"markov_model_order": -1}, {"markov_model_order": 16},
+                                    {"markov_model_order": 1.5}, {"markov_model_order": True}])
+def test_bad_markov_order(kwargs):
+    with pytest.raises(ValueError):
+        Crackle(**kwargs)
+
+
+def test_bad_allow_pins():
+    with pytest.raises(TypeError):
+        Crackle(allow_pins="yes")
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES + ["bool"])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("shape", [(13, 9, 6), (17, 11), (23,), (1, 8, 9, 5), (7, 1, 6, 1, 5)])
+def test_encode_decode_all_ranks(dtype, order, shape):
+    arr = blobs(shape, dtype, order=order)
+    codec = Crackle()
+    stream = codec.encode(arr)
+    assert isinstance(stream, bytes)
+
+    # Without out: the elements in the encoded memory order (zarr reshapes them).
+    decoded = codec.decode(stream)
+    stored_dtype = np.uint8 if dtype == "bool" else np.dtype(dtype)
+    assert decoded.dtype == stored_dtype
+    flat_order = "F" if arr.flags.f_contiguous and not arr.flags.c_contiguous else "C"
+    assert np.array_equal(decoded.reshape(-1, order="A"), arr.reshape(-1, order=flat_order).astype(stored_dtype))
+    assert np.array_equal(decoded.reshape(arr.shape, order="A"), arr)
+
+    # With out shaped like the chunk, in either memory order: a logical copy.
+    for out_order in ("C", "F"):
+        out = np.zeros(arr.shape, dtype=arr.dtype, order=out_order)
+        assert codec.decode(stream, out=out) is out
+        assert np.array_equal(out, arr)
+
+    # With a flat byte buffer: the elements in the encoded memory order.
+    raw = bytearray(arr.nbytes)
+    codec.decode(stream, out=raw)
+    expect = np.ascontiguousarray(arr.reshape(-1, order=flat_order)).view(np.uint8)
+    assert bytes(raw) == expect.tobytes()
+
+
+@pytest.mark.parametrize("options", [dict(markov_model_order=5), dict(allow_pins=True),
+                                     dict(markov_model_order=3, allow_pins=True)])
+def test_options_round_trip(options):
+    arr = crop("ovule_cells_100", (64, 64, 48))
+    codec = Crackle(**options)
+    assert np.array_equal(codec.decode(codec.encode(arr)).reshape(arr.shape, order="A"), arr)
+
+
+def test_input_buffer_types():
+    arr = blobs((10, 11, 12), "uint16")
+    stream = Crackle().encode(arr)
+    for buf in (stream, bytearray(stream), memoryview(stream), np.frombuffer(stream, np.uint8),
+                np.frombuffer(stream, np.uint8).reshape(1, -1), np.frombuffer(stream, np.uint8)[::1]):
+        assert np.array_equal(Crackle().decode(buf), arr)
+
+
+def test_out_of_wrong_size_raises():
+    arr = blobs((10, 11, 12))
+    stream = Crackle().encode(arr)
+    with pytest.raises(ValueError):
+        Crackle().decode(stream, out=np.zeros((10, 11, 13), dtype=arr.dtype))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4, 4), np.float32), np.zeros((4, 4), np.float64),
+                                 np.zeros(3, np.complex64), np.array(["a", "b"])])
+def test_encode_non_integer_raises_type_error(bad):
+    with pytest.raises(TypeError, match="integer"):
+        Crackle().encode(bad)
+
+
+def test_encode_bytes_raises_type_error():
+    with pytest.raises(TypeError):
+        Crackle().encode(b"\x00" * 64)
+
+
+def test_encode_big_endian_raises_type_error():
+    with pytest.raises(TypeError, match="byte-order"):
+        Crackle().encode(np.zeros((4, 4, 4), dtype=">u4"))
+
+
+def test_encode_too_many_long_axes_raises():
+    with pytest.raises(ValueError, match="at most 3 axes"):
+        Crackle().encode(np.zeros((2, 3, 4, 5), dtype=np.uint8))
+
+
+def test_decode_corrupt_stream_raises_decode_error():
+    arr = blobs((20, 20, 20))
+    stream = bytearray(Crackle().encode(arr))
+    with pytest.raises(DecodeError):
+        Crackle().decode(bytes(stream[: len(stream) // 2]))
+    stream[len(stream) // 2] ^= 0xFF
+    with pytest.raises(DecodeError):
+        Crackle().decode(bytes(stream))
+    with pytest.raises(DecodeError):
+        Crackle().decode(b"not a crackle stream at all")
+
+
+def test_numcodecs_registry_knows_crackle():
+    assert numcodecs.registry.codec_registry["crackle"] is Crackle
+
+
+# --------------------------------------------------------------------- in zarr format 2 arrays
+
+def open_v2(path, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return zarr.open(str(path), mode="w", compressor=Crackle(), zarr_format=2, **kwargs)
+
+
+@needs_zarr3
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("name,chunks", [("flyem_medulla_ws", (48, 40, 36)),
+                                         ("atlas_glasser_mni1mm", (64, 50, 70)),
+                                         ("nuclei2d_stardist", (100, 120))])
+def test_zarr_v2_real_volume_round_trip(tmp_path, order, name, chunks):
+    """Edge chunks on every axis (no shape is a multiple of the chunks), both memory orders."""
+    vol = crop(name, (150, 130, 110))
+    assert all(s % c for s, c in zip(vol.shape, chunks))
+    z = open_v2(tmp_path / "a.zarr", shape=vol.shape, chunks=chunks, dtype=vol.dtype, order=order)
+    z[...] = vol
+    back = zarr.open(str(tmp_path / "a.zarr"), mode="r")
+    assert isinstance(back.metadata.compressor, Crackle)
+    assert back.metadata.order == order
+    got = back[...]
+    assert got.dtype == vol.dtype and np.array_equal(got, vol)
+    # partial region reads across chunk borders
+    sel = tuple(slice(s // 3, s - 5) for s in vol.shape)
+    assert np.array_equal(back[sel], vol[sel])
+    meta = json.loads((tmp_path / "a.zarr" / ".zarray").read_text())
+    assert meta["compressor"] == {"id": "crackle", "markov_model_order": 0, "allow_pins": False}
+
+
+@needs_zarr3
+@pytest.mark.parametrize("dtype", INT_DTYPES + ["bool"])
+def test_zarr_v2_dtypes_and_fill_value(tmp_path, dtype):
+    vol = blobs((40, 33, 21), dtype, seed=3)
+    fill = True if dtype == "bool" else (-5 if dtype.startswith("int") else 7)
+    z = open_v2(tmp_path / "a.zarr", shape=vol.shape, chunks=(16, 16, 16), dtype=dtype, fill_value=fill)
+    z[:20, :, :] = vol[:20]  # the rest is never written: it reads as the fill value
+    back = zarr.open(str(tmp_path / "a.zarr"), mode="r")
+    expect = vol.copy()
+    expect[20:] = fill
+    got = back[...]
+    assert got.dtype == np.dtype(dtype) and np.array_equal(got, expect)
+
+
+@needs_zarr3
+def test_zarr_v2_four_dimensional_chunks(tmp_path):
+    """Chunks of rank 4 with a length-1 axis (e.g. a channel axis) are stored squeezed."""
+    vol = np.stack([blobs((30, 20, 10), "uint16", seed=s) for s in range(3)])
+    z = open_v2(tmp_path / "a.zarr", shape=vol.shape, chunks=(1, 16, 16, 8), dtype=vol.dtype)
+    z[...] = vol
+    assert np.array_equal(zarr.open(str(tmp_path / "a.zarr"), mode="r")[...], vol)
+
+
+@needs_zarr3
+def test_zarr_v2_float_array_raises(tmp_path):
+    z = open_v2(tmp_path / "a.zarr", shape=(8, 8, 8), chunks=(4, 4, 4), dtype="float32")
+    with pytest.raises(TypeError, match="integer"):
+        z[...] = np.ones((8, 8, 8), np.float32)
+
+
+@needs_zarr3
+def test_zarr_v2_corrupt_chunk_raises_decode_error(tmp_path):
+    vol = blobs((32, 32, 32))
+    z = open_v2(tmp_path / "a.zarr", shape=vol.shape, chunks=(16, 16, 16), dtype=vol.dtype)
+    z[...] = vol
+    chunk = tmp_path / "a.zarr" / "0.0.0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x5A
+    chunk.write_bytes(bytes(data))
+    (tmp_path / "a.zarr" / "1.1.1").write_bytes(b"garbage")
+    back = zarr.open(str(tmp_path / "a.zarr"), mode="r")
+    with pytest.raises(DecodeError):
+        back[:16, :16, :16]
+    with pytest.raises(DecodeError):
+        back[16:, 16:, 16:]
+    assert np.array_equal(back[16:, :16, :16], vol[16:, :16, :16])  # other chunks still read
+
+
+@needs_zarr3
+def test_zarr_v2_open_in_fresh_process(tmp_path):
+    """The numcodecs.codecs entry point lets zarr open the array without importing crackle_codec."""
+    vol = crop("flyem_medulla_ws", (70, 60, 50))
+    z = open_v2(tmp_path / "a.zarr", shape=vol.shape, chunks=(32, 32, 32), dtype=vol.dtype, order="F")
+    z[...] = vol
+    script = textwrap.dedent(f"""
+        import sys, warnings
+        warnings.simplefilter("ignore")
+        import zarr, numcodecs
+        assert "crackle_codec" not in sys.modules
+        a = zarr.open({str(tmp_path / "a.zarr")!r}, mode="r")[...]
+        assert "crackle_codec" in sys.modules
+        print(a.dtype, a.shape == {vol.shape!r}, int(a.astype("uint64").sum()))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(vol.dtype), "True", str(int(vol.astype("uint64").sum()))]
+
+
+def test_import_does_not_need_zarr():
+    script = "import sys, crackle_codec; from crackle_codec import numcodecs_codec, chunks; " \
+             "print('zarr' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,276 @@
+"""The Zarr v3 codec ``crackle_codec.zarr3.CrackleCodec`` (zarr >= 3)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+from conftest import crop
+
+zarr = pytest.importorskip("zarr")
+if int(zarr.__version__.split(".")[0]) < 3:
+    pytest.skip(f"zarr {zarr.__version__} < 3: the v3 codec needs zarr 3", allow_module_level=True)
+
+from zarr.codecs import TransposeCodec, ZstdCodec  # noqa: E402
+from zarr.core.array_spec import ArrayConfig, ArraySpec  # noqa: E402
+from zarr.core.buffer import default_buffer_prototype  # noqa: E402
+from zarr.core.dtype import parse_dtype  # noqa: E402
+from zarr.storage import LocalStore, WrapperStore  # noqa: E402
+
+import crackle_codec  # noqa: E402
+import crackle_codec.zarr3 as cz3  # noqa: E402
+from crackle_codec import DecodeError  # noqa: E402
+from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
+
+from test_numcodecs import INT_DTYPES, blobs  # noqa: E402
+
+warnings.filterwarnings("ignore", message=".*sharding_indexed.*")
+
+
+def create(path, shape, chunks, dtype, *, shards=None, compressors=None, codec=None, **kwargs):
+    return zarr.create_array(str(path), shape=shape, chunks=chunks, shards=shards, dtype=dtype,
+                             serializer=codec or CrackleCodec(), compressors=compressors, **kwargs)
+
+
+# ------------------------------------------------------------------------------ the codec alone
+
+def test_to_dict_from_dict_and_pickle():
+    codec = CrackleCodec(markov_model_order=5, allow_pins=True)
+    d = codec.to_dict()
+    assert d == {"name": "crackle", "configuration": {"markov_model_order": 5, "allow_pins": True}}
+    assert CrackleCodec.from_dict(json.loads(json.dumps(d))) == codec
+    assert CrackleCodec.from_dict({"name": "crackle"}) == CrackleCodec()
+    assert pickle.loads(pickle.dumps(codec)) == codec
+    with pytest.raises(ValueError):
+        CrackleCodec(markov_model_order=99)
+    with pytest.raises(TypeError):
+        CrackleCodec(allow_pins=1)
+    with pytest.raises(ValueError):
+        CrackleCodec.from_dict({"name": "zstd", "configuration": {}})
+
+
+def test_registered_under_its_name():
+    from zarr.registry import get_codec_class
+
+    assert get_codec_class("crackle") is CrackleCodec
+
+
+def _spec(shape, dtype, order="C"):
+    return ArraySpec(shape=shape, dtype=parse_dtype(np.dtype(dtype), zarr_format=3), fill_value=0,
+                     config=ArrayConfig(order=order, write_empty_chunks=False), prototype=default_buffer_prototype())
+
+
+@pytest.mark.parametrize("shape", [(12, 10, 8), (15, 9), (21,), (1, 10, 6, 4)])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_sync_and_async_encode_decode(shape, order):
+    arr = blobs(shape, "int32", order=order)
+    spec = _spec(shape, arr.dtype, order)
+    codec = CrackleCodec()
+    nd = spec.prototype.nd_buffer.from_numpy_array(arr)
+    data = codec._encode_sync(nd, spec)
+    back = codec._decode_sync(data, spec).as_numpy_array()
+    assert back.shape == shape and back.dtype == arr.dtype and np.array_equal(back, arr)
+
+    async def both():
+        enc = await codec._encode_single(nd, spec)
+        assert enc.to_bytes() == data.to_bytes()
+        return await codec._decode_single(enc, spec)
+
+    assert np.array_equal(asyncio.run(both()).as_numpy_array(), arr)
+    batch = asyncio.run(codec.decode([(data, spec), (None, spec)]))
+    assert np.array_equal(batch[0].as_numpy_array(), arr) and batch[1] is None
+
+
+def test_decode_wrong_shape_raises_decode_error():
+    arr = blobs((12, 10, 8))
+    spec = _spec(arr.shape, arr.dtype)
+    data = CrackleCodec()._encode_sync(spec.prototype.nd_buffer.from_numpy_array(arr), spec)
+    with pytest.raises(DecodeError):
+        CrackleCodec()._decode_sync(data, _spec((12, 10, 9), arr.dtype))
+
+
+# ------------------------------------------------------------------------------ in zarr arrays
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "datetime64[s]"])
+def test_unsupported_dtype_refused_at_creation(tmp_path, dtype):
+    with pytest.raises(TypeError, match="integer or bool"):
+        create(tmp_path / "a.zarr", (8, 8, 8), (4, 4, 4), dtype)
+
+
+def test_too_many_long_chunk_axes_refused_at_creation(tmp_path):
+    with pytest.raises(ValueError, match="at most 3 axes"):
+        create(tmp_path / "a.zarr", (4, 4, 4, 4), (2, 2, 2, 2), "uint8")
+
+
+@pytest.mark.parametrize("compressors", [None, ZstdCodec(level=3)], ids=["raw", "zstd"])
+@pytest.mark.parametrize("name,chunks", [("flyem_medulla_ws", (48, 40, 36)), ("nuclei2d_stardist", (100, 120))])
+def test_real_volume_round_trip(tmp_path, compressors, name, chunks):
+    vol = crop(name, (150, 130, 110))
+    z = create(tmp_path / "a.zarr", vol.shape, chunks, vol.dtype, compressors=compressors)
+    z[...] = vol
+    meta = json.loads((tmp_path / "a.zarr" / "zarr.json").read_text())
+    assert meta["codecs"][0] == {"name": "crackle", "configuration": {"markov_model_order": 0, "allow_pins": False}}
+    back = zarr.open_array(str(tmp_path / "a.zarr"), mode="r")
+    assert isinstance(back.serializer, CrackleCodec)
+    assert np.array_equal(back[...], vol)
+    sel = tuple(slice(s // 3, s - 5) for s in vol.shape)
+    assert np.array_equal(back[sel], vol[sel])
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES + ["bool"])
+def test_dtypes_fill_value_and_missing_chunks(tmp_path, dtype):
+    vol = blobs((40, 33, 21), dtype, seed=4)
+    fill = True if dtype == "bool" else (-3 if dtype.startswith("int") else 9)
+    z = create(tmp_path / "a.zarr", vol.shape, (16, 16, 16), dtype, fill_value=fill)
+    z[:, :17, :] = vol[:, :17, :]
+    expect = vol.copy()
+    expect[:, 17:, :] = fill
+    got = zarr.open_array(str(tmp_path / "a.zarr"), mode="r")[...]
+    assert got.dtype == np.dtype(dtype) and np.array_equal(got, expect)
+
+
+def test_options_and_memory_order_f(tmp_path):
+    vol = crop("ovule_cells_100", (100, 100, 100))
+    codec = CrackleCodec(markov_model_order=5, allow_pins=True)
+    z = create(tmp_path / "a.zarr", vol.shape, (64, 64, 64), vol.dtype, codec=codec, config={"order": "F"})
+    z[...] = vol
+    back = zarr.open_array(str(tmp_path / "a.zarr"), mode="r", config={"order": "F"})
+    assert back.serializer == codec
+    assert np.array_equal(back[...], vol)
+
+
+def test_partial_decode_reads_only_needed_z_slices(tmp_path, monkeypatch):
+    vol = crop("flyem_medulla_ws", (64, 64, 64))
+    z = create(tmp_path / "a.zarr", vol.shape, (32, 32, 32), vol.dtype)
+    z[...] = vol
+    calls = []
+    real = cz3.decompress
+
+    def spy(data, **kwargs):
+        calls.append(kwargs.get("z"))
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(cz3, "decompress", spy)
+    back = zarr.open_array(str(tmp_path / "a.zarr"), mode="r")
+    assert np.array_equal(back[:, :, 37], vol[:, :, 37])
+    assert calls and all(c == slice(5, 6) for c in calls)
+    calls.clear()
+    assert np.array_equal(back[3:50, 10:20, 33:60:7], vol[3:50, 10:20, 33:60:7])
+    assert calls and all(c == slice(1, 23) for c in calls)  # z = 33, 40, 47, 54
+
+    # every other selection kind gives the same answer as numpy
+    rng = np.random.default_rng(0)
+    xs, ys, zs = (np.sort(rng.choice(64, 9, replace=False)) for _ in range(3))
+    assert np.array_equal(back.oindex[xs, :, zs], vol[np.ix_(xs, np.arange(64), zs)])
+    assert np.array_equal(back.oindex[xs, 5, 40:44], vol[xs, 5, 40:44])
+    assert np.array_equal(back.vindex[xs, ys, zs], vol[xs, ys, zs])
+    mask = rng.random(64) < 0.3
+    assert np.array_equal(back.oindex[:, :, mask], vol[:, :, mask])
+    assert np.array_equal(back[5, 6, 7], vol[5, 6, 7])
+    assert np.array_equal(back[-1, :, -1], vol[-1, :, -1])
+    assert np.array_equal(back[:, :, 31:33], vol[:, :, 31:33])
+
+
+class CountingStore(WrapperStore):
+    """Records every read: (key, byte_range)."""
+
+    def __init__(self, store):
+        super().__init__(store)
+        self.reads = []
+
+    async def get(self, key, prototype, byte_range=None):
+        self.reads.append((key, byte_range))
+        return await self._store.get(key, prototype, byte_range)
+
+
+@pytest.mark.parametrize("compressors", [None, ZstdCodec(level=3)], ids=["raw", "zstd"])
+def test_sharding_with_partial_reads(tmp_path, compressors):
+    vol = crop("flyem_medulla_ws", (130, 120, 100))
+    z = create(tmp_path / "a.zarr", vol.shape, (32, 32, 32), vol.dtype, shards=(64, 64, 64),
+               compressors=compressors, fill_value=0)
+    z[...] = vol
+    assert z.shards == (64, 64, 64) and z.chunks == (32, 32, 32)
+    store = CountingStore(LocalStore(str(tmp_path / "a.zarr"), read_only=True))
+    back = zarr.open_array(store, mode="r")
+    assert np.array_equal(back[...], vol)
+
+    # A small read inside one shard fetches the shard index and one inner chunk, not the shard.
+    store.reads.clear()
+    assert np.array_equal(back[70:80, 70:80, 70:80], vol[70:80, 70:80, 70:80])
+    ranges = [r for k, r in store.reads if k == "c/1/1/1"]
+    assert len(ranges) == 2 and all(r is not None for r in ranges), store.reads
+    # A z slice across shards
+    assert np.array_equal(back[:, :, 99], vol[:, :, 99])
+    assert np.array_equal(back[10:120:3, 5, :], vol[10:120:3, 5, :])
+
+
+def test_sharding_edge_and_missing_inner_chunks(tmp_path):
+    vol = blobs((70, 50, 45), "uint16", seed=2)
+    z = create(tmp_path / "a.zarr", vol.shape, (16, 16, 16), vol.dtype, shards=(32, 32, 32), fill_value=11)
+    z[:20, :, :30] = vol[:20, :, :30]
+    expect = np.full(vol.shape, 11, vol.dtype)
+    expect[:20, :, :30] = vol[:20, :, :30]
+    assert np.array_equal(zarr.open_array(str(tmp_path / "a.zarr"), mode="r")[...], expect)
+
+
+def test_transpose_filter_before_crackle(tmp_path):
+    vol = blobs((30, 20, 10), "uint32", seed=5)
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=vol.shape, chunks=(16, 16, 8), dtype=vol.dtype,
+                          filters=[TransposeCodec(order=(2, 1, 0))], serializer=CrackleCodec(), compressors=None)
+    z[...] = vol
+    assert np.array_equal(zarr.open_array(str(tmp_path / "a.zarr"), mode="r")[...], vol)
+
+
+def test_float_write_into_integer_array_is_cast_by_zarr(tmp_path):
+    z = create(tmp_path / "a.zarr", (8, 8, 8), (4, 4, 4), "uint8")
+    z[...] = np.full((8, 8, 8), 3.0)
+    assert np.array_equal(z[...], np.full((8, 8, 8), 3, np.uint8))
+
+
+def test_corrupt_chunk_raises_decode_error(tmp_path):
+    vol = blobs((32, 32, 32))
+    z = create(tmp_path / "a.zarr", vol.shape, (16, 16, 16), vol.dtype)
+    z[...] = vol
+    chunk = tmp_path / "a.zarr" / "c" / "0" / "0" / "0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x5A
+    chunk.write_bytes(bytes(data))
+    truncated = tmp_path / "a.zarr" / "c" / "1" / "1" / "1"
+    truncated.write_bytes(truncated.read_bytes()[:-7])
+    back = zarr.open_array(str(tmp_path / "a.zarr"), mode="r")
+    with pytest.raises(DecodeError):
+        back[:16, :16, :16]
+    with pytest.raises(DecodeError):
+        back[16:, 16:, 20]  # the partial-decode path too
+    assert np.array_equal(back[16:, :16, :16], vol[16:, :16, :16])
+
+
+def test_open_in_fresh_process(tmp_path):
+    """The zarr.codecs entry point lets zarr open the array without importing crackle_codec."""
+    vol = crop("ovule_cells_100", (100, 100, 100))
+    z = create(tmp_path / "a.zarr", vol.shape, (64, 64, 64), vol.dtype, shards=(128, 128, 128),
+               compressors=ZstdCodec(level=3))
+    z[...] = vol
+    script = textwrap.dedent(f"""
+        import sys, warnings
+        warnings.simplefilter("ignore")
+        import zarr
+        assert "crackle_codec" not in sys.modules
+        a = zarr.open({str(tmp_path / "a.zarr")!r}, mode="r")[...]
+        assert "crackle_codec" in sys.modules
+        print(a.dtype, a.shape == {vol.shape!r}, int(a.astype("uint64").sum()))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(vol.dtype), "True", str(int(vol.astype("uint64").sum()))]
+
