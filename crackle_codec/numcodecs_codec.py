@@ -134,6 +134,15 @@ class Crackle(Codec):
     def __init__(self, markov_model_order: int = 0, allow_pins: bool = False):
         self.markov_model_order, self.allow_pins = _check_options(markov_model_order, allow_pins)
 
+    @classmethod
+    def from_config(cls, config: dict) -> "Crackle":
+        """Instantiate from a configuration, with or without its ``"id"`` (``get_config()`` round-trips)."""
+        config = dict(config)
+        codec_id = config.pop("id", cls.codec_id)
+        if codec_id != cls.codec_id:
+            raise ValueError(f"not a {cls.codec_id!r} codec configuration: id={codec_id!r}")
+        return cls(**config)
+
     def encode(self, buf: Any) -> bytes:
         chunk = _chunk_for_encoding(buf)
         return compress(chunk, allow_pins=self.allow_pins, markov_model_order=self.markov_model_order)

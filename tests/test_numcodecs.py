@@ -58,6 +58,9 @@ def test_config_round_trip():
     again = numcodecs.get_codec(config)
     assert isinstance(again, Crackle) and again == codec
     assert Crackle.from_config({"markov_model_order": 5, "allow_pins": True}) == codec
+    assert Crackle.from_config(config) == codec
+    with pytest.raises(ValueError):
+        Crackle.from_config({"id": "zstd"})
     assert Crackle().get_config() == {"id": "crackle", "markov_model_order": 0, "allow_pins": False}
     assert pickle.loads(pickle.dumps(codec)) == codec
     assert repr(codec) == "Crackle(markov_model_order=5, allow_pins=True)"
