@@ -88,7 +88,15 @@ def machine_facts() -> dict:
         "crackle-codec (reference)": _version("crackle-codec"),
         "crackle-zarr (ours)": _version("crackle-zarr"),
         "commit": commit,
+        "load average at start (1, 5, 15 min)": _loadavg(),
     }
+
+
+def _loadavg() -> str:
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 # ------------------------------------------------------------------------------------- measuring
@@ -348,6 +356,7 @@ def main(argv=None) -> int:
             })
         del volume
 
+    facts["load average at end (1, 5, 15 min)"] = _loadavg()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = OUT_DIR / f"results-{stamp}.json"
