@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common.hpp"
+
 namespace crackle {
 
 struct Runs {
@@ -98,7 +100,8 @@ inline void fill_component_ids(const Runs& runs, uint32_t sx, uint32_t sy, uint3
     const uint32_t r_end = runs.row_first[y + 1];
     for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
       const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : sx;
-      std::fill(row + a, row + b, runs.component[r]);
+      // Overshoot is rewritten by the next run, or the next row; only the slice's end is exact.
+      fill_run(row + a, b - a, runs.component[r], static_cast<uint64_t>(sy - y) * sx - a);
     }
   }
 }

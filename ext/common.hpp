@@ -129,6 +129,22 @@ class ByteReader {
   const char* section_;
 };
 
+// Fills dst[0, n) with `value`. Runs of labels are short (tens of pixels), where std::fill's
+// prologue and epilogue dominate; this writes whole 32-byte blocks instead and may write up to
+// one block past n. Callers pass `room` = elements writable from dst (>= n) and get the exact
+// fill near the end of their buffer.
+template <typename T>
+inline void fill_run(T* dst, uint64_t n, T value, uint64_t room) {
+  constexpr uint64_t K = 32 / sizeof(T);
+  if (room < n + K) {
+    std::fill(dst, dst + n, value);
+    return;
+  }
+  T block[K];
+  for (uint64_t k = 0; k < K; k++) block[k] = value;
+  for (uint64_t x = 0; x < n; x += K) std::memcpy(dst + x, block, sizeof(block));
+}
+
 inline int resolve_threads(int requested, uint64_t tasks) {
   int n = requested;
   if (n <= 0) {

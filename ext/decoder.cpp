@@ -195,9 +195,10 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
       const uint32_t r_end = runs.row_first[y + 1];
       if (h.fortran) {
         T* dst = out + i * sxy + static_cast<uint64_t>(y) * h.sx;
+        const uint64_t room = static_cast<uint64_t>(h.sy - y) * h.sx;  // to the end of this slice
         for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
           const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : h.sx;
-          std::fill(dst + a, dst + b, v[runs.component[r]]);
+          fill_run(dst + a, b - a, v[runs.component[r]], room - a);
         }
       } else {
         // C order: element (x, y, z) at (x*sy + y)*nz + z.
