@@ -5,7 +5,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-from pathlib import Path
 
 import numpy as np
 import pytest
