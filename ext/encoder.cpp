@@ -6,7 +6,7 @@
 
 #include "ccl.hpp"
 #include "codec.hpp"
-#include "crack_codes.hpp"
+#include "crack_chains.hpp"
 #include "crc.hpp"
 #include "flat_labels.hpp"
 #include "markov.hpp"
@@ -23,8 +23,10 @@ struct SliceResult {
   uint32_t crc = 0;
   std::vector<uint64_t> cc_values;    // raw element value of each component (zero-extended)
   std::vector<uint32_t> first_pixel;  // first pixel of each component (pins only)
+  SliceDiffs diffs;                   // kept from the first pass to the second
   SliceCracks cracks;
   std::vector<uint8_t> moves;         // the packed move stream
+  uint64_t equal_pairs = 0;           // consecutive equal voxels, x-fastest, ending in this slice
 };
 
 struct EncodeScratch {
@@ -87,22 +89,10 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   if (sxy > 0xFFFFFFFFull) throw EncodeError("a slice (sx*sy) must have fewer than 2^32 pixels");
   const int threads = resolve_threads(opt.threads, sz);
 
-  // Crack format: permissible (cracks connect) when fewer than half of all consecutive voxel
-  // pairs in x-fastest order are equal (9.1).
-  std::vector<uint64_t> pairs(sz, 0);
-  parallel_for(sz, threads, [&](uint64_t z, int) {
-    const T* s = data + z * sxy;
-    uint64_t n = (z > 0 && s[0] == s[-1]) ? 1 : 0;
-    for (uint64_t p = 1; p < sxy; p++) n += (s[p] == s[p - 1]);
-    pairs[z] = n;
-  });
-  uint64_t num_pairs = 0;
-  for (uint64_t n : pairs) num_pairs += n;
-  h.permissible = num_pairs < voxels / 2;
-  const bool use_pins = opt.allow_pins && sz > 1 && !is_signed && !h.permissible && voxels < (1ull << 32);
-  h.label_format = use_pins ? kPins : kFlat;
-
-  std::vector<uint32_t> all_ids(use_pins ? voxels : 0);
+  // First pass, per slice: difference masks, runs, components, CRC, component values, and the
+  // count of equal consecutive voxels that decides the crack format.
+  std::vector<uint32_t> all_ids(opt.allow_pins && sz > 1 && !is_signed && voxels < (1ull << 32) ? voxels : 0);
+  const bool keep_ids = !all_ids.empty();
   std::vector<SliceResult> slices(sz);
   std::vector<EncodeScratch> scratch(threads);
   parallel_for(sz, threads, [&](uint64_t z, int w) {
@@ -110,44 +100,64 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
     SliceResult& r = slices[z];
     const T* px = data + z * sxy;
     uint32_t* ids;
-    if (use_pins) {
+    if (keep_ids) {
       ids = all_ids.data() + z * sxy;
     } else {
       sc.ids.resize(sxy);
       ids = sc.ids.data();
     }
+    diff_masks(px, sx, sy, r.diffs);
+    const SliceDiffs& d = r.diffs;
     Runs& runs = sc.runs;
     r.cc_count = label_runs(
         sx, sy,
-        [px, sx](uint32_t y, std::vector<uint32_t>& starts) {
-          const T* row = px + static_cast<uint64_t>(y) * sx;
+        [&d](uint32_t y, std::vector<uint32_t>& starts) {
           starts.push_back(0);
-          for (uint32_t x = 1; x < sx; x++) {
-            if (row[x] != row[x - 1]) starts.push_back(x);
+          const uint64_t* h = d.dh_row(y);
+          for (uint64_t k = 0; k < d.words; k++) {
+            for (uint64_t m = h[k]; m; m &= m - 1) starts.push_back(static_cast<uint32_t>(k * 64 + __builtin_ctzll(m)));
           }
         },
         // Runs hold one value each, so touching runs are joined exactly when their values match.
-        [px, sx](uint32_t y, uint32_t, uint32_t, uint32_t lo, uint32_t) {
-          const uint64_t p = static_cast<uint64_t>(y) * sx + lo;
-          return px[p] == px[p - sx];
-        },
+        [&d](uint32_t y, uint32_t, uint32_t, uint32_t lo, uint32_t) { return !((d.dv_row(y)[lo >> 6] >> (lo & 63)) & 1); },
         runs);
+    uint64_t pairs = (z > 0 && px[0] == px[-1]) ? 1 : 0;
+    for (uint32_t y = 0; y < sy; y++) {
+      pairs += (sx - 1) - (runs.row_first[y + 1] - runs.row_first[y] - 1);
+      if (y > 0) pairs += px[static_cast<uint64_t>(y) * sx] == px[static_cast<uint64_t>(y) * sx - 1];
+    }
+    r.equal_pairs = pairs;
     fill_component_ids(runs, sx, sy, ids);
     r.crc = crc32c_of_ids(ids, sxy, sc.crc_bytes);
     r.cc_values.resize(r.cc_count);
-    if (use_pins) r.first_pixel.resize(r.cc_count);
+    if (keep_ids) r.first_pixel.resize(r.cc_count);
     uint32_t next = 0;
     for (uint32_t y = 0; y < sy && next < r.cc_count; y++) {
       for (uint32_t k = runs.row_first[y]; k < runs.row_first[y + 1]; k++) {
         if (runs.component[k] == next) {
           const uint64_t p = static_cast<uint64_t>(y) * sx + runs.start[k];
           r.cc_values[next] = static_cast<uint64_t>(px[p]);
-          if (use_pins) r.first_pixel[next] = static_cast<uint32_t>(p);
+          if (keep_ids) r.first_pixel[next] = static_cast<uint32_t>(p);
           next++;
         }
       }
     }
-    encode_slice_cracks(px, sx, sy, h.permissible, runs, sc.cracks, r.cracks);
+  });
+
+  // Crack format: permissible (cracks connect) when fewer than half of all consecutive voxel
+  // pairs in x-fastest order are equal (9.1). PINS only with impermissible cracks.
+  uint64_t num_pairs = 0;
+  for (const auto& r : slices) num_pairs += r.equal_pairs;
+  h.permissible = num_pairs < voxels / 2;
+  const bool use_pins = keep_ids && !h.permissible;
+  h.label_format = use_pins ? kPins : kFlat;
+
+  // Second pass, per slice: the crack chains.
+  parallel_for(sz, threads, [&](uint64_t z, int w) {
+    SliceResult& r = slices[z];
+    encode_slice_cracks(r.diffs, sx, sy, h.permissible, scratch[w].cracks, r.cracks);
+    std::vector<uint64_t>().swap(r.diffs.dh);
+    std::vector<uint64_t>().swap(r.diffs.dv);
   });
 
   // Labels section, from every component's value in global id order.
