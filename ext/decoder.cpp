@@ -187,7 +187,7 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
       vals.resize(count);
       for (uint32_t j = 0; j < count; j++) vals[j] = table[rec[j]];
     } else {
-      flat_slice_values(s.data, L, first, count, table, vals, section.c_str());
+      flat_slice_values(s.data, L, first, count, table, vals);
     }
     const T* v = vals.data();
     const Runs& runs = sc.runs;

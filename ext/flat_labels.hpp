@@ -36,18 +36,14 @@ inline void write_flat_labels(const std::vector<uint64_t>& cc_values, const std:
   }
 }
 
-// Component -> label table for one slice: out[j] = table[keys[first + j]], keys checked < N.
+// Component -> label table for one slice: out[j] = table[keys[first + j]] (keys were checked
+// against the table size by LabelsSection::parse).
 template <typename T>
 void flat_slice_values(const uint8_t* data, const LabelsSection& s, uint64_t first, uint32_t count,
-                       const std::vector<T>& table, std::vector<T>& out, const char* section) {
+                       const std::vector<T>& table, std::vector<T>& out) {
   out.resize(count);
   const uint8_t* keys = data + s.keys_offset + first * s.key_width;
-  const uint64_t n = s.num_unique;
-  for (uint32_t j = 0; j < count; j++) {
-    const uint64_t k = load_le(keys + static_cast<uint64_t>(j) * s.key_width, s.key_width);
-    if (k >= n) fail(section, "label key " + std::to_string(k) + " is out of range (" + std::to_string(n) + " labels)");
-    out[j] = table[k];
-  }
+  for (uint32_t j = 0; j < count; j++) out[j] = table[load_le(keys + static_cast<uint64_t>(j) * s.key_width, s.key_width)];
 }
 
 }  // namespace crackle

@@ -2,6 +2,7 @@
 // per-slice component counts, and where the format-specific part (keys or pin records) lies.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -76,8 +77,15 @@ struct LabelsSection {
       if (s.num_unique == 0) fail(sec, "a non-empty volume has no labels");
       s.key_width = width_of(s.num_unique);
       s.keys_offset = L.labels_offset + r.pos();
-      r.take_items(total, s.key_width);
+      const uint8_t* keys = r.take_items(total, s.key_width);
       if (r.remaining() != 0) fail(sec, std::to_string(r.remaining()) + " unexpected bytes after the keys");
+      // Every key must name an entry of `unique`: checked once here so that every reader of the
+      // section (decode, verify, remap, queries) can index with it.
+      uint64_t max_key = 0;
+      for (uint64_t g = 0; g < total; g++) max_key = std::max(max_key, load_le(keys + g * s.key_width, s.key_width));
+      if (total > 0 && max_key >= s.num_unique) {
+        fail(sec, "label key " + std::to_string(max_key) + " is out of range (" + std::to_string(s.num_unique) + " labels)");
+      }
       return s;
     }
 
