@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""Crackle in Zarr on a real segmentation: sizes and speeds against zarr's usual compressors.
+
+    python bench/zarr_bench.py            # connectomics_512, 128^3 chunks, 3 repetitions
+    python bench/zarr_bench.py --quick    # a 256^3 crop, 1 repetition: a smoke run
+
+Sections (every number is measured; the median repetition is reported):
+
+1. codecs  - every chunk encoded and decoded by each codec on ONE thread (Crackle raw, Crackle +
+             zstd, Crackle with a Markov model / pins, zstd and Blosc on the raw chunk bytes);
+             stored size, ratio to raw, encode and decode speed in MB/s of raw labels.
+2. zarr    - whole-array write (``z[...] = vol``) and read (``z[...]``) through zarr 3 with its
+             default concurrency, bytes on disk.
+3. threads - Crackle encoding / decoding all chunks on 1 and 2 threads (the GIL is released).
+4. queries - chunk_labels / find_label / label_index on the Zarr array vs decode + numpy.unique.
+5. remap   - merging two neuron ids over the whole volume with remap_array (labels sections only)
+             vs the voxel path (read everything, numpy.where, write everything back).
+
+Results go to stdout as Markdown tables and to bench/out/zarr-<timestamp>.json (not committed).
+Correctness is asserted (round trips, query answers, remap result); speed never is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_volumes  # noqa: E402
+
+import numcodecs  # noqa: E402
+import zarr  # noqa: E402
+from zarr.codecs import BloscCodec, ZstdCodec  # noqa: E402
+
+import crackle_codec as cc  # noqa: E402
+from crackle_codec.chunks import chunk_labels, find_label, label_index, remap_array  # noqa: E402
+from crackle_codec.numcodecs_codec import Crackle  # noqa: E402
+from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
+
+warnings.filterwarnings("ignore", message=".*sharding_indexed.*")
+MB = 1e6
+
+
+def median_time(fn, reps):
+    times = []
+    result = None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def cut(vol, chunk):
+    """F-ordered chunks of ``vol`` (x, y, z), edge chunks included."""
+    out = []
+    for i in range(0, vol.shape[0], chunk):
+        for j in range(0, vol.shape[1], chunk):
+            for k in range(0, vol.shape[2], chunk):
+                out.append(np.asfortranarray(vol[i:i + chunk, j:j + chunk, k:k + chunk]))
+    return out
+
+
+# ------------------------------------------------------------------------------------ 1 codecs
+
+def codec_table(chunks, reps):
+    zstd3 = numcodecs.Zstd(level=3)
+    numcodecs.blosc.set_nthreads(1)
+    crackle_raw = Crackle()
+    crackle_m5 = Crackle(markov_model_order=5)
+    crackle_m5p = Crackle(markov_model_order=5, allow_pins=True)
+
+    def raw_codec(codec):
+        return (lambda c: codec.encode(c),
+                lambda b, c: np.frombuffer(codec.decode(b), c.dtype).reshape(c.shape, order="F"))
+
+    def crackle(codec, after=None):
+        if after is None:
+            return (codec.encode, lambda b, c: codec.decode(b))
+        return (lambda c: after.encode(codec.encode(c)), lambda b, c: codec.decode(after.decode(b)))
+
+    codecs = {
+        "crackle (default: flat labels, no model)": crackle(crackle_raw),
+        "crackle + zstd(3)": crackle(crackle_raw, zstd3),
+        "crackle + zstd(19)": crackle(crackle_raw, numcodecs.Zstd(level=19)),
+        "crackle markov 5": crackle(crackle_m5),
+        "crackle markov 5 + pins": crackle(crackle_m5p),
+        "crackle markov 5 + pins + zstd(3)": crackle(crackle_m5p, zstd3),
+        "zstd(0) (zarr 3 default)": raw_codec(numcodecs.Zstd(level=0)),
+        "zstd(3)": raw_codec(zstd3),
+        "blosc lz4 5 shuffle (zarr 2 default)": raw_codec(numcodecs.Blosc("lz4", 5, numcodecs.Blosc.SHUFFLE)),
+        "blosc zstd 5 bitshuffle": raw_codec(numcodecs.Blosc("zstd", 5, numcodecs.Blosc.BITSHUFFLE)),
+    }
+    raw = sum(c.nbytes for c in chunks)
+    rows = []
+    for name, (enc, dec) in codecs.items():
+        streams = [enc(c) for c in chunks]
+        for s, c in zip(streams, chunks):  # correctness first
+            assert np.array_equal(np.asarray(dec(s, c)).reshape(c.shape, order="A"), c), name
+        t_enc, _ = median_time(lambda: [enc(c) for c in chunks], reps)
+        t_dec, _ = median_time(lambda: [dec(s, c) for s, c in zip(streams, chunks)], reps)
+        size = sum(len(s) for s in streams)
+        rows.append(dict(codec=name, bytes=size, ratio=raw / size, encode_MBps=raw / t_enc / MB,
+                         decode_MBps=raw / t_dec / MB))
+    return rows
+
+
+# ------------------------------------------------------------------------------------- 2 zarr
+
+def dir_bytes(path):
+    return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs
+               if f not in ("zarr.json", ".zarray", ".zattrs", ".zgroup"))
+
+
+def zarr_layouts(chunk, shape):
+    shard = min(4 * chunk, -(-max(shape) // chunk) * chunk)
+    return {
+        "v3 crackle (compressors=None)": dict(serializer=CrackleCodec(), compressors=None),
+        "v3 crackle + zstd(3)": dict(serializer=CrackleCodec(), compressors=ZstdCodec(level=3)),
+        f"v3 crackle, sharded ({chunk}^3 in {shard}^3)": dict(serializer=CrackleCodec(), compressors=None,
+                                                               shards=(shard,) * 3),
+        "v2 Crackle() compressor": dict(zarr_format=2, compressors=Crackle()),
+        "v3 zarr default (zstd 0)": dict(),
+        "v3 blosc zstd 5 bitshuffle": dict(compressors=BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")),
+    }
+
+
+def zarr_table(vol, chunk, reps, workdir):
+    rows = []
+    shape = vol.shape
+    for name, kwargs in zarr_layouts(chunk, shape).items():
+        path = os.path.join(workdir, f"z{len(rows)}.zarr")
+
+        def write():
+            z = zarr.create_array(path, shape=shape, chunks=(chunk,) * 3, dtype=vol.dtype, fill_value=0,
+                                  overwrite=True, **kwargs)
+            z[...] = vol
+            return z
+
+        t_write, _ = median_time(write, reps)
+        z = zarr.open_array(path, mode="r")
+        t_read, back = median_time(lambda: z[...], reps)
+        assert np.array_equal(back, vol), name
+        del back
+        size = dir_bytes(path)
+        rows.append(dict(layout=name, bytes=size, ratio=vol.nbytes / size, write_s=t_write, read_s=t_read,
+                         path=path))
+    return rows
+
+
+# ---------------------------------------------------------------------------------- 3 threads
+
+def thread_table(chunks, reps):
+    streams = [cc.compress(c) for c in chunks]
+    raw = sum(c.nbytes for c in chunks)
+    rows = []
+    for workers in (1, 2):
+        with ThreadPoolExecutor(workers) as pool:
+            t_enc, _ = median_time(lambda: list(pool.map(cc.compress, chunks)), reps)
+            t_dec, _ = median_time(lambda: list(pool.map(cc.decompress, streams)), reps)
+        rows.append(dict(threads=workers, encode_s=t_enc, decode_s=t_dec,
+                         encode_MBps=raw / t_enc / MB, decode_MBps=raw / t_dec / MB))
+    for row in rows:
+        row["encode_speedup"] = rows[0]["encode_s"] / row["encode_s"]
+        row["decode_speedup"] = rows[0]["decode_s"] / row["decode_s"]
+    return rows
+
+
+# ---------------------------------------------------------------------------------- 4 queries
+
+def query_table(vol, path, chunk, reps):
+    z = zarr.open_array(path, mode="r")
+    t_labels, per_chunk = median_time(lambda: chunk_labels(z), reps)
+    values, counts = np.unique(vol, return_counts=True)
+    target = int(values[np.argsort(counts)[-2]])  # the second most common label (a big neuron)
+    t_find, found = median_time(lambda: find_label(z, target), reps)
+    t_index, index = median_time(lambda: label_index(z), reps)
+
+    def brute():
+        out = {}
+        for coords in per_chunk:
+            box = tuple(slice(i * chunk, (i + 1) * chunk) for i in coords)
+            out[coords] = np.unique(z[box])
+        return out
+
+    t_brute, truth = median_time(brute, 1)
+    assert all(np.array_equal(per_chunk[c], truth[c]) for c in truth)
+    assert found == index[target] == sorted(c for c, v in truth.items() if target in v)
+    return [
+        dict(query="chunk_labels(z)", answer=f"{len(per_chunk)} chunks", seconds=t_labels),
+        dict(query=f"find_label(z, {target})", answer=f"{len(found)} chunks", seconds=t_find),
+        dict(query="label_index(z)", answer=f"{len(index)} labels", seconds=t_index),
+        dict(query="read + numpy.unique per chunk", answer=f"{len(truth)} chunks", seconds=t_brute),
+    ]
+
+
+# ------------------------------------------------------------------------------------ 5 remap
+
+def remap_table(vol, layouts, workdir):
+    values, counts = np.unique(vol[vol != 0], return_counts=True)
+    a, b = (int(v) for v in values[np.argsort(counts)[-2:]])  # the two largest neurons
+    expect = np.where(vol == a, b, vol)
+    rows = []
+    for row in layouts:
+        path = os.path.join(workdir, "remap.zarr")
+        shutil.rmtree(path, ignore_errors=True)
+        shutil.copytree(row["path"], path)
+        z = zarr.open_array(path, mode="r+")
+        t0 = time.perf_counter()
+        written = remap_array(z, {a: b})
+        t_remap = time.perf_counter() - t0
+        assert np.array_equal(zarr.open_array(path, mode="r")[...], expect), row["layout"]
+
+        shutil.rmtree(path)
+        shutil.copytree(row["path"], path)
+        z = zarr.open_array(path, mode="r+")
+        t0 = time.perf_counter()
+        data = z[...]
+        np.copyto(data, b, where=data == a)
+        z[...] = data
+        t_voxels = time.perf_counter() - t0
+        del data
+        total = int(np.prod([-(-s // c) for s, c in zip(z.shape, z.chunks)]))
+        rows.append(dict(layout=row["layout"], merge=f"{a} -> {b}", chunks_rewritten=f"{written} of {total}",
+                         remap_array_s=t_remap, voxel_path_s=t_voxels, speedup=t_voxels / t_remap))
+    shutil.rmtree(os.path.join(workdir, "remap.zarr"), ignore_errors=True)
+    return rows
+
+
+# -------------------------------------------------------------------------------------- output
+
+def table(rows, columns):
+    """A Markdown table; columns: (key, header, format)."""
+    lines = ["| " + " | ".join(h for _, h, _ in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(fmt.format(row[k]) for k, _, fmt in columns) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--volume", default="connectomics_512", choices=sorted(bench_volumes.VOLUMES))
+    p.add_argument("--chunk", type=int, default=128, help="chunk side (default 128)")
+    p.add_argument("--reps", type=int, default=3, help="repetitions, the median is reported (default 3)")
+    p.add_argument("--quick", action="store_true", help="a 256^3 crop and 1 repetition")
+    p.add_argument("--data", help="the shared data folder (default ../shared/data)")
+    p.add_argument("--workdir", help="where the Zarr arrays are written (default: a temporary directory)")
+    args = p.parse_args(argv)
+
+    vol = bench_volumes.load(args.volume, bench_volumes.data_dir(args.data))
+    if args.quick:
+        vol = vol[:256, :256, :256]
+        args.reps = 1
+    vol = np.asfortranarray(vol)
+    chunk = args.chunk
+    chunks = cut(vol, chunk)
+    workdir = args.workdir or tempfile.mkdtemp(prefix="crackle-zarr-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    meta = dict(volume=args.volume, shape=list(vol.shape), dtype=str(vol.dtype), chunk=chunk, reps=args.reps,
+                labels=int(len(np.unique(vol))), cpus=os.cpu_count(), machine=platform.machine(),
+                processor=platform.processor(), python=platform.python_version(), zarr=zarr.__version__,
+                numcodecs=numcodecs.__version__, crackle_codec=cc.__version__,
+                date=datetime.datetime.now().isoformat(timespec="seconds"))
+    print(f"# Crackle in Zarr: {args.volume} {'x'.join(map(str, vol.shape))} {vol.dtype}, "
+          f"{meta['labels']} labels, {vol.nbytes / MB:.0f} MB raw; {chunk}^3 chunks ({len(chunks)}); "
+          f"median of {args.reps}; {os.cpu_count()} cores; zarr {zarr.__version__}\n")
+    results = dict(meta=meta)
+    try:
+        print("## 1. Codecs, one thread (MB/s of raw labels)\n")
+        results["codecs"] = codec_table(chunks, args.reps)
+        print(table(results["codecs"], [("codec", "codec", "{}"), ("bytes", "bytes", "{:,}"),
+                                        ("ratio", "ratio", "{:.0f}x"), ("encode_MBps", "encode MB/s", "{:.0f}"),
+                                        ("decode_MBps", "decode MB/s", "{:.0f}")]))
+        print("\n## 2. Whole array through zarr (default concurrency)\n")
+        results["zarr"] = zarr_table(vol, chunk, args.reps, workdir)
+        print(table(results["zarr"], [("layout", "array", "{}"), ("bytes", "bytes on disk", "{:,}"),
+                                      ("ratio", "ratio", "{:.0f}x"), ("write_s", "write s", "{:.2f}"),
+                                      ("read_s", "read s", "{:.2f}")]))
+        print("\n## 3. Crackle on 1 and 2 threads (all chunks)\n")
+        results["threads"] = thread_table(chunks, max(args.reps, 3))
+        print(table(results["threads"], [("threads", "threads", "{}"), ("encode_s", "encode s", "{:.3f}"),
+                                         ("encode_speedup", "encode speed-up", "{:.2f}x"),
+                                         ("decode_s", "decode s", "{:.3f}"),
+                                         ("decode_speedup", "decode speed-up", "{:.2f}x")]))
+        print("\n## 4. Chunk-level label queries (v3 crackle array)\n")
+        results["queries"] = query_table(vol, results["zarr"][0]["path"], chunk, args.reps)
+        print(table(results["queries"], [("query", "query", "{}"), ("answer", "answer", "{}"),
+                                         ("seconds", "seconds", "{:.3f}")]))
+        print("\n## 5. Merging two neuron ids over the whole volume\n")
+        crackle_rows = [r for r in results["zarr"] if "rackle" in r["layout"]]
+        results["remap"] = remap_table(vol, crackle_rows, workdir)
+        print(table(results["remap"], [("layout", "array", "{}"), ("merge", "merge", "{}"),
+                                       ("chunks_rewritten", "chunks rewritten", "{}"),
+                                       ("remap_array_s", "remap_array s", "{:.3f}"),
+                                       ("voxel_path_s", "read+where+write s", "{:.2f}"),
+                                       ("speedup", "speed-up", "{:.0f}x")]))
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    for row in results.get("zarr", []):
+        row.pop("path", None)
+    out_dir = Path(__file__).resolve().parent / "out"
+    out_dir.mkdir(exist_ok=True)
+    out = out_dir / f"zarr-{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
+    out.write_text(json.dumps(results, indent=1))
+    print(f"\nResults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
