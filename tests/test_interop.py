@@ -176,6 +176,14 @@ def test_flat_byte_identity_report():
 
 # -------------------------------------------------------------------------- synthetic cases
 
+def _many_ccs():
+    """Hundreds of two-slice pieces of one label (the reference's NPW overflow case, FORMAT 9.5)."""
+    arr = np.zeros((40, 40, 6), dtype=np.uint8)
+    arr[::2, ::2, 1:3] = 1
+    arr[1::2, 1::2, 3:5] = 2
+    return arr
+
+
 SYNTHETIC = {
     "noise4": lambda rng: rng.integers(0, 4, size=(24, 20, 6)).astype(np.uint16),
     "noise1000": lambda rng: rng.integers(0, 1000, size=(24, 20, 6)).astype(np.uint32),
@@ -193,6 +201,7 @@ SYNTHETIC = {
     "2d": lambda rng: (np.add.outer(np.arange(40), np.arange(33)) // 9).astype(np.uint16),
     "4d_trailing": lambda rng: (np.arange(12 * 10 * 3) // 17).astype(np.uint8).reshape(12, 10, 3, 1),
     "bool": lambda rng: (rng.random((16, 16, 4)) < 0.3),
+    "many_ccs": lambda rng: _many_ccs(),
     "deep_pins": lambda rng: np.repeat(rng.integers(0, 3, size=(8, 8, 1)), 300, axis=2).astype(np.uint16),
 }
 
