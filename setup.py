@@ -1,4 +1,5 @@
 """Build the C++ core and its Cython binding (metadata lives in pyproject.toml)."""
+import glob
 import os
 import sys
 
@@ -22,6 +23,7 @@ if os.environ.get("CRACKLE_SANITIZE"):
 ext = Extension(
     "crackle_codec._crackle",
     sources=SOURCES,
+    depends=sorted(glob.glob("ext/*.hpp")),  # a header change must rebuild the extension
     include_dirs=["ext", np.get_include()],
     language="c++",
     extra_compile_args=compile_args,

@@ -265,12 +265,13 @@ def header(data: BytesLike) -> Header:
 
 # ------------------------------------------------------------------------------ label queries
 
-def _stored_values(buf: memoryview, info: dict[str, Any], offset: int, count: int) -> np.ndarray:
+def _stored_values(buf: memoryview, info: dict[str, Any], offset: int, count: int,
+                   sign_extend: bool = True) -> np.ndarray:
     """Label values stored at ``offset`` as the volume's dtype (sign-extended when signed)."""
     width = info["stored_width"]
     raw = np.frombuffer(buf, dtype=f"<u{width}", count=count, offset=offset).astype(np.uint64)
     dtype = _dtype_of(info)
-    if info["signed"]:
+    if info["signed"] and sign_extend:
         values = raw.astype(np.int64)
         if width < 8:
             shift = 64 - 8 * width
@@ -280,9 +281,16 @@ def _stored_values(buf: memoryview, info: dict[str, Any], offset: int, count: in
 
 
 def _raw_labels(buf: memoryview, info: dict[str, Any]) -> np.ndarray:
-    values = _stored_values(buf, info, info["unique_offset"], info["num_unique"])
+    width = info["stored_width"]
+    raw = np.frombuffer(buf, dtype=f"<u{width}", count=info["num_unique"], offset=info["unique_offset"])
     if info["label_format"] == 2:
-        bg = _stored_values(buf, info, info["label_offset"], 1)
+        raw = np.concatenate([np.frombuffer(buf, dtype=f"<u{width}", count=1, offset=info["label_offset"]), raw])
+    # A single-label volume decodes to its stored value zero-extended, as the reference's Python
+    # decoder does (FORMAT 10.6); decompress follows the same rule, so labels() agrees with it.
+    sign_extend = np.unique(raw).size != 1
+    values = _stored_values(buf, info, info["unique_offset"], info["num_unique"], sign_extend)
+    if info["label_format"] == 2:
+        bg = _stored_values(buf, info, info["label_offset"], 1, sign_extend)
         values = np.concatenate([bg, values])
     return values
 

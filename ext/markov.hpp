@@ -35,40 +35,90 @@ inline int permutation_index(const std::array<uint8_t, 4>& perm) {
 
 inline uint64_t num_contexts(int order) { return 1ull << (2 * order); }
 
-// One stored entry (permutation index) per context. Kept as bytes rather than expanded
-// permutations so that even an order-15 model costs one byte per context.
+// Contexts with no statistics rank their symbols 3, 2, 1, 0 (ties go to the higher symbol).
+constexpr uint8_t kDefaultEntry = 23;
+
+// Orders up to this keep one byte per context in memory (at most 1 MiB). Larger orders (the
+// format allows 15, a 671 MB model) are never expanded: the decoder reads entries in place from
+// the stream and the encoder keeps only the contexts its data visits.
+constexpr int kDenseMaxOrder = 10;
+
+// The model: for each context, the index k of the permutation that ranks its symbols.
 struct MarkovModel {
   int order = 0;
-  std::vector<uint8_t> entry;
+  std::vector<uint8_t> dense;         // small orders: entry per context
+  const uint8_t* stored = nullptr;    // large orders, decoding: the stream's packed entries
+  std::vector<uint64_t> sparse_ctx;   // large orders, encoding: visited contexts, sorted
+  std::vector<uint8_t> sparse_entry;  // ... and their entries
+
+  static uint8_t packed_entry(const uint8_t* bits, uint64_t bytes, uint64_t i) {
+    const uint64_t bit = 5 * i, byte = bit >> 3;
+    const uint32_t two = bits[byte] | ((byte + 1 < bytes ? bits[byte + 1] : 0u) << 8);
+    return static_cast<uint8_t>((two >> (bit & 7)) & 31);
+  }
+
+  // The entry of context ctx; DecodeError for a stored value that is not a permutation index.
+  uint8_t entry(uint64_t ctx) const {
+    if (!dense.empty()) return dense[ctx];
+    if (stored != nullptr) {
+      const uint8_t k = packed_entry(stored, stored_bytes_, ctx);
+      if (k >= 24) fail("markov model", "entry " + std::to_string(ctx) + " is " + std::to_string(k) + ", not a permutation index (< 24)");
+      return k;
+    }
+    const auto it = std::lower_bound(sparse_ctx.begin(), sparse_ctx.end(), ctx);
+    return (it != sparse_ctx.end() && *it == ctx) ? sparse_entry[it - sparse_ctx.begin()] : kDefaultEntry;
+  }
 
   static MarkovModel read(const uint8_t* bits, uint64_t bytes, int order) {
     MarkovModel m;
     m.order = order;
     const uint64_t n = num_contexts(order);
     if ((5 * n + 7) / 8 > bytes) fail("markov model", "truncated");
-    m.entry.resize(n);
+    if (order > kDenseMaxOrder) {
+      m.stored = bits;
+      m.stored_bytes_ = bytes;
+      return m;
+    }
+    m.dense.resize(n);
     for (uint64_t i = 0; i < n; i++) {
-      const uint64_t bit = 5 * i;
-      const uint32_t two = bits[bit >> 3] | (((bit >> 3) + 1 < bytes ? bits[(bit >> 3) + 1] : 0) << 8);
-      const uint8_t k = static_cast<uint8_t>((two >> (bit & 7)) & 31);
+      const uint8_t k = packed_entry(bits, bytes, i);
       if (k >= 24) fail("markov model", "entry " + std::to_string(i) + " is " + std::to_string(k) + ", not a permutation index (< 24)");
-      m.entry[i] = k;
+      m.dense[i] = k;
     }
     return m;
   }
 
   void write(std::vector<uint8_t>& out) const {
-    const uint64_t n = entry.size();
+    const uint64_t n = num_contexts(order);
+    const uint64_t bytes = (5 * n + 7) / 8;
     const size_t at = out.size();
-    out.resize(at + (5 * n + 7) / 8, 0);
+    out.resize(at + bytes, 0);
     uint8_t* bits = out.data() + at;
-    for (uint64_t i = 0; i < n; i++) {
+    auto put = [&](uint64_t i, uint8_t k) {
       const uint64_t bit = 5 * i;
-      const uint32_t v = static_cast<uint32_t>(entry[i]) << (bit & 7);
-      bits[bit >> 3] |= static_cast<uint8_t>(v);
-      if (v >> 8) bits[(bit >> 3) + 1] |= static_cast<uint8_t>(v >> 8);
+      const uint32_t v = static_cast<uint32_t>(k) << (bit & 7);
+      bits[bit >> 3] = static_cast<uint8_t>((bits[bit >> 3] & ~(31u << (bit & 7))) | v);
+      if ((bit & 7) > 3) bits[(bit >> 3) + 1] = static_cast<uint8_t>((bits[(bit >> 3) + 1] & ~(31u >> (8 - (bit & 7)))) | (v >> 8));
+    };
+    if (!dense.empty()) {
+      for (uint64_t i = 0; i < n; i++) put(i, dense[i]);
+      return;
     }
+    // Eight default entries fill exactly five bytes; lay that pattern down, then the visited contexts.
+    uint8_t pattern[5] = {0, 0, 0, 0, 0};
+    for (int i = 0; i < 8; i++) {
+      const int bit = 5 * i;
+      const uint32_t v = static_cast<uint32_t>(kDefaultEntry) << (bit & 7);
+      pattern[bit >> 3] |= static_cast<uint8_t>(v);
+      if ((bit & 7) > 3) pattern[(bit >> 3) + 1] |= static_cast<uint8_t>(v >> 8);
+    }
+    for (uint64_t i = 0; i + 5 <= bytes; i += 5) std::memcpy(bits + i, pattern, 5);
+    for (uint64_t i = bytes - bytes % 5; i < bytes; i++) bits[i] = pattern[i % 5];
+    for (size_t j = 0; j < sparse_ctx.size(); j++) put(sparse_ctx[j], sparse_entry[j]);
   }
+
+ private:
+  uint64_t stored_bytes_ = 0;
 };
 
 // Symbol statistics per context. Dense for small orders; for large orders only the contexts
@@ -96,24 +146,16 @@ class MarkovStats {
     }
   }
 
-  void merge(const MarkovStats& other) {
-    if (dense_) {
-      for (size_t i = 0; i < counts_.size(); i++) counts_[i] += other.counts_[i];
-    } else {
-      sparse_.insert(sparse_.end(), other.sparse_.begin(), other.sparse_.end());
-    }
-  }
-
   // Ranks each context's symbols by count, descending, ties to the higher symbol (FORMAT 9.4).
   MarkovModel build() {
     MarkovModel m;
     m.order = order_;
     const uint64_t n = num_contexts(order_);
-    m.entry.assign(n, static_cast<uint8_t>(rank_entry({0, 0, 0, 0})));
     if (dense_) {
+      m.dense.assign(n, kDefaultEntry);
       for (uint64_t c = 0; c < n; c++) {
         const uint64_t* k = &counts_[c * 4];
-        if (k[0] | k[1] | k[2] | k[3]) m.entry[c] = static_cast<uint8_t>(rank_entry({k[0], k[1], k[2], k[3]}));
+        if (k[0] | k[1] | k[2] | k[3]) m.dense[c] = static_cast<uint8_t>(rank_entry({k[0], k[1], k[2], k[3]}));
       }
     } else {
       std::sort(sparse_.begin(), sparse_.end());
@@ -122,15 +164,14 @@ class MarkovStats {
         const uint64_t c = sparse_[i] >> 2;
         std::array<uint64_t, 4> k = {0, 0, 0, 0};
         while (i < sparse_.size() && (sparse_[i] >> 2) == c) k[sparse_[i++] & 3]++;
-        m.entry[c] = static_cast<uint8_t>(rank_entry(k));
+        m.sparse_ctx.push_back(c);
+        m.sparse_entry.push_back(static_cast<uint8_t>(rank_entry(k)));
       }
     }
     return m;
   }
 
  private:
-  static constexpr int kDenseMaxOrder = 10;
-
   static int rank_entry(const std::array<uint64_t, 4>& k) {
     std::array<uint8_t, 4> perm = {3, 2, 1, 0};  // ties go to the higher symbol
     std::stable_sort(perm.begin(), perm.end(), [&](uint8_t a, uint8_t b) { return k[a] > k[b]; });
@@ -180,7 +221,7 @@ inline void markov_encode(const uint8_t* f, uint64_t n, const MarkovModel& model
   bw.put(f[0], 2);
   uint64_t ctx = static_cast<uint64_t>(f[0]) << shift;
   for (uint64_t i = 1; i < n; i++) {
-    const auto& perm = perms[model.entry[ctx]];
+    const auto& perm = perms[model.entry(ctx)];
     int rank = 0;
     while (perm[rank] != f[i]) rank++;
     bw.put(kCode[rank], kLen[rank]);
@@ -194,7 +235,8 @@ inline void markov_encode(const uint8_t* f, uint64_t n, const MarkovModel& model
 class MarkovDirections {
  public:
   MarkovDirections(const uint8_t* data, uint64_t size, const MarkovModel& model)
-      : data_(data), size_(size), entry_(model.entry.data()), shift_(2 * (model.order - 1)) {}
+      : data_(data), size_(size), model_(model), dense_(model.dense.empty() ? nullptr : model.dense.data()),
+        shift_(2 * (model.order - 1)) {}
 
   bool next(int& dir) {
     uint32_t f;
@@ -209,7 +251,7 @@ class MarkovDirections {
       // rank = number of leading one bits (at most 3); code length = rank + 1, capped at 3.
       const int rank = (v & 1) ? ((v & 2) ? ((v & 4) ? 3 : 2) : 1) : 0;
       consume(rank == 3 ? 3 : rank + 1);
-      f = permutations()[entry_[ctx_]][rank];
+      f = permutations()[dense_ ? dense_[ctx_] : model_.entry(ctx_)][rank];
     }
     ctx_ = (ctx_ >> 2) | (static_cast<uint64_t>(f) << shift_);
     d_ = (d_ + f) & 3;
@@ -233,7 +275,8 @@ class MarkovDirections {
 
   const uint8_t* data_;
   uint64_t size_;
-  const uint8_t* entry_;
+  const MarkovModel& model_;
+  const uint8_t* dense_;
   int shift_;
   uint64_t pos_ = 0;
   uint64_t buf_ = 0;
