@@ -132,31 +132,38 @@ def check_and_encode(codecs, chunks) -> dict[str, list[bytes]]:
     return streams
 
 
-def _timed_pass(fn, items) -> float:
+CLOCKS = {
+    "wall": time.perf_counter,   # elapsed time
+    "cpu": time.process_time,    # CPU time of this process: less disturbed by other work on the machine
+}
+
+
+def _timed_pass(fn, items, clock=time.perf_counter) -> float:
     """Sum of the times of fn(item) over items, with the garbage collector off."""
     gc.collect()
     gc.disable()
     try:
         total = 0.0
         for item in items:
-            t0 = time.perf_counter()
+            t0 = clock()
             fn(item)
-            total += time.perf_counter() - t0
+            total += clock() - t0
         return total
     finally:
         gc.enable()
 
 
-def time_codecs(codecs, chunks, streams, reps: int, log=print) -> dict[str, dict[str, list[float]]]:
+def time_codecs(codecs, chunks, streams, reps: int, clock=time.perf_counter,
+                log=print) -> dict[str, dict[str, list[float]]]:
     """REPS repetitions of (encode all chunks, decode all streams) per codec, order rotating."""
     times = {c.name: {"encode_s": [], "decode_s": []} for c in codecs}
     for rep in range(reps):
         shift = rep % len(codecs)
         order = codecs[shift:] + codecs[:shift]
         for codec in order:
-            t_enc = _timed_pass(codec.encode, chunks)
+            t_enc = _timed_pass(codec.encode, chunks, clock)
             pairs = list(zip(streams[codec.name], chunks))
-            t_dec = _timed_pass(lambda p, c=codec: c.decode(p[0], p[1].shape, p[1].dtype), pairs)
+            t_dec = _timed_pass(lambda p, c=codec: c.decode(p[0], p[1].shape, p[1].dtype), pairs, clock)
             times[codec.name]["encode_s"].append(t_enc)
             times[codec.name]["decode_s"].append(t_dec)
         log(f"  repetition {rep + 1}/{reps} done")
@@ -208,7 +215,11 @@ def markdown_table(rows: list[dict], raw_bytes: int) -> str:
 
 
 def write_doc(path: Path, runs: list[dict], facts: dict, args, note: str | None) -> None:
-    command = "python bench/run.py " + " ".join(sys.argv[1:])
+    command = "python bench/run.py " + " ".join(f'"{a}"' if " " in a else a for a in sys.argv[1:])
+    clock_text = ("`time.process_time`, the CPU time of the benchmark process (chosen with `--clock cpu` "
+                  "because other work was running on the machine; CPU time leaves out the time the "
+                  "process waited for a core)" if args.clock == "cpu"
+                  else "`time.perf_counter`, elapsed (wall-clock) time")
     parts = [
         "# Benchmarks",
         "",
@@ -246,9 +257,10 @@ def write_doc(path: Path, runs: list[dict], facts: dict, args, note: str | None)
         "  reference's streams and the reference reads ours, voxel for voxel).",
         "- Then the repetitions: in each one, every codec encodes all chunks and then decodes all its",
         "  streams. The codec order rotates by one place per repetition, so that the implementations",
-        "  alternate and none always runs first. Each call is timed with `time.perf_counter`, with the",
+        "  alternate and none always runs first. Each call is timed on its own (clock below), with the",
         "  garbage collector off during a pass; the pass time is the sum over chunks. The table reports",
         "  total voxels / median pass time. All repetition times are in the JSON file in `bench/out/`.",
+        f"- Clock: {clock_text}.",
         "- Options: *flat* = `compress(chunk)` (FLAT labels, markov order 0); *markov 5* =",
         "  `markov_model_order=5`; *pins + markov 5* = pins allowed and order 5 (ours: `allow_pins=True`;",
         "  reference: `allow_pins=1`, its fast pin strategy). The reference decodes with its defaults",
@@ -269,7 +281,8 @@ def write_doc(path: Path, runs: list[dict], facts: dict, args, note: str | None)
         "python bench/run.py              # add --quick for a short run, --write-docs to rewrite this file",
         "```",
         "",
-        "Options: `--volumes`, `--chunks` (e.g. `--chunks 128 64`), `--codecs` (see `--list`), `--reps`.",
+        "Options: `--volumes`, `--chunks` (e.g. `--chunks 128 64`), `--codecs` (see `--list`), `--reps`,",
+        "`--clock cpu` (CPU time instead of elapsed time, for a machine that is busy with other work).",
         "",
     ]
     path.write_text("\n".join(parts))
@@ -287,7 +300,9 @@ def parse_args(argv=None):
     p.add_argument("--codecs", nargs="+", default=bench_codecs.DEFAULT_CODECS, metavar="NAME",
                    help="codecs to run (default: ours and the reference with each option, zstd level 3)")
     p.add_argument("--reps", type=int, default=None, help="timed repetitions (default 5, 2 with --quick)")
-    p.add_argument("--quick", action="store_true", help="only the first 8 chunks and 2 repetitions")
+    p.add_argument("--quick", action="store_true", help="only 8 chunks (spread over the volume) and 2 repetitions")
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                   help="wall: elapsed time (default); cpu: this process's CPU time, for a busy machine")
     p.add_argument("--data", default=None, help="shared data folder (default: ../shared/data)")
     p.add_argument("--write-docs", action="store_true", help="rewrite docs/benchmarks.md from this run")
     p.add_argument("--note", default=None, help="a line to put at the top of docs/benchmarks.md")
@@ -344,7 +359,7 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             streams = check_and_encode(codecs, chunks)
             print(f"  round trips and interop checked ({time.perf_counter() - t0:.0f} s)")
-            times = time_codecs(codecs, chunks, streams, args.reps)
+            times = time_codecs(codecs, chunks, streams, args.reps, CLOCKS[args.clock])
             rows = summarize(codecs, chunks, streams, times)
             print()
             print(markdown_table(rows, raw))
@@ -352,7 +367,7 @@ def main(argv=None) -> int:
                 "volume": vname, "description": bench_volumes.VOLUMES[vname].description,
                 "shape": list(volume.shape), "dtype": str(volume.dtype), "chunk": size,
                 "n_chunks": len(chunks), "voxels": voxels, "raw_bytes": raw, "reps": args.reps,
-                "quick": args.quick, "rows": rows,
+                "quick": args.quick, "clock": args.clock, "rows": rows,
             })
         del volume
 
