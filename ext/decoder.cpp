@@ -44,7 +44,7 @@ struct DecodeScratch {
   std::vector<uint8_t> crc_bytes;
 };
 
-// Rebuilds slice z's component ids into sc.ids (FORMAT 7.1 steps 1-4).
+// Rebuilds slice z's components as runs and checks their count (FORMAT 7.1 steps 1-3).
 void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint32_t z, DecodeScratch& sc,
                              const std::string& section) {
   const Header& h = s.header;
@@ -86,15 +86,14 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
     fail(section, "crack code yields " + std::to_string(count) + " components, the labels section says " +
                       std::to_string(expected));
   }
-  // Per-pixel ids are needed only for the CRC and for pins; FLAT v0 streams skip them.
-  if (s.layout.has_crcs || s.labels.format == kPins) {
-    const uint64_t sxy = h.slice_pixels();
-    sc.ids.resize(sxy);
-    fill_component_ids(sc.runs, h.sx, h.sy, sc.ids.data());
-  }
-  if (s.layout.has_crcs && crc32c_of_ids(sc.ids.data(), h.slice_pixels(), sc.crc_bytes) != s.layout.slice_crc(s.data, z)) {
-    fail(section, "CRC32C mismatch (crack code corrupted)");
-  }
+}
+
+// The component of pixel (x, y): binary search in row y's runs (pins only; they are few).
+uint32_t component_at(const Runs& runs, uint32_t x, uint32_t y) {
+  const uint32_t* first = runs.start.data() + runs.row_first[y];
+  const uint32_t* last = runs.start.data() + runs.row_first[y + 1];
+  const uint32_t r = static_cast<uint32_t>(std::upper_bound(first, last, x) - runs.start.data()) - 1;
+  return runs.component[r];
 }
 
 // Stored label value -> element value. The reference's Python decoder zero-extends the value
@@ -173,43 +172,53 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
     const std::string section = "slice z=" + std::to_string(z);
     DecodeScratch& sc = scratch[w];
     decode_slice_components(s, model, z, sc, section);
-    if (out == nullptr) return;
     const uint64_t first = L.cc_offsets[z];
     const uint32_t count = static_cast<uint32_t>(L.cc_offsets[z + 1] - first);
     std::vector<T>& vals = values[w];
-    if (pins) {
-      const uint32_t* ids = sc.ids.data();
-      uint32_t* rec = record_of.data() + (first - base);
-      for (uint64_t k = pin_start[i]; k < pin_start[i + 1]; k++) {
-        const Pin& p = pin_data.pins[pin_list[k]];
-        rec[ids[p.pixel]] = p.label;
+    if (out != nullptr) {
+      if (pins) {
+        uint32_t* rec = record_of.data() + (first - base);
+        for (uint64_t k = pin_start[i]; k < pin_start[i + 1]; k++) {
+          const Pin& p = pin_data.pins[pin_list[k]];
+          rec[component_at(sc.runs, static_cast<uint32_t>(p.pixel % h.sx), static_cast<uint32_t>(p.pixel / h.sx))] = p.label;
+        }
+        vals.resize(count);
+        for (uint32_t j = 0; j < count; j++) vals[j] = table[rec[j]];
+      } else {
+        flat_slice_values(s.data, L, first, count, table, vals);
       }
-      vals.resize(count);
-      for (uint32_t j = 0; j < count; j++) vals[j] = table[rec[j]];
-    } else {
-      flat_slice_values(s.data, L, first, count, table, vals);
+    }
+    // One pass over the runs writes both the u32 component ids the slice CRC covers and the
+    // output: each run is one branch-predicted block fill for each, and the overshoot of a fill
+    // is rewritten by the runs after it (only the slice's end is filled exactly).
+    const bool crc = s.layout.has_crcs;
+    uint32_t* ids = nullptr;
+    if (crc) {
+      sc.ids.resize(sxy);
+      ids = sc.ids.data();
     }
     const T* v = vals.data();
     const Runs& runs = sc.runs;
+    const bool fortran_out = out != nullptr && h.fortran;
+    const uint64_t stride = static_cast<uint64_t>(h.sy) * nz;  // C order: (x, y, z) at (x*sy + y)*nz + z
     for (uint32_t y = 0; y < h.sy; y++) {
       const uint32_t r_end = runs.row_first[y + 1];
-      if (h.fortran) {
-        T* dst = out + i * sxy + static_cast<uint64_t>(y) * h.sx;
-        const uint64_t room = static_cast<uint64_t>(h.sy - y) * h.sx;  // to the end of this slice
-        for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-          const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : h.sx;
-          fill_run(dst + a, b - a, v[runs.component[r]], room - a);
-        }
-      } else {
-        // C order: element (x, y, z) at (x*sy + y)*nz + z.
-        const uint64_t stride = static_cast<uint64_t>(h.sy) * nz;
-        T* dst = out + static_cast<uint64_t>(y) * nz + i;
-        for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-          const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : h.sx;
-          const T value = v[runs.component[r]];
-          for (uint32_t x = a; x < b; x++) dst[x * stride] = value;
+      const uint64_t row = static_cast<uint64_t>(y) * h.sx;
+      const uint64_t room = sxy - row;
+      for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
+        const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : h.sx;
+        const uint32_t c = runs.component[r];
+        if (crc) fill_run(ids + row + a, b - a, c, room - a);
+        if (fortran_out) {
+          fill_run(out + i * sxy + row + a, b - a, v[c], room - a);
+        } else if (out != nullptr) {
+          T* dst = out + static_cast<uint64_t>(y) * nz + i;
+          for (uint32_t x = a; x < b; x++) dst[x * stride] = v[c];
         }
       }
+    }
+    if (crc && crc32c_of_ids(ids, sxy, sc.crc_bytes) != s.layout.slice_crc(s.data, z)) {
+      fail(section, "CRC32C mismatch (crack code corrupted)");
     }
   });
 }
