@@ -62,24 +62,39 @@ uint32_t label_runs(uint32_t sx, uint32_t sy, RowRuns row_runs, Joined joined, R
   uint32_t* parent = runs.parent.data();
   for (uint32_t i = 0; i < n; i++) parent[i] = i;
 
+  const uint32_t* S = runs.start.data();
   for (uint32_t y = 1; y < sy; y++) {
-    uint32_t r = runs.row_first[y], r_end = runs.row_first[y + 1];
-    uint32_t q = runs.row_first[y - 1], q_end = r;
-    // Merge-walk the two rows' runs over their overlaps.
-    while (r < r_end && q < q_end) {
-      const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : sx;
-      const uint32_t c = runs.start[q], d = (q + 1 < q_end) ? runs.start[q + 1] : sx;
-      const uint32_t lo = a > c ? a : c, hi = b < d ? b : d;
-      if (lo < hi && joined(y, r, q, lo, hi)) {
-        const uint32_t ra = detail::find_root(parent, r), rb = detail::find_root(parent, q);
-        if (ra < rb) {
-          parent[rb] = ra;
-        } else if (rb < ra) {
-          parent[ra] = rb;
+    // Merge-walk the two rows' runs: both rows tile [0, sx), so advancing whichever run ends
+    // first always leaves an overlapping pair.
+    const uint32_t r_end = runs.row_first[y + 1], q_end = runs.row_first[y];
+    uint32_t r = q_end, q = runs.row_first[y - 1];
+    uint32_t a = S[r], b = r + 1 < r_end ? S[r + 1] : sx;
+    uint32_t c = S[q], d = q + 1 < q_end ? S[q + 1] : sx;
+    for (;;) {
+      if (joined(y, r, q, a > c ? a : c, b < d ? b : d)) {
+        const uint32_t rq = detail::find_root(parent, q);
+        if (parent[r] == r) {
+          parent[r] = rq;  // r's first join; rq < r, so the smaller root stays the root
+        } else {
+          const uint32_t rr = detail::find_root(parent, r);
+          if (rr < rq) {
+            parent[rq] = rr;
+          } else if (rq < rr) {
+            parent[rr] = rq;
+          }
         }
       }
-      if (b <= d) r++;
-      if (d <= b) q++;
+      const uint32_t b_old = b;
+      if (b <= d) {
+        if (++r == r_end) break;
+        a = b;
+        b = r + 1 < r_end ? S[r + 1] : sx;
+      }
+      if (d <= b_old) {
+        if (++q == q_end) break;
+        c = d;
+        d = q + 1 < q_end ? S[q + 1] : sx;
+      }
     }
   }
 

@@ -25,11 +25,31 @@ struct SliceDiffs {
   const uint64_t* dv_row(uint32_t y) const { return dv.data() + y * words; }
 };
 
+namespace detail {
+
+// Packs 64 bytes of 0/1 into a 64-bit mask, eight at a time (the multiply gathers the low bit
+// of each byte into the top byte).
+inline uint64_t pack_bits(const uint8_t* flags) {
+  uint64_t m = 0;
+  for (int i = 0; i < 8; i++) {
+    uint64_t w;
+    std::memcpy(&w, flags + 8 * i, 8);
+    if (!host_is_little_endian()) w = __builtin_bswap64(w);
+    m |= ((w * 0x0102040810204080ull) >> 56) << (8 * i);
+  }
+  return m;
+}
+
+}  // namespace detail
+
+// Two simple loops per 64 pixels: an element-wise compare into bytes, which compilers
+// vectorise for every element width, then a multiply-based bit pack.
 template <typename T>
 void diff_masks(const T* px, uint32_t sx, uint32_t sy, SliceDiffs& d) {
   d.words = (static_cast<uint64_t>(sx) + 1 + 63) / 64;
   d.dh.assign(d.words * sy, 0);
   d.dv.assign(d.words * sy, 0);
+  alignas(16) uint8_t flags[64];
   for (uint32_t y = 0; y < sy; y++) {
     const T* row = px + static_cast<uint64_t>(y) * sx;
     const T* above = row - sx;
@@ -37,13 +57,24 @@ void diff_masks(const T* px, uint32_t sx, uint32_t sy, SliceDiffs& d) {
     uint64_t* v = d.dv.data() + y * d.words;
     for (uint32_t x0 = 0; x0 < sx; x0 += 64) {
       const uint32_t end = std::min<uint32_t>(sx - x0, 64);
-      uint64_t mh = 0;
-      for (uint32_t k = (x0 == 0 ? 1 : 0); k < end; k++) mh |= static_cast<uint64_t>(row[x0 + k] != row[x0 + k - 1]) << k;
-      h[x0 >> 6] = mh;
+      const T* cur = row + x0;
+      const T* left = cur - 1;  // only read from k = 1 on when x0 == 0
+      if (end == 64 && x0 > 0) {
+        for (int k = 0; k < 64; k++) flags[k] = cur[k] != left[k];
+      } else {
+        std::memset(flags, 0, sizeof(flags));
+        for (uint32_t k = (x0 == 0 ? 1 : 0); k < end; k++) flags[k] = cur[k] != left[k];
+      }
+      h[x0 >> 6] = detail::pack_bits(flags);
       if (y > 0) {
-        uint64_t mv = 0;
-        for (uint32_t k = 0; k < end; k++) mv |= static_cast<uint64_t>(row[x0 + k] != above[x0 + k]) << k;
-        v[x0 >> 6] = mv;
+        const T* up = above + x0;
+        if (end == 64) {
+          for (int k = 0; k < 64; k++) flags[k] = cur[k] != up[k];
+        } else {
+          std::memset(flags, 0, sizeof(flags));
+          for (uint32_t k = 0; k < end; k++) flags[k] = cur[k] != up[k];
+        }
+        v[x0 >> 6] = detail::pack_bits(flags);
       }
     }
   }
