@@ -61,6 +61,9 @@ void diff_masks(const T* px, uint32_t sx, uint32_t sy, SliceDiffs& d) {
       const T* left = cur - 1;  // only read from k = 1 on when x0 == 0
       if (end == 64 && x0 > 0) {
         for (int k = 0; k < 64; k++) flags[k] = cur[k] != left[k];
+      } else if (end == 64) {
+        flags[0] = 0;
+        for (int k = 1; k < 64; k++) flags[k] = cur[k] != left[k];
       } else {
         std::memset(flags, 0, sizeof(flags));
         for (uint32_t k = (x0 == 0 ? 1 : 0); k < end; k++) flags[k] = cur[k] != left[k];

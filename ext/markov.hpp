@@ -47,6 +47,7 @@ constexpr int kDenseMaxOrder = 10;
 struct MarkovModel {
   int order = 0;
   std::vector<uint8_t> dense;         // small orders: entry per context
+  std::vector<uint8_t> ranked;        // small orders, decoding: ranked[4*ctx + rank] = symbol
   const uint8_t* stored = nullptr;    // large orders, decoding: the stream's packed entries
   std::vector<uint64_t> sparse_ctx;   // large orders, encoding: visited contexts, sorted
   std::vector<uint8_t> sparse_entry;  // ... and their entries
@@ -80,10 +81,13 @@ struct MarkovModel {
       return m;
     }
     m.dense.resize(n);
+    m.ranked.resize(4 * n);
+    const auto& perms = permutations();
     for (uint64_t i = 0; i < n; i++) {
       const uint8_t k = packed_entry(bits, bytes, i);
       if (k >= 24) fail("markov model", "entry " + std::to_string(i) + " is " + std::to_string(k) + ", not a permutation index (< 24)");
       m.dense[i] = k;
+      std::memcpy(&m.ranked[4 * i], perms[k].data(), 4);
     }
     return m;
   }
@@ -235,7 +239,7 @@ inline void markov_encode(const uint8_t* f, uint64_t n, const MarkovModel& model
 class MarkovDirections {
  public:
   MarkovDirections(const uint8_t* data, uint64_t size, const MarkovModel& model)
-      : data_(data), size_(size), model_(model), dense_(model.dense.empty() ? nullptr : model.dense.data()),
+      : data_(data), size_(size), model_(model), ranked_(model.ranked.empty() ? nullptr : model.ranked.data()),
         shift_(2 * (model.order - 1)) {}
 
   bool next(int& dir) {
@@ -251,7 +255,7 @@ class MarkovDirections {
       // rank = number of leading one bits (at most 3); code length = rank + 1, capped at 3.
       const int rank = (v & 1) ? ((v & 2) ? ((v & 4) ? 3 : 2) : 1) : 0;
       consume(rank == 3 ? 3 : rank + 1);
-      f = permutations()[dense_ ? dense_[ctx_] : model_.entry(ctx_)][rank];
+      f = ranked_ ? ranked_[4 * ctx_ + rank] : permutations()[model_.entry(ctx_)][rank];
     }
     ctx_ = (ctx_ >> 2) | (static_cast<uint64_t>(f) << shift_);
     d_ = (d_ + f) & 3;
@@ -276,7 +280,7 @@ class MarkovDirections {
   const uint8_t* data_;
   uint64_t size_;
   const MarkovModel& model_;
-  const uint8_t* dense_;
+  const uint8_t* ranked_;
   int shift_;
   uint64_t pos_ = 0;
   uint64_t buf_ = 0;
