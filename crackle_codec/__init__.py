@@ -17,20 +17,27 @@ from .core import (
     verify,
 )
 from .io import load, save
+from .numcodecs_codec import Crackle
+from .chunks import chunk_labels, find_label, label_index, remap_array
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Crackle",
     "DecodeError",
     "Header",
+    "chunk_labels",
     "compress",
     "contains",
     "decompress",
+    "find_label",
     "header",
+    "label_index",
     "labels",
     "load",
     "num_labels",
     "remap",
+    "remap_array",
     "save",
     "verify",
 ]
