@@ -162,63 +162,83 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
     }
   }
 
-  const int nthreads = resolve_threads(threads, z1 - z0);
-  std::vector<DecodeScratch> scratch(nthreads);
-  std::vector<std::vector<T>> values(nthreads);
+  // C-ordered output puts consecutive z of one pixel next to each other, so slices are decoded
+  // in groups of one cache line's worth into a slice-major scratch, then written out a whole
+  // line per pixel; writing each slice straight to C order would touch a line per pixel per slice.
   const uint64_t sxy = h.slice_pixels();
   const uint64_t nz = z1 - z0;
-  parallel_for(nz, nthreads, [&](uint64_t i, int w) {
-    const uint32_t z = static_cast<uint32_t>(z0 + i);
-    const std::string section = "slice z=" + std::to_string(z);
-    DecodeScratch& sc = scratch[w];
-    decode_slice_components(s, model, z, sc, section);
-    const uint64_t first = L.cc_offsets[z];
-    const uint32_t count = static_cast<uint32_t>(L.cc_offsets[z + 1] - first);
-    std::vector<T>& vals = values[w];
-    if (out != nullptr) {
-      if (pins) {
-        uint32_t* rec = record_of.data() + (first - base);
-        for (uint64_t k = pin_start[i]; k < pin_start[i + 1]; k++) {
-          const Pin& p = pin_data.pins[pin_list[k]];
-          rec[component_at(sc.runs, static_cast<uint32_t>(p.pixel % h.sx), static_cast<uint32_t>(p.pixel / h.sx))] = p.label;
-        }
-        vals.resize(count);
-        for (uint32_t j = 0; j < count; j++) vals[j] = table[rec[j]];
-      } else {
-        flat_slice_values(s.data, L, first, count, table, vals);
-      }
+  const bool c_order = out != nullptr && !h.fortran;
+  const uint64_t group = c_order ? std::max<uint64_t>(1, 64 / sizeof(T)) : 1;
+  const uint64_t tasks = (nz + group - 1) / group;
+  const int nthreads = resolve_threads(threads, tasks);
+  std::vector<DecodeScratch> scratch(nthreads);
+  std::vector<std::vector<T>> values(nthreads);
+  std::vector<std::vector<T>> staging(c_order ? nthreads : 0);
+  parallel_for(tasks, nthreads, [&](uint64_t t, int w) {
+    const uint64_t g0 = t * group, g1 = std::min(nz, g0 + group);
+    T* stage = nullptr;
+    if (c_order) {
+      staging[w].resize((g1 - g0) * sxy);
+      stage = staging[w].data();
     }
-    // One pass over the runs writes both the u32 component ids the slice CRC covers and the
-    // output: each run is one branch-predicted block fill for each, and the overshoot of a fill
-    // is rewritten by the runs after it (only the slice's end is filled exactly).
-    const bool crc = s.layout.has_crcs;
-    uint32_t* ids = nullptr;
-    if (crc) {
-      sc.ids.resize(sxy);
-      ids = sc.ids.data();
-    }
-    const T* v = vals.data();
-    const Runs& runs = sc.runs;
-    const bool fortran_out = out != nullptr && h.fortran;
-    const uint64_t stride = static_cast<uint64_t>(h.sy) * nz;  // C order: (x, y, z) at (x*sy + y)*nz + z
-    for (uint32_t y = 0; y < h.sy; y++) {
-      const uint32_t r_end = runs.row_first[y + 1];
-      const uint64_t row = static_cast<uint64_t>(y) * h.sx;
-      const uint64_t room = sxy - row;
-      for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-        const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : h.sx;
-        const uint32_t c = runs.component[r];
-        if (crc) fill_run(ids + row + a, b - a, c, room - a);
-        if (fortran_out) {
-          fill_run(out + i * sxy + row + a, b - a, v[c], room - a);
-        } else if (out != nullptr) {
-          T* dst = out + static_cast<uint64_t>(y) * nz + i;
-          for (uint32_t x = a; x < b; x++) dst[x * stride] = v[c];
+    for (uint64_t i = g0; i < g1; i++) {
+      const uint32_t z = static_cast<uint32_t>(z0 + i);
+      const std::string section = "slice z=" + std::to_string(z);
+      DecodeScratch& sc = scratch[w];
+      decode_slice_components(s, model, z, sc, section);
+      const uint64_t first = L.cc_offsets[z];
+      const uint32_t count = static_cast<uint32_t>(L.cc_offsets[z + 1] - first);
+      std::vector<T>& vals = values[w];
+      if (out != nullptr) {
+        if (pins) {
+          uint32_t* rec = record_of.data() + (first - base);
+          for (uint64_t k = pin_start[i]; k < pin_start[i + 1]; k++) {
+            const Pin& p = pin_data.pins[pin_list[k]];
+            rec[component_at(sc.runs, static_cast<uint32_t>(p.pixel % h.sx), static_cast<uint32_t>(p.pixel / h.sx))] = p.label;
+          }
+          vals.resize(count);
+          for (uint32_t j = 0; j < count; j++) vals[j] = table[rec[j]];
+        } else {
+          flat_slice_values(s.data, L, first, count, table, vals);
         }
       }
+      // One pass over the runs writes both the u32 component ids the slice CRC covers and the
+      // slice's values: each run is one block fill for each, and the overshoot of a fill is
+      // rewritten by the runs after it (only the slice's end is filled exactly).
+      const bool crc = s.layout.has_crcs;
+      uint32_t* ids = nullptr;
+      if (crc) {
+        sc.ids.resize(sxy);
+        ids = sc.ids.data();
+      }
+      T* dst = out == nullptr ? nullptr : (c_order ? stage + (i - g0) * sxy : out + i * sxy);
+      const T* v = vals.data();
+      const Runs& runs = sc.runs;
+      for (uint32_t y = 0; y < h.sy; y++) {
+        const uint32_t r_end = runs.row_first[y + 1];
+        const uint64_t row = static_cast<uint64_t>(y) * h.sx;
+        const uint64_t room = sxy - row;
+        for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
+          const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : h.sx;
+          const uint32_t c = runs.component[r];
+          if (crc) fill_run(ids + row + a, b - a, c, room - a);
+          if (dst) fill_run(dst + row + a, b - a, v[c], room - a);
+        }
+      }
+      if (crc && crc32c_of_ids(ids, sxy, sc.crc_bytes) != s.layout.slice_crc(s.data, z)) {
+        fail(section, "CRC32C mismatch (crack code corrupted)");
+      }
     }
-    if (crc && crc32c_of_ids(ids, sxy, sc.crc_bytes) != s.layout.slice_crc(s.data, z)) {
-      fail(section, "CRC32C mismatch (crack code corrupted)");
+    if (c_order) {
+      // Element (x, y, z) of the C-ordered (sx, sy, nz) output sits at (x*sy + y)*nz + z.
+      const uint64_t n = g1 - g0;
+      for (uint32_t x = 0; x < h.sx; x++) {
+        for (uint32_t y = 0; y < h.sy; y++) {
+          T* o = out + (static_cast<uint64_t>(x) * h.sy + y) * nz + g0;
+          const T* in = stage + static_cast<uint64_t>(y) * h.sx + x;
+          for (uint64_t g = 0; g < n; g++) o[g] = in[g * sxy];
+        }
+      }
     }
   });
 }
