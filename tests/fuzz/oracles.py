@@ -69,12 +69,17 @@ def call(fn, *args, **kwargs):
         raise _finding(kind, f"{fn.__name__} raised {type(e).__name__} (not DecodeError): {e}") from e
 
 
-def empty_with_huge_sz(stream: bytes) -> bool:
-    """Finding F3: an empty volume's header with a huge sz allocated 16*sz bytes."""
+def known_header_finding(stream: bytes) -> str | None:
+    """F3: an empty volume's header with a huge sz allocated 16*sz bytes.
+    F4: dimensions whose product wraps to 0 mod 2^64 were taken as an empty volume."""
     if len(stream) < 19 or stream[:4] != b"crkl" or stream[4] > 1:
-        return False
+        return None
     sx, sy, sz = struct.unpack_from("<III", stream, 7)
-    return sx * sy * sz == 0 and sz > (1 << 20)
+    if sx * sy * sz != 0 and (sx * sy * sz) % (1 << 64) == 0:
+        return "F4"
+    if sx * sy * sz == 0 and sz > (1 << 20):
+        return "F3"
+    return None
 
 
 def check_stream(stream: bytes, parallel: int = 1, zsel: int = 0) -> dict:
@@ -84,8 +89,9 @@ def check_stream(stream: bytes, parallel: int = 1, zsel: int = 0) -> dict:
     "remap_decoded" to the returned value, or to ``FAILED`` when it raised DecodeError
     (missing keys: not run).
     """
-    if "F3" in IGNORED and empty_with_huge_sz(stream):
-        ignored_hits["F3"] = ignored_hits.get("F3", 0) + 1
+    known = known_header_finding(stream)
+    if known in IGNORED:
+        ignored_hits[known] = ignored_hits.get(known, 0) + 1
         return {}
     res: dict = {}
     head = res["header"] = call(cc.header, stream)
