@@ -214,17 +214,37 @@ def markdown_table(rows: list[dict], raw_bytes: int) -> str:
     return "\n".join(lines)
 
 
-def write_doc(path: Path, runs: list[dict], facts: dict, args, note: str | None) -> None:
-    command = "python bench/run.py " + " ".join(f'"{a}"' if " " in a else a for a in sys.argv[1:])
+def _shown_command(argv: list[str]) -> str:
+    """The command line as run, with the text of --note left out (it is quoted in the doc)."""
+    shown, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--note":
+            skip = True
+            continue
+        if a.startswith("--note=") or a.startswith("--from-json"):
+            continue
+        shown.append(f'"{a}"' if " " in a else a)
+    return " ".join(["python bench/run.py", *shown])
+
+
+def write_doc(path: Path, results: dict, note: str | None) -> None:
+    """Write docs/benchmarks.md from a results dict (as saved in bench/out/*.json)."""
+    facts, runs = results["machine"], results["runs"]
+    command = _shown_command(results["argv"])
+    quick = any(r.get("quick") for r in runs)
+    clock = runs[0].get("clock", "wall") if runs else "wall"
     clock_text = ("`time.process_time`, the CPU time of the benchmark process (chosen with `--clock cpu` "
                   "because other work was running on the machine; CPU time leaves out the time the "
-                  "process waited for a core)" if args.clock == "cpu"
+                  "process waited for a core)" if clock == "cpu"
                   else "`time.perf_counter`, elapsed (wall-clock) time")
     parts = [
         "# Benchmarks",
         "",
-        f"Measured numbers from one run of `{command.strip()}` on {facts['date']} at commit {facts['commit']}."
-        + (" **Quick run** (a few chunks, 2 repetitions): indicative only." if args.quick else ""),
+        f"Measured numbers from one run of `{command}` on {facts['date']} at commit {facts['commit']}."
+        + (" **Quick run** (a few chunks, 2 repetitions): indicative only." if quick else ""),
         "The file is written by that script; do not edit the numbers by hand.",
     ]
     if note:
@@ -306,6 +326,8 @@ def parse_args(argv=None):
     p.add_argument("--data", default=None, help="shared data folder (default: ../shared/data)")
     p.add_argument("--write-docs", action="store_true", help="rewrite docs/benchmarks.md from this run")
     p.add_argument("--note", default=None, help="a line to put at the top of docs/benchmarks.md")
+    p.add_argument("--from-json", metavar="FILE", default=None,
+                   help="only rewrite docs/benchmarks.md from a saved bench/out/results-*.json")
     p.add_argument("--list", action="store_true", help="list the codecs and volumes, then exit")
     args = p.parse_args(argv)
     unknown = [c for c in args.codecs if c not in bench_codecs.CODECS]
@@ -320,6 +342,10 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        write_doc(DOC, json.loads(Path(args.from_json).read_text()), args.note)
+        print(f"wrote {DOC.relative_to(REPO)} from {args.from_json}")
+        return 0
     if args.list:
         print("codecs:", *bench_codecs.CODECS, sep="\n  ")
         print("volumes:", *(f"{v.name}: {v.description}" for v in bench_volumes.VOLUMES.values()), sep="\n  ")
@@ -375,10 +401,11 @@ def main(argv=None) -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = OUT_DIR / f"results-{stamp}.json"
-    out.write_text(json.dumps({"machine": facts, "argv": sys.argv[1:], "runs": runs}, indent=1))
+    results = {"machine": facts, "argv": sys.argv[1:], "runs": runs}
+    out.write_text(json.dumps(results, indent=1))
     print(f"\nresults: {out.relative_to(REPO)}")
     if args.write_docs:
-        write_doc(DOC, runs, facts, args, args.note)
+        write_doc(DOC, results, args.note)
         print(f"wrote {DOC.relative_to(REPO)}")
     return 0
 
