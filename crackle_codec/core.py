@@ -153,6 +153,11 @@ def _normalize_input(labels: Any) -> tuple[np.ndarray, bool]:
 
     while labels.ndim < 3:
         labels = labels[..., np.newaxis]
+    # The format's limits, checked before the input is copied: u32 dimensions and component ids
+    # that are u32 within a slice.
+    sx, sy, _ = labels.shape
+    if max(labels.shape) >= 2**32 or sx * sy >= 2**32:
+        raise ValueError(f"shape {labels.shape} exceeds the format's limits (each axis < 2^32, sx*sy < 2^32)")
     return labels, fortran
 
 
@@ -258,7 +263,12 @@ def verify(data: BytesLike, *, parallel: int = 1) -> None:
 
 
 def header(data: BytesLike) -> Header:
-    """Read the header and section sizes of a stream (checks the header CRC8 and the layout)."""
+    """Read the header and section sizes of a stream.
+
+    Checks the header CRC8, the crack-index CRC32C, that the section lengths add up to the
+    stream's length, and the labels section's structure. It does not check the labels CRC, the
+    per-slice CRCs or the crack codes (``verify`` does).
+    """
     _, info = _info(data)
     return _header_from_info(info)
 
@@ -309,12 +319,18 @@ def labels(data: BytesLike) -> np.ndarray:
 
 
 def num_labels(data: BytesLike) -> int:
-    """Number of distinct labels (``len(labels(data))``), from the labels section only."""
+    """Number of distinct labels (``len(labels(data))``), from the labels section only.
+
+    Like ``labels``, it does not check the labels CRC or decode crack codes (use ``verify``).
+    """
     return int(labels(data).size)
 
 
 def contains(data: BytesLike, label: int) -> bool:
-    """Whether ``label`` is one of the stream's labels, from the labels section only."""
+    """Whether ``label`` is one of the stream's labels, from the labels section only.
+
+    Like ``labels``, it does not check the labels CRC or decode crack codes (use ``verify``).
+    """
     if isinstance(label, (bool, np.bool_)) or not isinstance(label, (numbers.Integral, np.integer)):
         raise TypeError(f"label must be an integer, not {type(label).__name__}")
     values = labels(data)

@@ -94,6 +94,13 @@ struct Header {
     h.sz = load_u32(data + 15);
     h.grid_log2 = data[19];
     h.num_label_bytes = h.version == 0 ? load_le(data + 20, 4) : load_u64(data + 20);
+    // The volume's byte size must be representable; then voxels() never wraps.
+    uint64_t bytes;
+    if (__builtin_mul_overflow(h.slice_pixels(), static_cast<uint64_t>(h.sz), &bytes) ||
+        __builtin_mul_overflow(bytes, static_cast<uint64_t>(h.data_width), &bytes)) {
+      fail("header", "dimensions " + std::to_string(h.sx) + "x" + std::to_string(h.sy) + "x" + std::to_string(h.sz) +
+                         " overflow 64 bits");
+    }
     if (h.voxels() > 0) {
       // One grid per slice is all any writer produces (FORMAT 2.4).
       const uint64_t grid = h.grid_log2 >= 63 ? ~0ull : (1ull << h.grid_log2);
@@ -133,8 +140,8 @@ struct Layout {
     if (h.voxels() == 0) {
       // Empty volume: the header alone (FORMAT 1).
       if (size != H) fail("header", "an empty volume's stream must be the header alone, found " + std::to_string(size - H) + " extra bytes");
+      // Nothing is indexed by z in an empty volume, so nothing is sized by sz either.
       L.index_offset = L.labels_offset = L.model_offset = L.codes_offset = L.trailer_offset = H;
-      L.slice_offsets.assign(static_cast<size_t>(h.sz) + 1, H);
       return L;
     }
     const uint64_t index_entries = 4ull * h.sz;

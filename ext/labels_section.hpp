@@ -45,10 +45,7 @@ struct LabelsSection {
     s.format = h.label_format;
     s.stored_width = h.stored_width;
     s.end_offset = L.labels_offset + h.num_label_bytes;
-    if (h.voxels() == 0) {
-      s.cc_offsets.assign(static_cast<size_t>(h.sz) + 1, 0);
-      return s;
-    }
+    if (h.voxels() == 0) return s;  // empty volume: no section (cc_offsets stays empty)
     const char* sec = "labels";
     ByteReader r(data + L.labels_offset, h.num_label_bytes, sec);
     if (s.format == kPins) s.bgcolor = r.read(s.stored_width);
