@@ -409,6 +409,23 @@ def test_empty_volume_with_huge_axis_is_cheap():
         assert row["header"][0] == "ok", f"{name}: a valid empty-volume header was refused: {row['header']}"
 
 
+def test_empty_volume_with_huge_axes_decodes_or_refuses():
+    """F8: an empty volume (one axis 0) whose other axes are huge: decompress returns an empty
+    array or raises DecodeError -- never ValueError from numpy."""
+    for dims in [(0xFFFFFFFF, 0xFFFFFFFF, 0), (0x8B000000, 0x7200097C, 0), (0, 0xFFFFFFFF, 0xFFFFFFFF)]:
+        for version in (0, 1):
+            s = _with(flat_base(), sx=dims[0], sy=dims[1], sz=dims[2], version=version, num_label_bytes=0)
+            s.format_field |= 3  # 8-byte elements
+            stream = s.header()
+            for fn in (cc.decompress, cc.verify, cc.labels, cc.header):
+                try:
+                    out = fn(stream)
+                except DecodeError:
+                    continue
+                if fn is cc.decompress:
+                    assert out.size == 0 and out.shape == dims
+
+
 def test_consistent_huge_volume_is_allowed_to_allocate():
     """The documented exception: a consistent stream may declare a large volume. header() reads
     it in O(1); decompress either allocates or raises MemoryError, never crashes."""

@@ -71,12 +71,16 @@ def call(fn, *args, **kwargs):
 
 def known_header_finding(stream: bytes) -> str | None:
     """F3: an empty volume's header with a huge sz allocated 16*sz bytes.
-    F4: dimensions whose product wraps to 0 mod 2^64 were taken as an empty volume."""
+    F4: dimensions whose product wraps to 0 mod 2^64 were taken as an empty volume; also F8: an
+    empty volume whose non-zero axes are too large for numpy (decompress raised ValueError)."""
     if len(stream) < 19 or stream[:4] != b"crkl" or stream[4] > 1:
         return None
     sx, sy, sz = struct.unpack_from("<III", stream, 7)
     if sx * sy * sz != 0 and (sx * sy * sz) % (1 << 64) == 0:
         return "F4"
+    nonzero = max(sx, 1) * max(sy, 1) * max(sz, 1)
+    if sx * sy * sz == 0 and nonzero * 8 >= (1 << 63):
+        return "F4"  # F8 (empty volume too large for numpy), grouped with F4: one header check fixes both
     if sx * sy * sz == 0 and sz > (1 << 20):
         return "F3"
     return None
