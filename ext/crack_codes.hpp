@@ -94,8 +94,13 @@ inline void parse_boc(const uint8_t* boc, uint64_t size, uint32_t sx, uint32_t s
 template <typename Directions>
 void draw_chains(Directions& dirs, const std::vector<Vertex>& starts, uint32_t sx, uint32_t sy, CrackBits& bits,
                  std::vector<Vertex>& stack, const char* section) {
+  // A plain code runs out with its bytes; a markov code reads zeros past its end and so needs an
+  // explicit bound (a valid code draws each of the < 2(sx+1)(sy+1) cracks once, plus controls).
   const uint64_t max_directions = 8ull * (static_cast<uint64_t>(sx) + 1) * (static_cast<uint64_t>(sy) + 1) + 64;
   uint64_t used = 0;
+  uint64_t* const vert = bits.vert.data();
+  uint64_t* const horiz = bits.horiz.data();
+  const uint64_t words = bits.words;
   for (const Vertex& s : starts) {
     uint32_t x = s.x, y = s.y;
     int64_t branches = 1;
@@ -104,7 +109,9 @@ void draw_chains(Directions& dirs, const std::vector<Vertex>& starts, uint32_t s
     while (branches > 0) {
       int d;
       if (!dirs.next(d)) fail(section, "crack code ends inside a chain");
-      if (++used > max_directions) fail(section, "crack code is longer than any slice of this size allows");
+      if (Directions::kEndless && ++used > max_directions) {
+        fail(section, "crack code is longer than any slice of this size allows");
+      }
       if (prev >= 0 && d == (prev ^ 2)) {
         // A move followed by its reverse is a control pair; the move was never made.
         if (d == kUp || d == kLeft) {
@@ -122,34 +129,37 @@ void draw_chains(Directions& dirs, const std::vector<Vertex>& starts, uint32_t s
         continue;
       }
       if (prev >= 0) {
+        // Vertical cracks need 1 <= x <= sx-1, horizontal ones 1 <= y <= sy-1 (no border
+        // cracks); `v - 1u >= n - 1u` tests 1 <= v <= n-1 in one unsigned compare.
         uint64_t* word;
         uint32_t col;  // the pixel whose left (vertical move) or top (horizontal move) edge this is
         switch (prev) {
           case kUp:
-            if (x == 0 || x >= sx || y == 0) fail(section, "crack move leaves the slice or runs along its border");
+            if (x - 1u >= sx - 1u || y == 0) fail(section, "crack move leaves the slice or runs along its border");
             y--;
             col = x;
-            word = &bits.vert[y * bits.words + (x >> 6)];
+            word = vert + y * words;
             break;
           case kDown:
-            if (x == 0 || x >= sx || y >= sy) fail(section, "crack move leaves the slice or runs along its border");
+            if (x - 1u >= sx - 1u || y >= sy) fail(section, "crack move leaves the slice or runs along its border");
             col = x;
-            word = &bits.vert[y * bits.words + (x >> 6)];
+            word = vert + y * words;
             y++;
             break;
           case kRight:
-            if (y == 0 || y >= sy || x >= sx) fail(section, "crack move leaves the slice or runs along its border");
+            if (y - 1u >= sy - 1u || x >= sx) fail(section, "crack move leaves the slice or runs along its border");
             col = x;
-            word = &bits.horiz[y * bits.words + (x >> 6)];
+            word = horiz + y * words;
             x++;
             break;
           default:  // kLeft
-            if (y == 0 || y >= sy || x == 0) fail(section, "crack move leaves the slice or runs along its border");
+            if (y - 1u >= sy - 1u || x == 0) fail(section, "crack move leaves the slice or runs along its border");
             x--;
             col = x;
-            word = &bits.horiz[y * bits.words + (x >> 6)];
+            word = horiz + y * words;
             break;
         }
+        word += col >> 6;
         const uint64_t m = 1ull << (col & 63);
         if (*word & m) fail(section, "crack code draws the same crack twice");
         *word |= m;

@@ -238,6 +238,7 @@ inline void markov_encode(const uint8_t* f, uint64_t n, const MarkovModel& model
 // how many directions it asks for, so a stream can never spin forever.
 class MarkovDirections {
  public:
+  static constexpr bool kEndless = true;  // reads zeros past the end
   MarkovDirections(const uint8_t* data, uint64_t size, const MarkovModel& model)
       : data_(data), size_(size), model_(model), ranked_(model.ranked.empty() ? nullptr : model.ranked.data()),
         shift_(2 * (model.order - 1)) {}
@@ -293,6 +294,7 @@ class MarkovDirections {
 // Reads plain 2-bit difference codes, four per byte, LSB-first (FORMAT 6.4).
 class PlainDirections {
  public:
+  static constexpr bool kEndless = false;
   PlainDirections(const uint8_t* data, uint64_t size) : data_(data), fields_(size * 4) {}
   bool next(int& dir) {
     if (i_ >= fields_) return false;
