@@ -127,6 +127,9 @@ def _normalize_input(labels: Any) -> tuple[np.ndarray, bool]:
     if not isinstance(labels, np.ndarray):
         raise TypeError(f"labels must be a numpy.ndarray, not {type(labels).__name__}")
     dtype = labels.dtype
+    if dtype.kind in "ui" and not dtype.isnative:
+        labels = labels.astype(dtype.newbyteorder("="))  # the core reads native-endian integers
+        dtype = labels.dtype
     if dtype == np.bool_:
         labels = labels.view(np.uint8)
     elif dtype.kind not in "ui":

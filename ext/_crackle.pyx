@@ -147,7 +147,10 @@ def decompress(const uint8_t[::1] buf, uint32_t z0, uint32_t z1, int threads):
     if z1 > h.sz or z0 > z1:
         raise IndexError(f"z range {z0}:{z1} is outside 0:{h.sz}")
     dtype = np.dtype(("<i" if h.is_signed else "<u") + str(h.data_width))
-    out = np.empty((h.sx, h.sy, z1 - z0), dtype=dtype, order="F" if h.fortran else "C")
+    try:
+        out = np.empty((h.sx, h.sy, z1 - z0), dtype=dtype, order="F" if h.fortran else "C")
+    except ValueError as e:  # numpy cannot represent the shape (even an empty one)
+        raise DecodeError(f"header: a {h.sx}x{h.sy}x{z1 - z0} volume cannot be represented: {e}") from None
     cdef void* dst = cnp.PyArray_DATA(<cnp.ndarray>out)
     with nogil:
         decode_c(s, z0, z1, dst, threads)
