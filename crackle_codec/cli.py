@@ -462,7 +462,23 @@ def run_demo(args: argparse.Namespace) -> int:
     print()
     name = "crackle pins + markov 5"
     demo_label_queries(volume, results[name].data, name, results[name].decode_s)
+    print()
+    demo_zarr(volume)
     return EXIT_OK
+
+
+def demo_zarr(volume: np.ndarray, out=None) -> None:
+    """The Zarr part of the demo: needs zarr 3, which `pip install "crackle-zarr[zarr]"` brings."""
+    try:
+        import zarr
+    except ImportError:
+        zarr = None
+    if zarr is None or int(zarr.__version__.split(".")[0]) < 3:
+        print("Zarr part skipped: it needs zarr >= 3 (pip install \"crackle-zarr[zarr]\").", file=out)
+        return
+    from .chunks import zarr_demo
+
+    print(zarr_demo(volume), file=out)
 
 
 # ---------------------------------------------------------------------------------- info / verify
