@@ -248,8 +248,8 @@ def decompress(data: BytesLike, *, z: Union[None, int, slice] = None, parallel: 
             a version-1 stream that covers the decoded slices is checked.
     """
     threads = _check_parallel(parallel)
-    buf, info = _info(data)
-    z0, z1 = _z_range(z, info["sz"])
+    buf = _as_buffer(data)
+    z0, z1 = _z_range(z, _crackle.shape(buf)[2])
     return _crackle.decompress(buf, z0, z1, threads)
 
 

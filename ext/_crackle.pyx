@@ -54,6 +54,7 @@ cdef extern from "codec.hpp" namespace "crackle":
         int threads
 
     StreamInfo open_stream "crackle::StreamInfo::open"(const uint8_t*, uint64_t) except +raise_py_error nogil
+    Header parse_header "crackle::Header::parse"(const uint8_t*, uint64_t) except +raise_py_error nogil
     vector[uint8_t] compress_c "crackle::compress"(const void*, int, cbool, uint32_t, uint32_t, uint32_t,
                                                    const EncodeOptions&) except +raise_py_error nogil
     void decode_c "crackle::decode"(const StreamInfo&, uint32_t, uint32_t, void*, int) except +raise_py_error nogil
@@ -83,6 +84,12 @@ cdef StreamInfo _open(const uint8_t[::1] buf) except *:
 
 cdef bytes _to_bytes(const vector[uint8_t]& v):
     return PyBytes_FromStringAndSize(<const char*>v.data(), v.size())
+
+
+def shape(const uint8_t[::1] buf):
+    """(sx, sy, sz) from the header alone (checks the magic, version and header CRC8)."""
+    cdef Header h = parse_header(_ptr(buf), buf.shape[0])
+    return (h.sx, h.sy, h.sz)
 
 
 def info(const uint8_t[::1] buf):
