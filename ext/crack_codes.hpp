@@ -129,40 +129,24 @@ void draw_chains(Directions& dirs, const std::vector<Vertex>& starts, uint32_t s
         continue;
       }
       if (prev >= 0) {
-        // Vertical cracks need 1 <= x <= sx-1, horizontal ones 1 <= y <= sy-1 (no border
-        // cracks); `v - 1u >= n - 1u` tests 1 <= v <= n-1 in one unsigned compare.
-        uint64_t* word;
-        uint32_t col;  // the pixel whose left (vertical move) or top (horizontal move) edge this is
-        switch (prev) {
-          case kUp:
-            if (x - 1u >= sx - 1u || y == 0) fail(section, "crack move leaves the slice or runs along its border");
-            y--;
-            col = x;
-            word = vert + y * words;
-            break;
-          case kDown:
-            if (x - 1u >= sx - 1u || y >= sy) fail(section, "crack move leaves the slice or runs along its border");
-            col = x;
-            word = vert + y * words;
-            y++;
-            break;
-          case kRight:
-            if (y - 1u >= sy - 1u || x >= sx) fail(section, "crack move leaves the slice or runs along its border");
-            col = x;
-            word = horiz + y * words;
-            x++;
-            break;
-          default:  // kLeft
-            if (y - 1u >= sy - 1u || x == 0) fail(section, "crack move leaves the slice or runs along its border");
-            x--;
-            col = x;
-            word = horiz + y * words;
-            break;
-        }
-        word += col >> 6;
+        // Branch-free on the direction, which changes every few moves and would mispredict
+        // a switch: a vertical move (up/down) draws the left edge of pixel (x, row), a
+        // horizontal one (right/left) the top edge of pixel (col, y). Vertical cracks need
+        // 1 <= x <= sx-1 and horizontal ones 1 <= y <= sy-1 (no border cracks); `v - 1u < n - 1u`
+        // tests 1 <= v <= n-1, and a step off the grid wraps to a huge unsigned row or col.
+        const uint32_t row = y - (prev == kUp);
+        const uint32_t col = x - (prev == kLeft);
+        const bool horizontal = prev & 1;
+        const bool ok = horizontal ? (y - 1u < sy - 1u) & (col < sx) : (x - 1u < sx - 1u) & (row < sy);
+        if (!ok) fail(section, "crack move leaves the slice or runs along its border");
+        uint64_t* word = (horizontal ? horiz + static_cast<uint64_t>(y) * words : vert + static_cast<uint64_t>(row) * words) + (col >> 6);
         const uint64_t m = 1ull << (col & 63);
         if (*word & m) fail(section, "crack code draws the same crack twice");
         *word |= m;
+        static constexpr int kDx[4] = {0, 1, 0, -1};
+        static constexpr int kDy[4] = {-1, 0, 1, 0};
+        x += kDx[prev];
+        y += kDy[prev];
       }
       prev = d;
     }
