@@ -33,6 +33,8 @@ VOLUMES = {
                "brain atlas HCP-MMP1.0, 182x218x182 uint16"),
         Volume("ovule_cells_100", "ovule_cells_100.npz",
                "confocal 3D cell instance segmentation, 100^3 uint8"),
+        Volume("nuclei2d_stardist", "nuclei2d_stardist.npz",
+               "2D nuclei instance segmentation, 512x512 uint16 (an image, not a volume)"),
     ]
 }
 
@@ -58,11 +60,21 @@ def load(name: str, folder: Path) -> np.ndarray:
         return npz["labels"]
 
 
+def as_3d(volume: np.ndarray) -> np.ndarray:
+    """A 2D (x, y) image as an (x, y, 1) Fortran-ordered volume; 3D volumes as Fortran-ordered arrays."""
+    if volume.ndim == 2:
+        volume = volume[:, :, np.newaxis]
+    if volume.ndim != 3:
+        raise ValueError(f"expected a 2D or 3D array, got shape {volume.shape}")
+    return np.asfortranarray(volume)
+
+
 def chunks(volume: np.ndarray, size: int, limit: int | None = None) -> list[np.ndarray]:
     """Cut ``volume`` into ``size``^3 chunks (smaller at the far edges), each a Fortran-ordered copy.
 
     Chunks are taken in x-fastest order. ``limit`` keeps only that many, spread evenly over the
-    volume (so that a quick run does not just see one corner).
+    volume (so that a quick run does not just see one corner). An (x, y, 1) image gives
+    ``size`` x ``size`` tiles.
     """
     sx, sy, sz = volume.shape
     corners = [(x, y, z) for z in range(0, sz, size) for y in range(0, sy, size) for x in range(0, sx, size)]
