@@ -17,13 +17,10 @@ namespace crackle {
 
 struct Runs {
   std::vector<uint32_t> start;      // first x of every run, row after row
+  std::vector<uint32_t> end;        // one past the last x of every run
   std::vector<uint32_t> row_first;  // row y owns runs [row_first[y], row_first[y+1])
   std::vector<uint32_t> parent;     // union-find over runs, then each run's component id
   std::vector<uint32_t> component;  // component id of each run, valid after label_runs
-
-  uint32_t run_end(uint32_t r, uint32_t y, uint32_t sx) const {
-    return r + 1 < row_first[y + 1] ? start[r + 1] : sx;
-  }
 };
 
 namespace detail {
@@ -58,20 +55,28 @@ uint32_t label_runs(uint32_t sx, uint32_t sy, RowRuns row_runs, Joined joined, R
   }
   runs.row_first[sy] = static_cast<uint32_t>(runs.start.size());
   const uint32_t n = runs.row_first[sy];
+  runs.end.resize(n);
+  const uint32_t* S = runs.start.data();
+  uint32_t* E = runs.end.data();
+  for (uint32_t y = 0; y < sy; y++) {
+    const uint32_t last = runs.row_first[y + 1] - 1;
+    for (uint32_t r = runs.row_first[y]; r < last; r++) E[r] = S[r + 1];
+    E[last] = sx;
+  }
   runs.parent.resize(n);
   uint32_t* parent = runs.parent.data();
   for (uint32_t i = 0; i < n; i++) parent[i] = i;
 
-  const uint32_t* S = runs.start.data();
   for (uint32_t y = 1; y < sy; y++) {
     // Merge-walk the two rows' runs: both rows tile [0, sx), so advancing whichever run ends
-    // first always leaves an overlapping pair.
-    const uint32_t r_end = runs.row_first[y + 1], q_end = runs.row_first[y];
-    uint32_t r = q_end, q = runs.row_first[y - 1];
-    uint32_t a = S[r], b = r + 1 < r_end ? S[r + 1] : sx;
-    uint32_t c = S[q], d = q + 1 < q_end ? S[q + 1] : sx;
+    // first (both on a tie) always leaves an overlapping pair, and the walk ends on the pair of
+    // last runs, which both end at sx. The advance is arithmetic, not a branch: which run ends
+    // first is data, and would mispredict.
+    uint32_t r = runs.row_first[y], q = runs.row_first[y - 1];
     for (;;) {
-      if (joined(y, r, q, a > c ? a : c, b < d ? b : d)) {
+      const uint32_t b = E[r], d = E[q];
+      const uint32_t lo = S[r] > S[q] ? S[r] : S[q];
+      if (joined(y, r, q, lo, b < d ? b : d)) {
         const uint32_t rq = detail::find_root(parent, q);
         if (parent[r] == r) {
           parent[r] = rq;  // r's first join; rq < r, so the smaller root stays the root
@@ -84,17 +89,9 @@ uint32_t label_runs(uint32_t sx, uint32_t sy, RowRuns row_runs, Joined joined, R
           }
         }
       }
-      const uint32_t b_old = b;
-      if (b <= d) {
-        if (++r == r_end) break;
-        a = b;
-        b = r + 1 < r_end ? S[r + 1] : sx;
-      }
-      if (d <= b_old) {
-        if (++q == q_end) break;
-        c = d;
-        d = q + 1 < q_end ? S[q + 1] : sx;
-      }
+      if (b == sx && d == sx) break;
+      r += (b <= d);
+      q += (d <= b);
     }
   }
 
@@ -112,7 +109,7 @@ inline void fill_component_ids(const Runs& runs, uint32_t sx, uint32_t sy, uint3
     uint32_t* row = ids + static_cast<uint64_t>(y) * sx;
     const uint32_t r_end = runs.row_first[y + 1];
     for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-      const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : sx;
+      const uint32_t a = runs.start[r], b = runs.end[r];
       // Overshoot is rewritten by the next run, or the next row; only the slice's end is exact.
       fill_run(row + a, b - a, runs.component[r], static_cast<uint64_t>(sy - y) * sx - a);
     }

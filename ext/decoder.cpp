@@ -219,7 +219,7 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
         const uint64_t row = static_cast<uint64_t>(y) * h.sx;
         const uint64_t room = sxy - row;
         for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-          const uint32_t a = runs.start[r], b = (r + 1 < r_end) ? runs.start[r + 1] : h.sx;
+          const uint32_t a = runs.start[r], b = runs.end[r];
           const uint32_t c = runs.component[r];
           if (crc) fill_run(ids + row + a, b - a, c, room - a);
           if (dst) fill_run(dst + row + a, b - a, v[c], room - a);
