@@ -412,18 +412,24 @@ def test_empty_volume_with_huge_axis_is_cheap():
 def test_empty_volume_with_huge_axes_decodes_or_refuses():
     """F8: an empty volume (one axis 0) whose other axes are huge: decompress returns an empty
     array or raises DecodeError -- never ValueError from numpy."""
-    for dims in [(0xFFFFFFFF, 0xFFFFFFFF, 0), (0x8B000000, 0x7200097C, 0), (0, 0xFFFFFFFF, 0xFFFFFFFF)]:
+    for dims in [(0xFFFFFFFF, 0xFFFFFFFF, 0), (0x8B000000, 0x7200097C, 0), (0, 0xFFFFFFFF, 0xFFFFFFFF),
+                 (0, 0xFFFF0005, 0xFFFFFFFF)]:
         for version in (0, 1):
             s = _with(flat_base(), sx=dims[0], sy=dims[1], sz=dims[2], version=version, num_label_bytes=0)
             s.format_field |= 3  # 8-byte elements
             stream = s.header()
+            refused = {}
             for fn in (cc.decompress, cc.verify, cc.labels, cc.header):
                 try:
                     out = fn(stream)
+                    refused[fn.__name__] = False
                 except DecodeError:
+                    refused[fn.__name__] = True
                     continue
                 if fn is cc.decompress:
                     assert out.size == 0 and out.shape == dims
+            # F9: verify must agree with decompress
+            assert refused["verify"] == refused["decompress"], f"{dims} v{version}: {refused}"
 
 
 def test_consistent_huge_volume_is_allowed_to_allocate():

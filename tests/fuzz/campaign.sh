@@ -7,7 +7,8 @@
 # extension OUTSIDE the work tree, from the current sources:
 #   cov:  clang -fsanitize=fuzzer-no-link              (libFuzzer coverage, fast)
 #   asan: clang -fsanitize=fuzzer-no-link,address,undefined (same, with ASan + UBSan)
-# then runs one worker per build (CRACKLE_FUZZ_WORKERS=cov,asan by default) for SECONDS, on one
+# then runs the workers listed in CRACKLE_FUZZ_WORKERS (default cov,asan; a name may repeat, e.g.
+# cov,cov,asan on more cores) for SECONDS each, on one
 # shared corpus seeded from ../shared/streams and the corruption-test crops. A worker that stops on
 # a finding is restarted (the input is kept under OUTDIR/artifacts). Totals go to OUTDIR/summary.txt.
 set -uo pipefail
@@ -42,7 +43,7 @@ clang++ -shared -o "$out/rt/libfuzzer.so" -Wl,--whole-archive "$rt/libclang_rt.f
   && clang++ -shared -o ../asan_with_fuzzer.so ./*.o -lpthread -ldl -lrt -lm)
 
 IFS=, read -r -a names <<<"$workers"
-for w in "${names[@]}"; do
+for w in $(printf '%s\n' "${names[@]}" | sort -u); do
   case $w in cov) build cov ;; asan) build asan 1 ;; *) echo "unknown worker $w"; exit 2 ;; esac
 done
 if [ -z "$(ls -A "$out/corpus")" ]; then
@@ -51,7 +52,7 @@ fi
 echo "builds done; fuzzing for $seconds s with workers: $workers; output in $out"
 
 worker() {  # worker NAME INDEX
-  local name=$1 idx=$2 deadline=$(( $(date +%s) + seconds )) seg=0 preload env_opts
+  local name=$1 idx=$2 deadline=$(( $(date +%s) + seconds )) seg=0 preload env_opts id=$1-w$2
   if [ "$name" = asan ]; then
     preload=$out/rt/asan_with_fuzzer.so
     env_opts="ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:handle_abort=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1"
@@ -66,8 +67,8 @@ worker() {  # worker NAME INDEX
     env $env_opts LD_PRELOAD="$preload" PYTHONPATH="$out/build-$name" CRACKLE_FUZZ_SEED=$((idx * 1000 + seg)) \
       nice -n 5 python "$repo/tests/fuzz/fuzz_decoder.py" --corpus "$out/corpus" \
         -max_total_time="$left" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
-        -artifact_prefix="$out/artifacts/$name-" >"$out/logs/$name.$seg.log" 2>&1
-    echo "$name segment $seg exit $?" >>"$out/logs/segments.txt"
+        -artifact_prefix="$out/artifacts/$id-" >"$out/logs/$id.$seg.log" 2>&1
+    echo "$id segment $seg exit $?" >>"$out/logs/segments.txt"
   done
 }
 for i in "${!names[@]}"; do worker "${names[$i]}" "$i" & done
@@ -85,7 +86,7 @@ wait
     total=$((total + n))
     echo "$(basename "$log"): $n executions"
   done
-  echo "segments ended by a finding: $(grep -vc 'exit 0' "$out/logs/segments.txt" || true)"
+  echo "segments ended by a finding: $(grep -vc 'exit 0' "$out/logs/segments.txt" 2>/dev/null || true)"
   echo "artifacts: $(find "$out/artifacts" -type f | wc -l)"
   echo "corpus: $(find "$out/corpus" -type f | wc -l) inputs"
   grep -h "ignored known findings" "$out"/logs/*.log | sort | uniq -c || true

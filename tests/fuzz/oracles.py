@@ -113,7 +113,8 @@ def check_stream(stream: bytes, parallel: int = 1, zsel: int = 0) -> dict:
     why = _last_error[0]
     ok = res["verify"] = call(cc.verify, stream)
     if (vol is FAILED) != (ok is FAILED):
-        kind = "F1" if ok is not FAILED and "label key" in why else None
+        kind = ("F1" if ok is not FAILED and "label key" in why
+                else "F9" if ok is not FAILED and "cannot be represented" in why else None)
         raise _finding(kind, f"verify {'failed' if ok is FAILED else 'passed'} but decompress "
                              f"{'failed' if vol is FAILED else 'passed'}" + (f" ({why})" if vol is FAILED else ""))
     if vol is not FAILED:
