@@ -188,50 +188,45 @@ class MarkovStats {
   std::vector<uint64_t> sparse_;
 };
 
-// LSB-first bit writer.
-class BitWriter {
- public:
-  explicit BitWriter(std::vector<uint8_t>& out) : out_(out) {}
-  void put(uint32_t bits, int n) {
-    acc_ |= static_cast<uint64_t>(bits) << fill_;
-    fill_ += n;
-    while (fill_ >= 8) {
-      out_.push_back(static_cast<uint8_t>(acc_));
-      acc_ >>= 8;
-      fill_ -= 8;
-    }
-  }
-  void flush() {
-    if (fill_ > 0) out_.push_back(static_cast<uint8_t>(acc_));
-    acc_ = 0;
-    fill_ = 0;
-  }
-
- private:
-  std::vector<uint8_t>& out_;
-  uint64_t acc_ = 0;
-  int fill_ = 0;
-};
-
 // Encodes one slice's difference symbols: 2 raw bits, then one prefix code per symbol for its
-// rank in the current context (rank r = r ones then a zero; rank 3 = three ones).
+// rank in the current context (rank r = r ones then a zero; rank 3 = three ones). Codes gather
+// in a 64-bit accumulator written out four bytes at a time into a buffer sized for the worst case.
 inline void markov_encode(const uint8_t* f, uint64_t n, const MarkovModel& model, std::vector<uint8_t>& out) {
   if (n == 0) return;
   const auto& perms = permutations();
   const int shift = 2 * (model.order - 1);
   static constexpr uint32_t kCode[4] = {0b0, 0b01, 0b011, 0b111};
-  static constexpr int kLen[4] = {1, 2, 3, 3};
-  BitWriter bw(out);
-  bw.put(f[0], 2);
+  static constexpr uint32_t kLen[4] = {1, 2, 3, 3};
+  // code_of[4*k + f]: (length << 8 | code) of symbol f under permutation k.
+  uint16_t code_of[24 * 4];
+  for (int k = 0; k < 24; k++) {
+    for (int r = 0; r < 4; r++) code_of[4 * k + perms[k][r]] = static_cast<uint16_t>(kLen[r] << 8 | kCode[r]);
+  }
+  const size_t at = out.size();
+  out.resize(at + (2 + 3 * n + 7) / 8 + 8);
+  uint8_t* dst = out.data() + at;
+  uint64_t acc = f[0];
+  uint32_t fill = 2;
   uint64_t ctx = static_cast<uint64_t>(f[0]) << shift;
+  const uint8_t* dense = model.dense.empty() ? nullptr : model.dense.data();
   for (uint64_t i = 1; i < n; i++) {
-    const auto& perm = perms[model.entry(ctx)];
-    int rank = 0;
-    while (perm[rank] != f[i]) rank++;
-    bw.put(kCode[rank], kLen[rank]);
+    const uint16_t c = code_of[4 * (dense ? dense[ctx] : model.entry(ctx)) + f[i]];
+    acc |= static_cast<uint64_t>(c & 0xFF) << fill;
+    fill += c >> 8;
+    if (fill >= 32) {
+      store_le(dst, acc, 4);
+      dst += 4;
+      acc >>= 32;
+      fill -= 32;
+    }
     ctx = (ctx >> 2) | (static_cast<uint64_t>(f[i]) << shift);
   }
-  bw.flush();
+  while (fill > 0) {
+    *dst++ = static_cast<uint8_t>(acc);
+    acc >>= 8;
+    fill = fill > 8 ? fill - 8 : 0;
+  }
+  out.resize(static_cast<size_t>(dst - out.data()));
 }
 
 // Reads markov-coded directions. Bits past the end read as zero (FORMAT 8.3); the caller bounds
