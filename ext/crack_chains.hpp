@@ -339,10 +339,14 @@ inline void encode_slice_cracks(const SliceDiffs& d, uint32_t sx, uint32_t sy, b
 
 // Plain move stream: four 2-bit symbols per byte, LSB-first, the last byte zero-padded.
 inline void pack_plain(const std::vector<uint8_t>& symbols, std::vector<uint8_t>& out) {
+  const size_t n = symbols.size();
   const size_t at = out.size();
-  out.resize(at + (symbols.size() + 3) / 4, 0);
+  out.resize(at + (n + 3) / 4, 0);
   uint8_t* p = out.data() + at;
-  for (size_t i = 0; i < symbols.size(); i++) p[i >> 2] |= static_cast<uint8_t>(symbols[i] << (2 * (i & 3)));
+  const uint8_t* f = symbols.data();
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) p[i >> 2] = static_cast<uint8_t>(f[i] | f[i + 1] << 2 | f[i + 2] << 4 | f[i + 3] << 6);
+  for (; i < n; i++) p[i >> 2] |= static_cast<uint8_t>(f[i] << (2 * (i & 3)));
 }
 
 }  // namespace crackle
