@@ -302,3 +302,34 @@ def test_zarr_demo():
     vol = crop("ovule_cells_100", (100, 90, 80))
     report = zarr_demo(vol, chunks=(32, 32, 32))
     assert "read back bit-exact" in report and "chunk_labels" in report and "find_label" in report
+
+
+class SlowStore(zarr.storage.WrapperStore):
+    """A store with latency that records how many reads were in flight at once."""
+
+    def __init__(self, store):
+        super().__init__(store)
+        self.in_flight = 0
+        self.most = 0
+
+    async def get(self, key, prototype, byte_range=None):
+        import asyncio
+
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await asyncio.sleep(0.005)
+            return await self._store.get(key, prototype, byte_range)
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.parametrize("kind", ["v3", "v3-sharded"])
+def test_chunks_are_read_concurrently(tmp_path, volume, kind):
+    vol, fill = volume
+    create(kind, tmp_path / "a.zarr", vol.shape, vol.dtype, fill)[...] = vol
+    store = SlowStore(zarr.storage.LocalStore(str(tmp_path / "a.zarr"), read_only=True))
+    z = zarr.open_array(store, mode="r")
+    got = chunk_labels(z)
+    assert all(np.array_equal(got[c], v) for c, v in truth(vol).items())
+    assert store.most > 1

@@ -211,3 +211,46 @@ def test_chunk_queries_and_remap(tmp_path, layout, order):
     assert np.array_equal(zarr.open(str(tmp_path / "a.zarr"), mode="r")[...], np.where(small == fill, 1, small))
     with pytest.raises(KeyError):
         remap_array(z, {1: 2}, preserve_missing_labels=False)
+
+
+def test_chunks_are_read_concurrently(tmp_path):
+    """chunk_labels reads a zarr 2 store on a thread pool: several reads are in flight at once."""
+    import threading
+    import time
+    from collections.abc import MutableMapping
+
+    class SlowStore(MutableMapping):
+        def __init__(self):
+            self.data, self.lock, self.in_flight, self.most = {}, threading.Lock(), 0, 0
+
+        def __getitem__(self, key):
+            with self.lock:
+                self.in_flight += 1
+                self.most = max(self.most, self.in_flight)
+            try:
+                time.sleep(0.005)
+                return self.data[key]
+            finally:
+                with self.lock:
+                    self.in_flight -= 1
+
+        def __setitem__(self, key, value):
+            self.data[key] = value
+
+        def __delitem__(self, key):
+            del self.data[key]
+
+        def __iter__(self):
+            return iter(self.data)
+
+        def __len__(self):
+            return len(self.data)
+
+    vol = blobs((64, 64, 64), "uint32", seed=5)
+    store = SlowStore()
+    z = zarr.open(store, mode="w", shape=vol.shape, chunks=(8, 8, 32), dtype="uint32", compressor=Crackle())
+    z[...] = vol
+    got = chunk_labels(z)
+    expect = truth(vol, (8, 8, 32))
+    assert list(got) == list(expect) and all(np.array_equal(got[c], expect[c]) for c in expect)
+    assert store.most > 1
