@@ -476,6 +476,25 @@ def test_reference_bug_streams_raise_decode_error():
             cc.decompress(data, parallel=2)
 
 
+def test_remap_single_label_wrapped_signed_stream():
+    """F10: remap must read label values as decompress/labels do. The reference stores int16 200 in
+    one byte (0xC8) and decodes a single-label volume by zero-extension; an identity remap must not
+    turn it into -56, and a mapping keyed by labels() must apply."""
+    from fuzz.seeds import VALID_DIR
+
+    path = VALID_DIR / "v055__i16_single_200.ckl"
+    if not path.is_file():
+        pytest.skip("../shared/streams/valid not present (fresh clone)")
+    s = path.read_bytes()
+    before = cc.decompress(s)
+    (value,) = cc.labels(s).tolist()
+    assert np.all(before == value)
+    same = cc.remap(s, {}, preserve_missing_labels=True)
+    np.testing.assert_array_equal(cc.decompress(same), before)
+    moved = cc.remap(s, {value: value + 1})
+    assert np.all(cc.decompress(moved) == value + 1)
+
+
 DOCUMENTED_SKIPS = {
     "labels": "CRC",
     "num_labels": "CRC",
