@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -293,19 +293,25 @@ def _stored_values(buf: memoryview, info: dict[str, Any], offset: int, count: in
     return raw.astype(dtype)
 
 
-def _raw_labels(buf: memoryview, info: dict[str, Any]) -> np.ndarray:
+def _label_values(buf: memoryview, info: dict[str, Any]) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """The labels section's values in the volume's dtype: (unique entries, PINS background or None).
+
+    A single-label volume decodes to its stored value zero-extended, as the reference's Python
+    decoder does (FORMAT 10.6); decompress follows the same rule, and so do labels() and remap().
+    """
     width = info["stored_width"]
+    pins = info["label_format"] == 2
     raw = np.frombuffer(buf, dtype=f"<u{width}", count=info["num_unique"], offset=info["unique_offset"])
-    if info["label_format"] == 2:
-        raw = np.concatenate([np.frombuffer(buf, dtype=f"<u{width}", count=1, offset=info["label_offset"]), raw])
-    # A single-label volume decodes to its stored value zero-extended, as the reference's Python
-    # decoder does (FORMAT 10.6); decompress follows the same rule, so labels() agrees with it.
-    sign_extend = np.unique(raw).size != 1
+    bg_raw = np.frombuffer(buf, dtype=f"<u{width}", count=1, offset=info["label_offset"]) if pins else raw[:0]
+    sign_extend = np.unique(np.concatenate([bg_raw, raw])).size != 1
     values = _stored_values(buf, info, info["unique_offset"], info["num_unique"], sign_extend)
-    if info["label_format"] == 2:
-        bg = _stored_values(buf, info, info["label_offset"], 1, sign_extend)
-        values = np.concatenate([bg, values])
-    return values
+    bg = _stored_values(buf, info, info["label_offset"], 1, sign_extend) if pins else None
+    return values, bg
+
+
+def _raw_labels(buf: memoryview, info: dict[str, Any]) -> np.ndarray:
+    values, bg = _label_values(buf, info)
+    return values if bg is None else np.concatenate([bg, values])
 
 
 def labels(data: BytesLike) -> np.ndarray:
@@ -414,7 +420,7 @@ def remap(data: BytesLike, mapping: Mapping[int, int], *, preserve_missing_label
     label_end = label_offset + info["label_bytes"]
     n = info["num_unique"]
     signed = bool(info["signed"])
-    old_values = _stored_values(buf, info, info["unique_offset"], n)
+    old_values, old_bg = _label_values(buf, info)
 
     if info["label_format"] == 0:
         new_values = _apply_mapping(old_values, mapping, preserve_missing_labels)
@@ -434,8 +440,7 @@ def remap(data: BytesLike, mapping: Mapping[int, int], *, preserve_missing_label
         ])
         unsorted, duplicated = False, False
     else:
-        bg_old = _stored_values(buf, info, label_offset, 1)
-        both = _apply_mapping(np.concatenate([bg_old, old_values]), mapping, preserve_missing_labels)
+        both = _apply_mapping(np.concatenate([old_bg, old_values]), mapping, preserve_missing_labels)
         width = max(_stored_width_for(both, signed, info["data_width"]), 1)
         stored = _to_stored(both, width)
         rest = stream[info["unique_offset"] + n * ssb:label_end]

@@ -248,6 +248,10 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
 void decode(const StreamInfo& s, uint32_t z0, uint32_t z1, void* out, int threads) {
   const Header& h = s.header;
   if (z0 > z1 || z1 > h.sz) throw EncodeError("z range out of bounds");
+  if (!h.representable_output()) {
+    fail("header", "a " + std::to_string(h.sx) + "x" + std::to_string(h.sy) + "x" + std::to_string(h.sz) +
+                       " volume is too large to represent");
+  }
   if (z0 == z1 || h.voxels() == 0) return;
   switch (h.data_width) {
     case 1: return decode_typed(s, z0, z1, static_cast<uint8_t*>(out), threads);

@@ -39,6 +39,16 @@ struct Header {
   uint64_t slice_pixels() const { return static_cast<uint64_t>(sx) * sy; }
   uint64_t voxels() const { return slice_pixels() * sz; }
 
+  // Can an array of this shape be described at all (numpy's limit: the bytes of the non-zero
+  // axes fit a signed 64-bit size)? An empty volume with two huge axes cannot.
+  bool representable_output() const {
+    uint64_t bytes = static_cast<uint64_t>(data_width);
+    for (uint64_t axis : {static_cast<uint64_t>(sx), static_cast<uint64_t>(sy), static_cast<uint64_t>(sz)}) {
+      if (axis != 0 && __builtin_mul_overflow(bytes, axis, &bytes)) return false;
+    }
+    return bytes <= static_cast<uint64_t>(INT64_MAX);
+  }
+
   uint16_t format_field() const {
     return static_cast<uint16_t>(log2_of_width(data_width) | log2_of_width(stored_width) << 2 |
                                  (permissible ? 1 : 0) << 4 | label_format << 5 | (fortran ? 1 : 0) << 7 |
@@ -94,7 +104,8 @@ struct Header {
     h.sz = load_u32(data + 15);
     h.grid_log2 = data[19];
     h.num_label_bytes = h.version == 0 ? load_le(data + 20, 4) : load_u64(data + 20);
-    // The volume's byte size must be representable; then voxels() never wraps.
+    // The volume's byte size must fit 64 bits, so voxels() never wraps (whether numpy can hold
+    // the output is the decoder's question, see representable_output).
     uint64_t bytes;
     if (__builtin_mul_overflow(h.slice_pixels(), static_cast<uint64_t>(h.sz), &bytes) ||
         __builtin_mul_overflow(bytes, static_cast<uint64_t>(h.data_width), &bytes)) {
