@@ -139,11 +139,12 @@ def check_stream(stream: bytes, parallel: int = 1, zsel: int = 0) -> dict:
             if vol is FAILED and vol2 is not FAILED:
                 raise Finding("remap turned a stream that does not decode into one that does")
             if vol is not FAILED and vol.size:
-                single_signed = vol.dtype.kind == "i" and len(labels) == 1
                 if vol2 is FAILED:
                     raise Finding("remap output of a valid stream does not decode")
-                if not single_signed and not np.array_equal(vol2, vol ^ vol.dtype.type(1)):
-                    raise Finding("remap output decodes to other voxels than the mapping says")
+                if not np.array_equal(vol2, vol ^ vol.dtype.type(1)):
+                    # F10: single-label signed streams whose stored value has its top bit set
+                    kind = "F10" if vol.dtype.kind == "i" and len(labels) == 1 else None
+                    raise _finding(kind, "remap output decodes to other voxels than the mapping says")
     return res
 
 
