@@ -247,10 +247,13 @@ class MarkovDirections {
       first_ = false;
     } else {
       if (fill_ < 3) refill();
-      const uint32_t v = static_cast<uint32_t>(buf_ & 7);
-      // rank = number of leading one bits (at most 3); code length = rank + 1, capped at 3.
-      const int rank = (v & 1) ? ((v & 2) ? ((v & 4) ? 3 : 2) : 1) : 0;
-      consume(rank == 3 ? 3 : rank + 1);
+      // The next three bits decide rank (leading one bits, at most 3) and code length (rank + 1,
+      // capped at 3) by table: the rank is data and a branch on it would mispredict.
+      static constexpr uint8_t kRankLen[8] = {0 | 1 << 2, 1 | 2 << 2, 0 | 1 << 2, 2 | 3 << 2,
+                                              0 | 1 << 2, 1 | 2 << 2, 0 | 1 << 2, 3 | 3 << 2};
+      const uint8_t rl = kRankLen[buf_ & 7];
+      const int rank = rl & 3;
+      consume(rl >> 2);
       f = ranked_ ? ranked_[4 * ctx_ + rank] : permutations()[model_.entry(ctx_)][rank];
     }
     ctx_ = (ctx_ >> 2) | (static_cast<uint64_t>(f) << shift_);
