@@ -17,9 +17,8 @@ import numcodecs
 import numpy as np
 import pytest
 
-from conftest import crop, load_volume
+from conftest import crop
 
-import crackle_codec
 from crackle_codec import DecodeError
 from crackle_codec.numcodecs_codec import Crackle
 

@@ -26,7 +26,6 @@ from zarr.core.buffer import default_buffer_prototype  # noqa: E402
 from zarr.core.dtype import parse_dtype  # noqa: E402
 from zarr.storage import LocalStore, WrapperStore  # noqa: E402
 
-import crackle_codec  # noqa: E402
 import crackle_codec.zarr3 as cz3  # noqa: E402
 from crackle_codec import DecodeError  # noqa: E402
 from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
