@@ -42,6 +42,7 @@ clang++ -shared -o "$out/rt/libfuzzer.so" -Wl,--whole-archive "$rt/libclang_rt.f
   && ar x "$rt/libclang_rt.fuzzer_no_main-x86_64.a" && rm -f asan_preinit.cpp.o \
   && clang++ -shared -o ../asan_with_fuzzer.so ./*.o -lpthread -ldl -lrt -lm)
 
+source_rev=$(cd "$repo" && git log -1 --format='%h %s' 2>/dev/null)$(cd "$repo" && git diff --quiet 2>/dev/null || echo " (+ uncommitted changes)")
 IFS=, read -r -a names <<<"$workers"
 for w in $(printf '%s\n' "${names[@]}" | sort -u); do
   case $w in cov) build cov ;; asan) build asan 1 ;; *) echo "unknown worker $w"; exit 2 ;; esac
@@ -77,7 +78,7 @@ wait
 # Totals: executed units per segment (final stats, or the last status line if the process died).
 {
   echo "campaign: $(date -u +%FT%TZ), ${seconds}s per worker, workers: $workers"
-  echo "source: $(cd "$repo" && git log -1 --format='%h %s' 2>/dev/null)"
+  echo "source (at build time): $source_rev"
   total=0
   for log in "$out"/logs/*.*.log; do
     n=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
