@@ -22,7 +22,7 @@ if python -c "import atheris" 2>/dev/null || python -m pip install -q atheris >/
   # -rss_limit_mb: a hostile size must be refused, not allocated; -timeout: no input may hang.
   python tests/fuzz/fuzz_decoder.py --corpus "$work/corpus" --seed "${CRACKLE_FUZZ_SEED:-$RANDOM}" \
     -max_total_time="$seconds" -timeout=30 -rss_limit_mb=3072 -print_final_stats=1 \
-    -artifact_prefix="$CRACKLE_FUZZ_ARTIFACTS/" 2>&1 | grep -v "^INFO: Instrumenting" | grep -vE "^#[0-9]+\s+(NEW|REDUCE|pulse)" \
+    -artifact_prefix="$CRACKLE_FUZZ_ARTIFACTS/" 2>&1 | { grep -v "^INFO: Instrumenting" || true; } | { grep -vE "^#[0-9]+\s+(NEW|REDUCE|pulse)" || true; } \
     | tail -n 40
   rc=${PIPESTATUS[0]}
 else
