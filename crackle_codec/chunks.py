@@ -461,7 +461,22 @@ class _Zarr3IO:
         _zarr_sync(many())
 
 
-class _Zarr3V2(_Unsharded):
+class _Zarr3Unsharded(_Unsharded):
+    """An unsharded array opened with zarr 3.x: chunk keys and bytes go through its store (``self.io``)."""
+
+    io: "_Zarr3IO"
+
+    def _key(self, coords):
+        return self.io.key(coords)
+
+    def _get_many(self, keys):
+        return self.io.get_many(keys)
+
+    def _set_many(self, items):
+        self.io.set_many(items)
+
+
+class _Zarr3V2(_Zarr3Unsharded):
     """A format-2 array opened with zarr 3.x."""
 
     def __init__(self, array: Any, async_array: Any):
@@ -475,15 +490,6 @@ class _Zarr3V2(_Unsharded):
         self.order = meta.order
         self.fill = _fill_or_default(meta.fill_value, self.dtype)
         self.direct = True
-
-    def _key(self, coords):
-        return self.io.key(coords)
-
-    def _get_many(self, keys):
-        return self.io.get_many(keys)
-
-    def _set_many(self, items):
-        self.io.set_many(items)
 
     def _undo(self, raw):
         return self.tail.undo(raw)
@@ -564,7 +570,7 @@ def _v3_chunk_spec(async_array: Any, shape: tuple[int, ...]) -> Any:
                      config=async_array.config, prototype=default_buffer_prototype())
 
 
-class _Zarr3V3(_Unsharded):
+class _Zarr3V3(_Zarr3Unsharded):
     """A format-3 array without sharding."""
 
     def __init__(self, array: Any, async_array: Any):
@@ -577,15 +583,6 @@ class _Zarr3V3(_Unsharded):
         self.fill = _fill_or_default(meta.fill_value, self.dtype)
         self.chain = _V3Chain(meta.codecs, _v3_chunk_spec(async_array, self.chunks))
         self.direct = not self.chain.aa
-
-    def _key(self, coords):
-        return self.io.key(coords)
-
-    def _get_many(self, keys):
-        return self.io.get_many(keys)
-
-    def _set_many(self, items):
-        self.io.set_many(items)
 
     def _undo(self, raw):
         return self.chain.undo(raw)
