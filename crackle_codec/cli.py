@@ -6,6 +6,15 @@ Subcommands (``crackle-zarr COMMAND --help`` for each):
   sizes and speeds, then answer label queries on the compressed stream without decoding it.
 * ``info FILE``: header fields, section sizes, label count and compression ratio of a stream.
 * ``verify FILE...``: check streams completely (every CRC and structural rule).
+* ``compress IN``: a volume (``.npy``, ``.npz``, ``.tif``, ``.nii``...) to a ``.ckl`` stream.
+* ``decompress IN``: a ``.ckl`` stream back to a volume file.
+* ``labels FILE``: the label values of a stream, read from its labels section.
+* ``remap FILE MAPPING.json -o OUT``: rewrite a stream's label values without decoding voxels.
+* ``convert SRC DST.zarr``: a volume, stream or Zarr array into a new Crackle Zarr array, chunk by
+  chunk (or shard by shard) on a thread pool, with bounded memory.
+* ``query STORE.zarr``: which chunks hold a label, or the labels of every chunk, without decoding.
+
+See docs/cli.md for every option with examples.
 
 Adding a subcommand: write a ``_setup_NAME(parser)`` function decorated with ``@_subcommand`` that
 adds its arguments and sets ``run`` to a function ``run(args) -> int``. Errors are raised as
@@ -17,9 +26,15 @@ Exit codes: 0 success, 1 failure (including a stream that fails to verify), 2 us
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import itertools
+import json
+import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -481,50 +496,322 @@ def demo_zarr(volume: np.ndarray, out=None) -> None:
     print(zarr_demo(volume), file=out)
 
 
+# ------------------------------------------------------------------------------- file formats
+
+STREAM_SUFFIXES = (".ckl", ".ckl.gz", ".ckl.bz2", ".ckl.xz", ".ckl.zst")
+VOLUME_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".nii", ".nii.gz")
+_OPTIONAL_LIBRARIES = {".tif": "tifffile", ".tiff": "tifffile", ".nii": "nibabel", ".nii.gz": "nibabel"}
+_METADATA_FILES = {"zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata"}
+
+
+def _suffix_of(path: str, suffixes: Sequence[str]) -> str | None:
+    """The longest of ``suffixes`` that ``path`` ends with (case-insensitive), or None."""
+    name = os.fspath(path).lower()
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    return None
+
+
+def _volume_suffix(path: str, role: str) -> str:
+    suffix = _suffix_of(path, VOLUME_SUFFIXES)
+    if suffix is None:
+        raise CLIError(f"{path}: unknown {role} extension; expected one of {', '.join(VOLUME_SUFFIXES)}")
+    return suffix
+
+
+def _stream_suffix(path: str, role: str) -> str:
+    suffix = _suffix_of(path, STREAM_SUFFIXES)
+    if suffix is None:
+        raise CLIError(f"{path}: unknown {role} extension; expected one of {', '.join(STREAM_SUFFIXES)}")
+    return suffix
+
+
+def _replace_suffix(path: str, suffixes: Sequence[str], new: str) -> str:
+    """``path`` with its known suffix (one of ``suffixes``, if any) replaced by ``new``."""
+    suffix = _suffix_of(path, suffixes)
+    stem = path[: len(path) - len(suffix)] if suffix else path
+    return stem + new
+
+
+def _optional_library(suffix: str) -> Any:
+    """Import the library that reads/writes files with ``suffix``, or fail with how to install it."""
+    name = _OPTIONAL_LIBRARIES[suffix]
+    try:
+        return __import__(name)
+    except ImportError:
+        raise CLIError(f"{suffix} files need the {name} package: pip install {name}") from None
+
+
+def _require_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise CLIError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise CLIError(f"{path}: is a directory, not a file")
+
+
+def _check_label_dtype(dtype: Any, path: str) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "uib":
+        raise CLIError(f"{path}: dtype {dtype} is not an integer type; Crackle stores integer label "
+                       "volumes (cast the data to an integer dtype first)")
+    return dtype
+
+
+def _read_volume(path: str, *, key: str | None = None, lazy: bool = False) -> Any:
+    """The array stored in a volume file, kept in the axis order and memory order it was stored in.
+
+    ``lazy`` returns something sliceable without reading it all where the format allows: a
+    read-only memory map for ``.npy`` (and uncompressed TIFF), nibabel's array proxy for NIfTI.
+    """
+    _require_file(path)
+    suffix = _volume_suffix(path, "input")
+    if key is not None and suffix != ".npz":
+        raise CLIError(f"--key applies to .npz files only, not {path}")
+    library = _optional_library(suffix) if suffix in _OPTIONAL_LIBRARIES else None
+    try:
+        if suffix == ".npy":
+            volume = np.load(path, mmap_mode="r" if lazy else None, allow_pickle=False)
+        elif suffix == ".npz":
+            volume = _read_npz(path, key)
+        elif suffix in (".tif", ".tiff"):
+            volume = None
+            if lazy:
+                try:
+                    volume = library.memmap(path, mode="r")
+                except Exception:  # compressed or tiled: not mappable, so read it whole
+                    volume = None
+            if volume is None:
+                volume = library.imread(path)
+        else:
+            volume = _read_nifti(library, path, lazy)
+    except (CLIError, MemoryError):
+        raise
+    except Exception as exc:
+        raise CLIError(f"{path}: not a readable {suffix} file ({_one_line(exc)})") from exc
+    _check_label_dtype(volume.dtype, path)
+    if len(volume.shape) == 0:
+        raise CLIError(f"{path}: holds a 0-d array (a scalar), not a volume")
+    return volume
+
+
+def _read_npz(path: str, key: str | None) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.files)
+        if key is None:
+            if len(names) != 1:
+                raise CLIError(f"{path}: holds {len(names)} arrays ({', '.join(names) or 'none'}); "
+                               "choose one with --key NAME")
+            key = names[0]
+        elif key not in names:
+            raise CLIError(f"{path}: no array named {key!r} (it holds {', '.join(names) or 'none'})")
+        return archive[key]
+
+
+def _read_nifti(nibabel: Any, path: str, lazy: bool) -> Any:
+    image = nibabel.load(path)
+    slope, inter = image.header.get_slope_inter()
+    if (slope not in (None, 1.0) and not math.isnan(slope)) or (inter not in (None, 0.0) and not math.isnan(inter)):
+        raise CLIError(f"{path}: the NIfTI header scales the data (slope {slope}, intercept {inter}); "
+                       "label volumes must be stored unscaled")
+    proxy = image.dataobj
+    return proxy if lazy else np.asanyarray(proxy)
+
+
+def _write_volume(path: str, suffix: str, volume: np.ndarray, key: str) -> None:
+    """Write ``volume`` to ``path`` in the format named by ``suffix`` (axis order unchanged)."""
+    if suffix == ".npy":
+        with open(path, "wb") as f:
+            np.save(f, volume)
+    elif suffix == ".npz":
+        with open(path, "wb") as f:
+            np.savez_compressed(f, **{key: volume})
+    elif suffix in (".tif", ".tiff"):
+        tifffile = _optional_library(suffix)
+        tifffile.imwrite(path, volume.view(np.uint8) if volume.dtype == np.bool_ else volume)
+    else:
+        nibabel = _optional_library(suffix)
+        data = volume.view(np.uint8) if volume.dtype == np.bool_ else volume
+        # An explicit dtype: nibabel refuses 64-bit integers otherwise, and they are common labels.
+        image = nibabel.Nifti1Image(data, np.eye(4), dtype=data.dtype)
+        nibabel.save(image, path)
+
+
+@contextlib.contextmanager
+def _output_file(path: str, force: bool) -> Iterator[str]:
+    """Yield a temporary path next to ``path`` that replaces ``path`` once the block succeeds.
+
+    A failed or interrupted write never leaves a truncated output behind; the temporary name keeps
+    the suffix of ``path`` because the writers choose their format (and compression) by extension.
+    """
+    _check_new_output(path, force)
+    directory = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    suffix = name[name.index("."):] if "." in name else ""
+    fd, tmp = tempfile.mkstemp(prefix=".crackle-zarr-", suffix=suffix, dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _check_new_output(path: str, force: bool) -> None:
+    if os.path.exists(path) and not force:
+        raise CLIError(f"{path} already exists (use --force to overwrite it)")
+    if os.path.isdir(path):
+        raise CLIError(f"{path}: is a directory")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"{path}: directory {directory} does not exist")
+
+
+def _markov_arg(text: str) -> int:
+    try:
+        order = int(text)
+    except ValueError:
+        order = -1
+    if not 0 <= order <= 15:
+        raise argparse.ArgumentTypeError(f"expected a markov model order 0..15, got {text!r}")
+    return order
+
+
+def _positive_arg(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return n
+
+
+def _dims_arg(text: str) -> tuple[int, ...]:
+    """'128,128,128' or '128x128x128' or '64' (every axis) -> a tuple of positive ints."""
+    parts = text.replace("x", ",").replace("X", ",").split(",")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
+    if not dims or any(d < 1 for d in dims):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return dims
+
+
+def _add_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="overwrite OUT if it exists")
+
+
+def _add_parallel(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--parallel", type=_threads_arg, default=0, metavar="N",
+                   help="threads of the Crackle encoder/decoder, 0 = all cores (default: 0)")
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return " x ".join(str(int(s)) for s in shape)
+
+
 # ---------------------------------------------------------------------------------- info / verify
 
 def _read_stream(path: str) -> bytes:
     """A stream from a .ckl file (a .gz/.bz2/.xz/.zst suffix is undone), header checked."""
     cc = _codec()
+    _require_file(path)
     try:
         return cc.load(path, decode=False)
     except cc.DecodeError as exc:
         raise CLIError(f"{path}: not a valid Crackle stream: {exc}") from exc
+    except OSError as exc:
+        if exc.strerror:  # permission denied and the like: the OS message says it best
+            raise
+        raise CLIError(f"{path}: cannot read it ({_one_line(exc)})") from exc  # e.g. not gzip data
+    except Exception as exc:  # the second stage's own errors (zstd, lzma, bz2) have no common base
+        raise CLIError(f"{path}: cannot read it ({_one_line(exc)})") from exc
+
+
+def stream_info(path: str, stream: bytes) -> dict[str, Any]:
+    """The facts ``info`` prints about ``stream`` (read from ``path``), as a JSON-ready dict."""
+    cc = _codec()
+    h = cc.header(stream)
+    try:
+        n_labels: Any = cc.num_labels(stream)
+        labels_error = None
+    except cc.DecodeError as exc:
+        n_labels, labels_error = None, " ".join(str(exc).split())
+    raw = h.voxels * h.dtype.itemsize
+    info: dict[str, Any] = {
+        "file": path,
+        "file_bytes": os.path.getsize(path),
+        "stream_bytes": len(stream),
+        "version": h.version,
+        "has_crcs": h.has_crcs,
+        "shape": list(h.shape),
+        "voxels": h.voxels,
+        "dtype": h.dtype.name,
+        "order": h.order,
+        "stored_width": h.stored_width,
+        "label_format": h.label_format,
+        "labels": n_labels,
+        "unsorted": h.unsorted,
+        "remapped": h.remapped,
+        "crack_format": h.crack_format,
+        "markov_model_order": h.markov_model_order,
+        "raw_bytes": raw,
+        "ratio": raw / len(stream) if len(stream) else None,
+        "sections": {
+            "header": h.header_bytes,
+            "crack index": h.index_bytes,
+            "labels": h.label_bytes,
+            "markov model": h.markov_model_bytes,
+            "crack codes": h.crack_code_bytes,
+            "CRCs": h.crc_bytes,
+        },
+    }
+    if labels_error is not None:
+        info["labels_error"] = labels_error
+    return info
 
 
 @_subcommand("info", "Print the header, section sizes, label count and compression ratio of a stream.")
 def _setup_info(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="a Crackle stream (.ckl, optionally .gz/.bz2/.xz/.zst)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(run=run_info)
 
 
 def run_info(args: argparse.Namespace) -> int:
-    cc = _codec()
     stream = _read_stream(args.file)
-    h = cc.header(stream)
-    try:
-        n_labels: Any = cc.num_labels(stream)
-    except cc.DecodeError as exc:
-        n_labels = f"unreadable ({' '.join(str(exc).split())})"
-    sx, sy, sz = h.shape
-    raw = h.voxels * h.dtype.itemsize
+    info = stream_info(args.file, stream)
+    if args.json:
+        print(json.dumps(info))
+        return EXIT_OK
+    sx, sy, sz = info["shape"]
+    width_bytes = info["stored_width"]
+    n_labels = info["labels"] if info["labels"] is not None else f"unreadable ({info['labels_error']})"
+    file_text = f"{args.file} ({len(stream):,} bytes of stream"
+    if info["file_bytes"] != len(stream):
+        file_text += f", {info['file_bytes']:,} bytes on disk"
     rows = [
-        ("file", f"{args.file} ({len(stream):,} bytes of stream)"),
-        ("format version", f"{h.version}" + ("" if h.has_crcs else " (no CRCs)")),
-        ("shape", f"{sx} x {sy} x {sz} ({h.voxels:,} voxels), decodes {h.order}-ordered"),
-        ("dtype", f"{h.dtype.name} (labels stored in {h.stored_width} byte{'s' if h.stored_width > 1 else ''})"),
-        ("labels", f"{n_labels}, {h.label_format}" + (", unsorted" if h.unsorted else "")
-         + (", remapped" if h.remapped else "")),
-        ("crack codes", f"{h.crack_format}, markov model order {h.markov_model_order}"),
-        ("ratio", f"{raw / len(stream):.1f}x (raw {raw:,} bytes)" if len(stream) else "-"),
+        ("file", file_text + ")"),
+        ("format version", f"{info['version']}" + ("" if info["has_crcs"] else " (no CRCs)")),
+        ("shape", f"{sx} x {sy} x {sz} ({info['voxels']:,} voxels), decodes {info['order']}-ordered"),
+        ("dtype", f"{info['dtype']} (labels stored in {width_bytes} byte{'s' if width_bytes > 1 else ''})"),
+        ("labels", f"{n_labels}, {info['label_format']}" + (", unsorted" if info["unsorted"] else "")
+         + (", remapped" if info["remapped"] else "")),
+        ("crack codes", f"{info['crack_format']}, markov model order {info['markov_model_order']}"),
+        ("ratio", f"{info['ratio']:.1f}x (raw {info['raw_bytes']:,} bytes)" if info["ratio"] else "-"),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
     print("sections")
-    sections = [("header", h.header_bytes), ("crack index", h.index_bytes), ("labels", h.label_bytes),
-                ("markov model", h.markov_model_bytes), ("crack codes", h.crack_code_bytes), ("CRCs", h.crc_bytes)]
-    for name, size in sections:
+    for name, size in info["sections"].items():
         share = 100.0 * size / len(stream) if len(stream) else 0.0
         print(f"  {name:<{width - 2}}  {size:>12,} bytes  {share:5.1f}%")
     return EXIT_OK
@@ -556,6 +843,536 @@ def run_verify(args: argparse.Namespace) -> int:
     if len(args.files) > 1 and not args.quiet:
         print(f"{len(args.files) - failed} ok, {failed} failed")
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+# ------------------------------------------------------------------------- compress / decompress
+
+@_subcommand("compress", "Compress a volume (.npy, .npz, .tif, .nii[.gz]) into a Crackle stream (.ckl[.gz|.bz2|.xz|.zst]).")
+def _setup_compress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", metavar="IN", help="a volume: " + ", ".join(VOLUME_SUFFIXES))
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="the stream to write; its extension picks a second compression stage: "
+                        + ", ".join(STREAM_SUFFIXES) + " (default: IN with its extension replaced by .ckl)")
+    p.add_argument("--key", metavar="NAME", help="the array to read from an .npz holding several")
+    p.add_argument("--markov", type=_markov_arg, default=0, metavar="N",
+                   help="markov model order of the crack codes, 0..15 (0 = none, fastest; 5 = smaller)")
+    p.add_argument("--pins", action="store_true", help="allow the PINS label format (often smaller)")
+    p.add_argument("--transpose", action="store_true",
+                   help="reverse the axes first: a (z, y, x) TIFF stack becomes (x, y, z), so that "
+                        "Crackle's slices are its image planes")
+    _add_parallel(p)
+    _add_force(p)
+    p.set_defaults(run=run_compress)
+
+
+def run_compress(args: argparse.Namespace) -> int:
+    cc = _codec()
+    _require_file(args.input)
+    _volume_suffix(args.input, "input")
+    out = args.output or _replace_suffix(args.input, VOLUME_SUFFIXES, ".ckl")
+    _stream_suffix(out, "output")
+    _check_new_output(out, args.force)  # before the (possibly long) read
+    volume = _read_volume(args.input, key=args.key)
+    if args.transpose:
+        volume = volume.T
+    t0 = time.perf_counter()
+    try:
+        stream = cc.compress(volume, allow_pins=args.pins, markov_model_order=args.markov, parallel=args.parallel)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"{args.input}: {exc}") from exc
+    with _output_file(out, args.force) as tmp:
+        cc.save(stream, tmp)
+    seconds = time.perf_counter() - t0
+    size = os.path.getsize(out)
+    print(f"{args.input} -> {out}: {_shape_text(volume.shape)} {volume.dtype}, {volume.nbytes:,} bytes -> "
+          f"{size:,} bytes ({volume.nbytes / max(size, 1):.1f}x smaller) in {_fmt_time(seconds)}")
+    return EXIT_OK
+
+
+@_subcommand("decompress", "Decode a Crackle stream into a volume file (.npy, .npz, .tif, .nii[.gz]).")
+def _setup_decompress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", metavar="IN", help="a Crackle stream (.ckl, optionally .gz/.bz2/.xz/.zst)")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="the volume to write, format by extension: " + ", ".join(VOLUME_SUFFIXES)
+                        + " (default: IN with its extension replaced by .npy)")
+    p.add_argument("--key", metavar="NAME", default="labels", help="array name in an .npz output (default: labels)")
+    p.add_argument("--transpose", action="store_true", help="reverse the axes of the decoded volume")
+    _add_parallel(p)
+    _add_force(p)
+    p.set_defaults(run=run_decompress)
+
+
+def run_decompress(args: argparse.Namespace) -> int:
+    cc = _codec()
+    _require_file(args.input)
+    out = args.output or _replace_suffix(args.input, STREAM_SUFFIXES, ".npy")
+    suffix = _volume_suffix(out, "output")
+    if suffix in _OPTIONAL_LIBRARIES:
+        _optional_library(suffix)
+    _check_new_output(out, args.force)
+    stream = _read_stream(args.input)
+    t0 = time.perf_counter()
+    try:
+        volume = cc.decompress(stream, parallel=args.parallel)
+    except cc.DecodeError as exc:
+        raise CLIError(f"{args.input}: not a valid Crackle stream: {exc}") from exc
+    if args.transpose:
+        volume = volume.T
+    with _output_file(out, args.force) as tmp:
+        _write_volume(tmp, suffix, volume, args.key)
+    print(f"{args.input} -> {out}: {_shape_text(volume.shape)} {volume.dtype} ({volume.nbytes:,} bytes) "
+          f"in {_fmt_time(time.perf_counter() - t0)}")
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------------- labels / remap
+
+@_subcommand("labels", "Print the label values of a stream (from its labels section, no voxel decoding).")
+def _setup_labels(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="a Crackle stream (.ckl, optionally compressed)")
+    p.add_argument("--json", action="store_true", help="print one JSON list instead of one label per line")
+    p.set_defaults(run=run_labels)
+
+
+def run_labels(args: argparse.Namespace) -> int:
+    cc = _codec()
+    stream = _read_stream(args.file)
+    try:
+        values = cc.labels(stream).tolist()
+    except cc.DecodeError as exc:
+        raise CLIError(f"{args.file}: not a valid Crackle stream: {exc}") from exc
+    if args.json:
+        print(json.dumps(values))
+    else:
+        sys.stdout.write("".join(f"{int(v)}\n" for v in values))
+    return EXIT_OK
+
+
+def read_mapping(path: str) -> dict[int, int]:
+    """A label mapping from a JSON object ``{"old": new, ...}`` (keys are strings in JSON)."""
+    _require_file(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"{path}: not valid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CLIError(f"{path}: not valid JSON: not UTF-8 text") from exc
+    if not isinstance(raw, dict):
+        raise CLIError(f"{path}: expected a JSON object {{\"old label\": new label, ...}}, got a {type(raw).__name__}")
+    mapping: dict[int, int] = {}
+    for key, value in raw.items():
+        try:
+            old = int(key.strip())
+        except ValueError:
+            raise CLIError(f"{path}: key {key!r} is not an integer label") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CLIError(f"{path}: label {key} maps to {json.dumps(value)}, which is not an integer")
+        if old in mapping:
+            raise CLIError(f"{path}: label {old} is mapped twice")
+        mapping[old] = value
+    return mapping
+
+
+@_subcommand("remap", "Rewrite the label values of a stream with a JSON mapping, without decoding voxels.")
+def _setup_remap(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="a Crackle stream (.ckl, optionally compressed)")
+    p.add_argument("mapping", metavar="MAPPING.json", help='a JSON object {"old": new, ...}')
+    p.add_argument("-o", "--output", metavar="OUT", required=True,
+                   help="the stream to write (" + ", ".join(STREAM_SUFFIXES) + ")")
+    p.add_argument("--preserve-missing-labels", action="store_true",
+                   help="labels not in the mapping keep their value (default: they are an error)")
+    _add_force(p)
+    p.set_defaults(run=run_remap)
+
+
+def run_remap(args: argparse.Namespace) -> int:
+    cc = _codec()
+    _stream_suffix(args.output, "output")
+    mapping = read_mapping(args.mapping)
+    stream = _read_stream(args.file)
+    _check_new_output(args.output, args.force)
+    try:
+        new = cc.remap(stream, mapping, preserve_missing_labels=args.preserve_missing_labels)
+    except KeyError as exc:
+        raise CLIError(f"{args.file}: label {exc.args[0]} is not in {args.mapping} (map it, or pass "
+                       "--preserve-missing-labels to keep the labels that are not mapped)") from exc
+    except cc.DecodeError as exc:
+        raise CLIError(f"{args.file}: not a valid Crackle stream: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"{args.file}: {exc}") from exc
+    with _output_file(args.output, args.force) as tmp:
+        cc.save(new, tmp)
+    before, after = cc.labels(stream), cc.labels(new)
+    print(f"{args.file} -> {args.output}: {len(before)} labels -> {len(after)} labels "
+          f"({sum(1 for v in before.tolist() if mapping.get(v, v) != v)} changed)")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------ convert
+
+class _Transposed:
+    """A sliceable volume seen with its axes reversed (a view; nothing is read up front)."""
+
+    def __init__(self, source: Any):
+        self.source = source
+        self.shape = tuple(source.shape)[::-1]
+        self.dtype = source.dtype
+
+    def __getitem__(self, box: tuple[slice, ...]) -> np.ndarray:
+        return np.asarray(self.source[box[::-1]]).T
+
+
+class _StreamSource:
+    """A Crackle stream read as a volume, one slab of z slices at a time (``slab``)."""
+
+    def __init__(self, stream: bytes, transpose: bool):
+        cc = _codec()
+        self.stream = stream
+        self.header = cc.header(stream)
+        self.transpose = transpose
+        shape = tuple(self.header.shape)
+        self.shape = shape[::-1] if transpose else shape
+        self.dtype = self.header.dtype
+        self.slab_axis = 0 if transpose else 2  # the stream's z axis, in output axes
+
+    def slab(self, lo: int, hi: int, parallel: int) -> "_Slab":
+        """The volume's slices lo..hi along ``slab_axis``, decoded once, for the regions inside them."""
+        block = _codec().decompress(self.stream, z=slice(lo, hi), parallel=parallel)
+        return _Slab(block.T if self.transpose else block, self.slab_axis, lo)
+
+
+class _Slab:
+    def __init__(self, block: np.ndarray, axis: int, offset: int):
+        self.block, self.axis, self.offset = block, axis, offset
+
+    def __getitem__(self, box: tuple[slice, ...]) -> np.ndarray:
+        local = list(box)
+        s = local[self.axis]
+        local[self.axis] = slice(s.start - self.offset, s.stop - self.offset)
+        return self.block[tuple(local)]
+
+
+def _is_zarr_path(path: str) -> bool:
+    return "://" in path or os.path.isdir(path)
+
+
+def _open_zarr_array(path: str) -> Any:
+    """An existing Zarr array (any format and codec), read-only."""
+    try:
+        import zarr
+    except ImportError:
+        raise CLIError("Zarr arrays need zarr >= 3: pip install \"crackle-zarr[zarr]\"") from None
+    if "://" not in path and not os.path.exists(path):
+        raise CLIError(f"{path}: no such Zarr array")
+    try:
+        return zarr.open_array(path, mode="r")
+    except Exception as exc:
+        raise CLIError(f"{path}: cannot open it as a Zarr array ({_one_line(exc)})") from exc
+
+
+def _memory_order_of(source: Any) -> str:
+    """The memory order that makes copies of ``source`` blocks cheap ("F" or "C")."""
+    if isinstance(source, _Transposed):
+        return "C" if _memory_order_of(source.source) == "F" else "F"
+    if isinstance(source, _StreamSource):
+        order = source.header.order
+        return ("C" if order == "F" else "F") if source.transpose else order
+    if isinstance(source, np.ndarray):
+        return "F" if source.flags.f_contiguous and not source.flags.c_contiguous else "C"
+    if type(source).__module__.startswith("nibabel"):
+        return "F"  # NIfTI voxels are stored x fastest
+    order = getattr(source, "order", None)
+    return order if order in ("C", "F") else "C"
+
+
+def open_source(path: str, *, key: str | None = None, transpose: bool = False) -> Any:
+    """A convert source: a lazily read volume with ``shape``, ``dtype`` and ``source[box]``."""
+    if _is_zarr_path(path):
+        if key is not None:
+            raise CLIError("--key applies to .npz sources only")
+        source: Any = _open_zarr_array(path)
+        _check_label_dtype(source.dtype, path)
+    elif _suffix_of(path, STREAM_SUFFIXES) is not None:
+        if key is not None:
+            raise CLIError("--key applies to .npz sources only")
+        return _StreamSource(_read_stream(path), transpose)
+    elif _suffix_of(path, VOLUME_SUFFIXES) is not None:
+        source = _read_volume(path, key=key, lazy=True)
+    else:
+        _require_file(path)
+        raise CLIError(f"{path}: unknown source extension; expected a Zarr array or one of "
+                       f"{', '.join(VOLUME_SUFFIXES + STREAM_SUFFIXES)}")
+    if transpose:
+        source = source.T if isinstance(source, np.ndarray) else _Transposed(source)
+    return source
+
+
+def _grid(shape: Sequence[int], chunks: Sequence[int], shards: Sequence[int] | None,
+          ) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """Chunk (and shard) shapes fitted to ``shape``: none bigger than needed, shards still multiples."""
+    ndim = len(shape)
+
+    def per_axis(dims: Sequence[int], what: str) -> tuple[int, ...]:
+        if len(dims) == 1:
+            return tuple(dims) * ndim
+        if len(dims) != ndim:
+            raise CLIError(f"--{what} has {len(dims)} values, the volume has {ndim} axes {tuple(shape)}")
+        return tuple(dims)
+
+    chunks = per_axis(chunks, "chunks")
+    fitted = tuple(max(1, min(c, s)) for c, s in zip(chunks, shape))
+    if shards is None:
+        return fitted, None
+    shards = per_axis(shards, "shards")
+    bad = [(sh, c) for sh, c in zip(shards, chunks) if sh % c]
+    if bad:
+        raise CLIError(f"--shards {','.join(map(str, shards))} must be multiples of --chunks "
+                       f"{','.join(map(str, chunks))}")
+    fitted_shards = tuple(min(sh, -(-max(s, 1) // c) * c) for sh, s, c in zip(shards, shape, fitted))
+    return fitted, fitted_shards
+
+
+def _stored_bytes(path: str) -> int | None:
+    if "://" in path or not os.path.isdir(path):
+        return None
+    return sum(os.path.getsize(os.path.join(root, f))
+               for root, _, files in os.walk(path) for f in files if f not in _METADATA_FILES)
+
+
+def _progress(total: int, unit: str, enabled: bool) -> Any:
+    """A tqdm bar on stderr when tqdm is installed and stderr is a terminal; else a no-op."""
+    if enabled and sys.stderr.isatty():
+        try:
+            from tqdm import tqdm
+
+            return tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
+        except ImportError:
+            pass
+    return contextlib.nullcontext(None)
+
+
+def create_crackle_array(path: str, *, shape: Sequence[int], dtype: np.dtype, chunks: Sequence[int],
+                         shards: Sequence[int] | None, zarr_format: int, markov: int, pins: bool,
+                         order: str, overwrite: bool) -> Any:
+    """A new, empty Crackle-compressed Zarr array (format 2: numcodecs compressor; 3: serializer)."""
+    import zarr
+
+    cc = _codec()
+    common = dict(shape=tuple(shape), chunks=tuple(chunks), dtype=dtype, fill_value=0, overwrite=overwrite)
+    if zarr_format == 2:
+        if shards is not None:
+            raise CLIError("--shards needs --zarr-format 3 (format 2 has no sharding)")
+        return zarr.create_array(path, zarr_format=2, compressors=cc.Crackle(markov_model_order=markov, allow_pins=pins),
+                                 filters=None, order=order, **common)
+    from .zarr3 import CrackleCodec
+
+    return zarr.create_array(path, zarr_format=3, shards=None if shards is None else tuple(shards),
+                             serializer=CrackleCodec(markov_model_order=markov, allow_pins=pins),
+                             compressors=None, config={"order": order}, **common)
+
+
+@_subcommand("convert", "Write a volume, a .ckl stream or any Zarr array into a new Crackle Zarr array, "
+                        "chunk by chunk on all cores.")
+def _setup_convert(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="SRC",
+                   help="a volume (" + ", ".join(VOLUME_SUFFIXES) + "), a Crackle stream (.ckl...) or a Zarr array")
+    p.add_argument("dest", metavar="DST.zarr", help="the Zarr array to create")
+    p.add_argument("--chunks", type=_dims_arg, default=(128,), metavar="CX,CY,CZ",
+                   help="chunk shape, one value per axis or one for all (default: 128; fitted to the volume)")
+    p.add_argument("--shards", type=_dims_arg, default=None, metavar="SX,SY,SZ",
+                   help="shard shape, multiples of --chunks (format 3 only; default: no sharding)")
+    p.add_argument("--zarr-format", type=int, choices=(2, 3), default=3,
+                   help="3: CrackleCodec serializer (default); 2: Crackle numcodecs compressor")
+    p.add_argument("--markov", type=_markov_arg, default=0, metavar="N",
+                   help="markov model order of the crack codes, 0..15 (default: 0)")
+    p.add_argument("--pins", action="store_true", help="allow the PINS label format")
+    p.add_argument("--key", metavar="NAME", help="the array to read from an .npz holding several")
+    p.add_argument("--transpose", action="store_true", help="reverse the axes of SRC first (see compress)")
+    p.add_argument("--workers", type=_positive_arg, default=os.cpu_count() or 1, metavar="N",
+                   help=f"chunks (or shards) written concurrently (default: all cores, {os.cpu_count() or 1})")
+    p.add_argument("--verify", action="store_true", help="read every chunk back and compare it with SRC")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-f", "--force", action="store_true", help="replace DST if it exists")
+    p.set_defaults(run=run_convert)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    _codec()
+    try:
+        import zarr
+    except ImportError:
+        zarr = None
+    if zarr is None or int(zarr.__version__.split(".")[0]) < 3:
+        raise CLIError("convert needs zarr >= 3: pip install \"crackle-zarr[zarr]\"")
+    dest, source_path = args.dest, args.source
+    local_dest = "://" not in dest
+    if local_dest and os.path.exists(dest):
+        if not args.force:
+            raise CLIError(f"{dest} already exists (use --force to replace it)")
+        if os.path.exists(source_path) and os.path.samefile(dest, source_path):
+            raise CLIError(f"{dest}: the destination is the source")
+    source = open_source(source_path, key=args.key, transpose=args.transpose)
+    shape = tuple(int(s) for s in source.shape)
+    dtype = np.dtype(source.dtype)
+    chunks, shards = _grid(shape, args.chunks, args.shards)
+    region = shards or chunks
+    existed = local_dest and os.path.exists(dest)
+    t0 = time.perf_counter()
+    try:
+        out = create_crackle_array(dest, shape=shape, dtype=dtype, chunks=chunks, shards=shards,
+                                   zarr_format=args.zarr_format, markov=args.markov, pins=args.pins,
+                                   order=_memory_order_of(source), overwrite=args.force)
+        _write_regions(source, out, shape, region, workers=args.workers, verify=args.verify,
+                       progress=not args.no_progress, unit="shard" if shards else "chunk")
+    except BaseException:
+        if local_dest and not existed:
+            shutil.rmtree(dest, ignore_errors=True)  # no half-written array left behind
+        raise
+    seconds = time.perf_counter() - t0
+    voxels = math.prod(shape)
+    raw = voxels * dtype.itemsize
+    stored = _stored_bytes(dest)
+    n_regions = math.prod(-(-s // r) for s, r in zip(shape, region)) if voxels else 0
+    what = f"{n_regions} {'shard' if shards else 'chunk'}{'s' if n_regions != 1 else ''}"
+    size = (f"{stored:,} bytes written ({raw / stored:.1f}x smaller than raw)" if stored
+            else "bytes written unknown" if stored is None else "0 bytes written")
+    print(f"{source_path} -> {dest}: {voxels:,} voxels {dtype} ({raw:,} bytes raw) in {what}, {size}, "
+          f"{seconds:.2f} s, {voxels / 1e6 / max(seconds, 1e-9):.1f} MVx/s"
+          + (", verified" if args.verify else ""))
+    return EXIT_OK
+
+
+def _write_regions(source: Any, out: Any, shape: tuple[int, ...], region: tuple[int, ...], *,
+                   workers: int, verify: bool, progress: bool, unit: str) -> None:
+    """Copy ``source`` into ``out`` one region (a whole chunk or shard) per task, ``workers`` at a time.
+
+    Each task reads its own block, so memory stays near ``workers`` blocks. A stream source is
+    decoded one slab of z slices at a time (all of its regions in that slab, then the next), since
+    decoding a few slices costs as much per slice as decoding them all.
+    """
+    if any(s == 0 for s in shape):
+        return
+    grid = [range(-(-s // r)) for s, r in zip(shape, region)]
+
+    def box_of(index: tuple[int, ...]) -> tuple[slice, ...]:
+        return tuple(slice(i * r, min((i + 1) * r, s)) for i, r, s in zip(index, region, shape))
+
+    boxes = [box_of(index) for index in itertools.product(*grid)]
+    if isinstance(source, _StreamSource):
+        axis = source.slab_axis
+        slabs: dict[int, list[tuple[slice, ...]]] = {}
+        for box in boxes:
+            slabs.setdefault(box[axis].start, []).append(box)
+        groups = [(lambda b=group[0][axis]: source.slab(b.start, b.stop, workers), group) for group in slabs.values()]
+    else:
+        groups = [(lambda: source, boxes)]
+
+    def write(reader: Any, box: tuple[slice, ...]) -> None:
+        block = np.asarray(reader[box])
+        out[box] = block
+        if verify and not np.array_equal(np.asarray(out[box]), block):
+            raise CLIError(f"chunk at {', '.join(f'{s.start}:{s.stop}' for s in box)} does not read back equal")
+
+    with _progress(len(boxes), unit, progress) as bar, ThreadPool(workers) as pool:
+        for make_reader, group in groups:
+            reader = make_reader()
+            pool.run([lambda box=box: write(reader, box) for box in group],
+                     on_done=(lambda: bar.update(1)) if bar is not None else None)
+
+
+class ThreadPool:
+    """A thread pool that runs a batch of tasks, stopping at (and re-raising) the first failure."""
+
+    def __init__(self, workers: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.workers = workers
+        self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+
+    def __enter__(self) -> "ThreadPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, tasks: Sequence[Callable[[], Any]], on_done: Callable[[], Any] | None = None) -> None:
+        if self.pool is None:
+            for task in tasks:
+                task()
+                if on_done:
+                    on_done()
+            return
+        from concurrent.futures import FIRST_EXCEPTION, wait
+
+        pending = {self.pool.submit(task) for task in tasks}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    future.result()  # re-raises the task's exception
+                    if on_done:
+                        on_done()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+# -------------------------------------------------------------------------------------- query
+
+@_subcommand("query", "Which chunks of a Crackle Zarr array hold a label, or the labels of every chunk "
+                      "(read from the chunks' label tables, no voxel decoding).")
+def _setup_query(p: argparse.ArgumentParser) -> None:
+    p.add_argument("store", metavar="STORE.zarr", help="a Zarr array whose chunks are Crackle streams")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--label", type=int, metavar="N", help="list the chunks that hold label N")
+    what.add_argument("--chunk-labels", action="store_true", help="list the labels of every chunk")
+    what.add_argument("--index", action="store_true", help="list, for every label, the chunks that hold it")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--workers", type=_positive_arg, default=16, metavar="N",
+                   help="chunks read concurrently (default: 16)")
+    p.set_defaults(run=run_query)
+
+
+def _coords_text(coords: Sequence[int]) -> str:
+    return ",".join(str(int(c)) for c in coords)
+
+
+def run_query(args: argparse.Namespace) -> int:
+    cc = _codec()
+    array = _open_zarr_array(args.store)
+    try:
+        from .chunks import _source
+
+        chunk_shape = list(_source(array).chunks)  # inner chunks for sharded arrays
+        if args.label is not None:
+            found = cc.find_label(array, args.label, max_workers=args.workers)
+        elif args.chunk_labels:
+            per_chunk = cc.chunk_labels(array, max_workers=args.workers)
+        else:
+            index = cc.label_index(array, max_workers=args.workers)
+    except (ValueError, TypeError, NotImplementedError, cc.DecodeError) as exc:
+        raise CLIError(f"{args.store}: {exc}") from exc
+    if args.label is not None:
+        if args.json:
+            print(json.dumps({"label": args.label, "chunk_shape": chunk_shape, "chunks": [list(c) for c in found]}))
+        else:
+            sys.stdout.write("".join(_coords_text(c) + "\n" for c in found))
+    elif args.chunk_labels:
+        if args.json:
+            print(json.dumps({"chunk_shape": chunk_shape, "chunks": [
+                {"chunk": list(c), "labels": [int(v) for v in values.tolist()]} for c, values in per_chunk.items()]}))
+        else:
+            sys.stdout.write("".join(f"{_coords_text(c)}: {' '.join(str(int(v)) for v in values.tolist())}\n"
+                                     for c, values in per_chunk.items()))
+    else:
+        if args.json:
+            print(json.dumps({"chunk_shape": chunk_shape,
+                              "labels": {str(int(k)): [list(c) for c in v] for k, v in index.items()}}))
+        else:
+            sys.stdout.write("".join(f"{int(k)}: {' '.join(_coords_text(c) for c in v)}\n" for k, v in index.items()))
+    return EXIT_OK
 
 
 if __name__ == "__main__":
