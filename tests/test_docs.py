@@ -22,7 +22,8 @@ The convention (docs/cli.md and every other page are written to it):
 Examples must run on a fresh clone with no data (no ``../shared``), and fast: small arrays.
 A failure names the file and the line of the block (and of the command) that failed.
 
-A second test checks that every relative link in those files points to a file that exists.
+A second test checks that every relative link in those files points to a file that exists (and
+to one of its headings, for a link with an anchor).
 """
 
 from __future__ import annotations
@@ -140,19 +141,41 @@ def test_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
+HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's anchors for the headings of a Markdown file (outside code blocks)."""
+    text = path.read_text(encoding="utf-8")
+    in_code, seen, result = False, {}, set()
+    for line in text.splitlines():
+        if FENCE.match(line):
+            in_code = not in_code
+            continue
+        m = None if in_code else HEADING.match(line)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m["title"].replace("`", "").lower()).replace(" ", "-")
+            n = seen.get(slug, 0)
+            seen[slug] = n + 1
+            result.add(slug if n == 0 else f"{slug}-{n}")
+    return result
 
 
 @pytest.mark.parametrize("path", DOC_FILES, ids=DOC_IDS)
 def test_relative_links_exist(path: Path) -> None:
+    """Every relative link points to a file that exists, and to a heading of it if it names one."""
     text = path.read_text(encoding="utf-8")
     missing = []
     for number, line in enumerate(text.splitlines(), start=1):
         for m in LINK.finditer(line):
-            target = m["target"].split("#", 1)[0]
-            if not target or re.match(r"[a-z][a-z0-9+.-]*:", target):
-                continue  # same-page anchor, or a URL
-            if not (path.parent / target).exists():
-                missing.append(f"{path.relative_to(ROOT)}:{number}: {m['target']}")
+            target, _, anchor = m["target"].partition("#")
+            if re.match(r"[a-z][a-z0-9+.-]*:", target):
+                continue  # a URL
+            file = path.parent / target if target else path
+            if not file.exists():
+                missing.append(f"{path.relative_to(ROOT)}:{number}: {m['target']} (no such file)")
+            elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+                missing.append(f"{path.relative_to(ROOT)}:{number}: {m['target']} (no such heading)")
     assert not missing, "broken relative links:\n" + "\n".join(missing)
 
 
