@@ -12,9 +12,10 @@ The convention (docs/cli.md and every other page are written to it):
   shell command, run with ``bash`` in that same directory, with the current Python environment's
   ``bin`` directory first on ``PATH`` (so ``crackle-zarr`` and ``python`` are the ones under
   test). A command must exit 0, unless its line ends with the comment ``# exit 1``, in which case
-  it must exit 1. A command line ending in ``\\`` continues on the next line. Other lines of a
-  console block are shown output and are not compared. Lines beginning with ``$ pip install`` are
-  skipped: the test environment has the packages already.
+  it must exit 1. Each command runs in its own ``bash`` process, so ``cd`` and shell variables
+  do not carry over to the next one. A command line ending in ``\\`` continues on the next
+  line. Other lines of a console block are shown output and are not compared. Lines beginning
+  with ``$ pip install`` are skipped: the test environment has the packages already.
 * Blocks with any other info string (```` ```text ````, ```` ```json ````, ```` ```sh ````, or
   none) are not executed: use them for output, signatures, and commands that must not run here
   (the README's install and test commands).
