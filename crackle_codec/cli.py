@@ -615,6 +615,9 @@ def _read_nifti(nibabel: Any, path: str, lazy: bool) -> Any:
         raise CLIError(f"{path}: the NIfTI header scales the data (slope {slope}, intercept {inter}); "
                        "label volumes must be stored unscaled")
     proxy = image.dataobj
+    # Only an uncompressed .nii is read lazily: slicing a gzip stream region by region re-reads it
+    # from the start for every region, so a .nii.gz is decompressed once, whole.
+    lazy = lazy and not path.lower().endswith(".gz")
     return proxy if lazy else np.asanyarray(proxy)
 
 
@@ -1026,8 +1029,9 @@ class _Transposed:
 class _StreamSource:
     """A Crackle stream read as a volume, one slab of z slices at a time (``slab``)."""
 
-    def __init__(self, stream: bytes, transpose: bool):
+    def __init__(self, path: str, stream: bytes, transpose: bool):
         cc = _codec()
+        self.path = path
         self.stream = stream
         self.header = cc.header(stream)
         self.transpose = transpose
@@ -1038,7 +1042,11 @@ class _StreamSource:
 
     def slab(self, lo: int, hi: int, parallel: int) -> "_Slab":
         """The volume's slices lo..hi along ``slab_axis``, decoded once, for the regions inside them."""
-        block = _codec().decompress(self.stream, z=slice(lo, hi), parallel=parallel)
+        cc = _codec()
+        try:
+            block = cc.decompress(self.stream, z=slice(lo, hi), parallel=parallel)
+        except cc.DecodeError as exc:
+            raise CLIError(f"{self.path}: not a valid Crackle stream: {exc}") from exc
         return _Slab(block.T if self.transpose else block, self.slab_axis, lo)
 
 
@@ -1096,7 +1104,7 @@ def open_source(path: str, *, key: str | None = None, transpose: bool = False) -
     elif _suffix_of(path, STREAM_SUFFIXES) is not None:
         if key is not None:
             raise CLIError("--key applies to .npz sources only")
-        return _StreamSource(_read_stream(path), transpose)
+        return _StreamSource(path, _read_stream(path), transpose)
     elif _suffix_of(path, VOLUME_SUFFIXES) is not None:
         source = _read_volume(path, key=key, lazy=True)
     else:
