@@ -836,7 +836,8 @@ def run_verify(args: argparse.Namespace) -> int:
             cc.verify(_read_stream(path), parallel=args.parallel)
         except (CLIError, cc.DecodeError, OSError) as exc:
             failed += 1
-            message = _one_line(exc)
+            # A DecodeError's message starts with the failing section; the class name adds nothing.
+            message = " ".join(str(exc).split()) if isinstance(exc, cc.DecodeError) else _one_line(exc)
             if message.startswith(f"{path}: "):
                 message = message[len(path) + 2:]
             print(f"FAIL  {path}: {message}")
