@@ -789,6 +789,7 @@ def _setup_info(p: argparse.ArgumentParser) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    """``info FILE [--json]``: the facts of ``stream_info``, as text or one JSON object."""
     stream = _read_stream(args.file)
     info = stream_info(args.file, stream)
     if args.json:
@@ -829,6 +830,7 @@ def _setup_verify(p: argparse.ArgumentParser) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    """``verify FILE...``: OK/FAIL per stream (FAIL names the failing section); 1 if any fails."""
     cc = _codec()
     failed = 0
     for path in args.files:
@@ -870,6 +872,7 @@ def _setup_compress(p: argparse.ArgumentParser) -> None:
 
 
 def run_compress(args: argparse.Namespace) -> int:
+    """``compress IN``: a volume file to a Crackle stream file (second stage by OUT extension)."""
     cc = _codec()
     _require_file(args.input)
     _volume_suffix(args.input, "input")
@@ -907,6 +910,7 @@ def _setup_decompress(p: argparse.ArgumentParser) -> None:
 
 
 def run_decompress(args: argparse.Namespace) -> int:
+    """``decompress IN``: a Crackle stream file to a volume file (format by OUT extension)."""
     cc = _codec()
     _require_file(args.input)
     out = args.output or _replace_suffix(args.input, STREAM_SUFFIXES, ".npy")
@@ -939,6 +943,7 @@ def _setup_labels(p: argparse.ArgumentParser) -> None:
 
 
 def run_labels(args: argparse.Namespace) -> int:
+    """``labels FILE``: the stream's sorted label values, from its labels section."""
     cc = _codec()
     stream = _read_stream(args.file)
     try:
@@ -991,6 +996,7 @@ def _setup_remap(p: argparse.ArgumentParser) -> None:
 
 
 def run_remap(args: argparse.Namespace) -> int:
+    """``remap FILE MAPPING.json -o OUT``: ``crackle_codec.remap`` with a mapping read from JSON."""
     cc = _codec()
     _stream_suffix(args.output, "output")
     mapping = read_mapping(args.mapping)
@@ -1052,6 +1058,8 @@ class _StreamSource:
 
 
 class _Slab:
+    """A decoded slab of a stream, indexed with boxes in whole-volume coordinates."""
+
     def __init__(self, block: np.ndarray, axis: int, offset: int):
         self.block, self.axis, self.offset = block, axis, offset
 
@@ -1207,6 +1215,7 @@ def _setup_convert(p: argparse.ArgumentParser) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    """``convert SRC DST``: SRC into a new Crackle Zarr array, one whole chunk or shard per write."""
     _codec()
     try:
         import zarr
@@ -1224,6 +1233,8 @@ def run_convert(args: argparse.Namespace) -> int:
     source = open_source(source_path, key=args.key, transpose=args.transpose)
     shape = tuple(int(s) for s in source.shape)
     dtype = np.dtype(source.dtype)
+    if dtype.itemsize > 1 and not dtype.isnative:
+        dtype = dtype.newbyteorder("=")  # the codecs take native integers; values are unchanged
     chunks, shards = _grid(shape, args.chunks, args.shards)
     region = shards or chunks
     existed = local_dest and os.path.exists(dest)
@@ -1232,7 +1243,7 @@ def run_convert(args: argparse.Namespace) -> int:
         out = create_crackle_array(dest, shape=shape, dtype=dtype, chunks=chunks, shards=shards,
                                    zarr_format=args.zarr_format, markov=args.markov, pins=args.pins,
                                    order=_memory_order_of(source), overwrite=args.force)
-        _write_regions(source, out, shape, region, workers=args.workers, verify=args.verify,
+        _write_regions(source, out, shape, region, dtype=dtype, workers=args.workers, verify=args.verify,
                        progress=not args.no_progress, unit="shard" if shards else "chunk")
     except BaseException:
         if local_dest and not existed:
@@ -1253,7 +1264,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def _write_regions(source: Any, out: Any, shape: tuple[int, ...], region: tuple[int, ...], *,
-                   workers: int, verify: bool, progress: bool, unit: str) -> None:
+                   dtype: np.dtype, workers: int, verify: bool, progress: bool, unit: str) -> None:
     """Copy ``source`` into ``out`` one region (a whole chunk or shard) per task, ``workers`` at a time.
 
     Each task reads its own block, so memory stays near ``workers`` blocks. A stream source is
@@ -1279,6 +1290,8 @@ def _write_regions(source: Any, out: Any, shape: tuple[int, ...], region: tuple[
 
     def write(reader: Any, box: tuple[slice, ...]) -> None:
         block = np.asarray(reader[box])
+        if block.dtype != dtype:
+            block = block.astype(dtype)
         out[box] = block
         if verify and not np.array_equal(np.asarray(out[box]), block):
             raise CLIError(f"chunk at {', '.join(f'{s.start}:{s.stop}' for s in box)} does not read back equal")
@@ -1349,6 +1362,7 @@ def _coords_text(coords: Sequence[int]) -> str:
 
 
 def run_query(args: argparse.Namespace) -> int:
+    """``query STORE``: find_label / chunk_labels / label_index on a Crackle Zarr array."""
     cc = _codec()
     array = _open_zarr_array(args.store)
     try:

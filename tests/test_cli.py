@@ -615,3 +615,16 @@ def test_new_commands_usage_errors_exit_2(args, run_main):
     proc = run_main(*args)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "usage:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_convert_transposed_stream_and_big_endian_npy(tmp_path, volume, run_main):
+    """A stream read with --transpose is decoded slab by slab along its own z; >u4 becomes <u4."""
+    zarr = _zarr()
+    crackle_codec.save(volume, tmp_path / "seg.ckl")
+    ok(run_main("convert", tmp_path / "seg.ckl", tmp_path / "t.zarr", "--transpose", "--chunks", "4,16,16",
+                "--workers", "2", "--verify"))
+    assert np.array_equal(zarr.open_array(tmp_path / "t.zarr", mode="r")[...], volume.T)
+    np.save(tmp_path / "be.npy", volume.astype(">u4"))
+    ok(run_main("convert", tmp_path / "be.npy", tmp_path / "be.zarr", "--zarr-format", "2", "--chunks", "16"))
+    z = zarr.open_array(tmp_path / "be.zarr", mode="r")
+    assert z.dtype == np.dtype("<u4") and np.array_equal(z[...], volume)
