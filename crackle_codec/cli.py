@@ -1230,6 +1230,9 @@ def run_convert(args: argparse.Namespace) -> int:
             raise CLIError(f"{dest} already exists (use --force to replace it)")
         if os.path.exists(source_path) and os.path.samefile(dest, source_path):
             raise CLIError(f"{dest}: the destination is the source")
+        # --force deletes what is there: only ever a Zarr array or group, or an empty directory.
+        if not os.path.isdir(dest) or (os.listdir(dest) and not _METADATA_FILES & set(os.listdir(dest))):
+            raise CLIError(f"{dest} exists and is not a Zarr array; refusing to replace it, even with --force")
     source = open_source(source_path, key=args.key, transpose=args.transpose)
     shape = tuple(int(s) for s in source.shape)
     dtype = np.dtype(source.dtype)

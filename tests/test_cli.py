@@ -628,3 +628,18 @@ def test_convert_transposed_stream_and_big_endian_npy(tmp_path, volume, run_main
     ok(run_main("convert", tmp_path / "be.npy", tmp_path / "be.zarr", "--zarr-format", "2", "--chunks", "16"))
     z = zarr.open_array(tmp_path / "be.zarr", mode="r")
     assert z.dtype == np.dtype("<u4") and np.array_equal(z[...], volume)
+
+
+def test_convert_force_replaces_only_zarr(tmp_path, seg_npy, volume, run_main):
+    """--force replaces an existing Zarr array, never a directory or file that is not one."""
+    zarr = _zarr()
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("precious")
+    assert_one_line_error(run_main("convert", seg_npy, other, "--force"), "not a Zarr array")
+    assert (other / "keep.txt").read_text() == "precious"
+    dest = tmp_path / "seg.zarr"
+    ok(run_main("convert", seg_npy, dest, "--chunks", "8"))
+    ok(run_main("convert", seg_npy, dest, "--chunks", "16", "--force"))
+    z = zarr.open_array(dest, mode="r")
+    assert z.chunks == (16, 16, 10) and np.array_equal(z[...], volume)
