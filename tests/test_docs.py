@@ -24,7 +24,8 @@ Examples must run on a fresh clone with no data (no ``../shared``), and fast: sm
 A failure names the file and the line of the block (and of the command) that failed.
 
 A second test checks that every relative link in those files points to a file that exists (and
-to one of its headings, for a link with an anchor).
+to one of its headings, for a link with an anchor), and a third that docs/draw_cracks.py, which
+draws docs/cracks.png, still runs (skipped without matplotlib).
 """
 
 from __future__ import annotations
@@ -197,3 +198,13 @@ def test_parser() -> None:
     assert [(b.info, b.line) for b in blocks] == [("python", 2), ("console", 6), ("", 13)]
     assert blocks[0].lines == ["x = 1"]
     assert console_commands(blocks[1]) == [(7, "echo hi there", 0), (10, "false  # exit 1", 1)]
+
+
+def test_draw_cracks_script(tmp_path: Path) -> None:
+    """docs/draw_cracks.py (which draws docs/cracks.png) still runs; needs matplotlib, a doc-build tool."""
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "cracks.png"
+    proc = subprocess.run([sys.executable, str(ROOT / "docs" / "draw_cracks.py"), str(out)],
+                          env=_env(), capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 10_000
