@@ -108,11 +108,12 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_python(block: Block, namespace: dict, where: str) -> None:
-    # Pad with blank lines so tracebacks give the line number in the Markdown file.
+def run_python(block: Block, namespace: dict, where: str, filename: str | None = None) -> None:
+    # Pad with blank lines so tracebacks give the line number in the Markdown file (and, with
+    # its absolute path as ``filename``, show the line itself).
     source = "\n" * block.line + "\n".join(block.lines) + "\n"
     try:
-        exec(compile(source, where, "exec"), namespace)
+        exec(compile(source, filename or where, "exec"), namespace)
         return
     except Exception as exc:
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next))
@@ -137,7 +138,7 @@ def test_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     namespace: dict = {"__name__": "__main__"}
     for block in code_blocks(path.read_text(encoding="utf-8")):
         if block.info == "python":
-            run_python(block, namespace, where)
+            run_python(block, namespace, where, str(path))
         elif block.info == "console":
             run_console(block, tmp_path, where)
 
