@@ -137,7 +137,7 @@ class ByteReader {
 template <typename T>
 inline void fill_run(T* dst, uint64_t n, T value, uint64_t room) {
   constexpr uint64_t K = 32 / sizeof(T);
-  if (room < n + 2 * K) {
+  if (room < n + 4 * K) {
     std::fill(dst, dst + n, value);
     return;
   }
@@ -145,7 +145,11 @@ inline void fill_run(T* dst, uint64_t n, T value, uint64_t room) {
   for (uint64_t k = 0; k < K; k++) block[k] = value;
   std::memcpy(dst, block, sizeof(block));
   std::memcpy(dst + K, block, sizeof(block));
-  for (uint64_t x = 2 * K; x < n; x += K) std::memcpy(dst + x, block, sizeof(block));
+  std::memcpy(dst + 2 * K, block, sizeof(block));
+  std::memcpy(dst + 3 * K, block, sizeof(block));
+  if (__builtin_expect(n > 4 * K, 0)) {
+    for (uint64_t x = 4 * K; x < n; x += K) std::memcpy(dst + x, block, sizeof(block));
+  }
 }
 
 inline int resolve_threads(int requested, uint64_t tasks) {

@@ -37,10 +37,10 @@ namespace {
 
 struct DecodeScratch {
   CrackBits bits;
-  Runs runs;
+  SliceRuns runs;
   std::vector<uint32_t> ids;
   std::vector<Vertex> starts;
-  std::vector<Vertex> stack;
+  std::vector<int64_t> stack;
   std::vector<uint8_t> crc_bytes;
 };
 
@@ -63,24 +63,13 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
     parse_boc(code + 4, boc_bytes, h.sx, h.sy, section.c_str(), sc.starts);
     if (model.order == 0) {
       PlainDirections dirs(moves, move_bytes);
-      draw_chains(dirs, sc.starts, h.sx, h.sy, sc.bits, sc.stack, section.c_str());
+      draw_chains(dirs, sc.starts, sc.bits, sc.stack, section.c_str());
     } else {
       MarkovDirections dirs(moves, move_bytes, model);
-      draw_chains(dirs, sc.starts, h.sx, h.sy, sc.bits, sc.stack, section.c_str());
+      draw_chains(dirs, sc.starts, sc.bits, sc.stack, section.c_str());
     }
   }
-  const CrackBits& bits = sc.bits;
-  const bool permissible = h.permissible;
-  const uint32_t sx = h.sx;
-  const uint32_t count = label_runs(
-      h.sx, h.sy,
-      [&bits, sx, permissible](uint32_t y, std::vector<uint32_t>& starts) {
-        row_run_starts(bits, sx, y, permissible, starts);
-      },
-      [&bits, permissible](uint32_t y, uint32_t, uint32_t, uint32_t lo, uint32_t hi) {
-        return any_joined_up(bits, y, lo, hi, permissible);
-      },
-      sc.runs);
+  const uint32_t count = label_crack_runs(sc.bits, h.permissible, sc.runs);
   const uint64_t expected = s.labels.cc_offsets[z + 1] - s.labels.cc_offsets[z];
   if (count != expected) {
     fail(section, "crack code yields " + std::to_string(count) + " components, the labels section says " +
@@ -89,9 +78,9 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
 }
 
 // The component of pixel (x, y): binary search in row y's runs (pins only; they are few).
-uint32_t component_at(const Runs& runs, uint32_t x, uint32_t y) {
+uint32_t component_at(const SliceRuns& runs, uint32_t x, uint32_t y) {
   const uint32_t* first = runs.start.data() + runs.row_first[y];
-  const uint32_t* last = runs.start.data() + runs.row_first[y + 1];
+  const uint32_t* last = runs.start.data() + runs.row_first[y + 1] - 1;  // without the sentinel
   const uint32_t r = static_cast<uint32_t>(std::upper_bound(first, last, x) - runs.start.data()) - 1;
   return runs.component[r];
 }
@@ -213,13 +202,13 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
       }
       T* dst = out == nullptr ? nullptr : (c_order ? stage + (i - g0) * sxy : out + i * sxy);
       const T* v = vals.data();
-      const Runs& runs = sc.runs;
+      const SliceRuns& runs = sc.runs;
       for (uint32_t y = 0; y < h.sy; y++) {
-        const uint32_t r_end = runs.row_first[y + 1];
+        const uint32_t r_end = runs.row_first[y + 1] - 1;  // the row's sentinel
         const uint64_t row = static_cast<uint64_t>(y) * h.sx;
         const uint64_t room = sxy - row;
         for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-          const uint32_t a = runs.start[r], b = runs.end[r];
+          const uint32_t a = runs.start[r], b = runs.start[r + 1];
           const uint32_t c = runs.component[r];
           if (crc) fill_run(ids + row + a, b - a, c, room - a);
           if (dst) fill_run(dst + row + a, b - a, v[c], room - a);
