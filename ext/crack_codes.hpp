@@ -154,17 +154,18 @@ inline uint32_t label_crack_runs(const CrackBits& bits, bool permissible, SliceR
       const uint32_t hi = b < d ? b : d;
       const bool joined = hi - lo <= 57 ? ((bit_window(h, lo, hi) ^ join_flip) & ((1ull << (hi - lo)) - 1)) != 0
                                         : any_joined_up(bits, y, lo, hi, permissible);
-      if (joined) {
+      if (parent[r] == r) {
+        // r's first join, if joined: rq < r, so the smaller root stays the root. Branch-free on
+        // `joined`, which is data and would mispredict.
         const uint32_t rq = detail::find_root(parent, q);
-        if (parent[r] == r) {
-          parent[r] = rq;  // r's first join; rq < r, so the smaller root stays the root
-        } else {
-          const uint32_t rr = detail::find_root(parent, r);
-          if (rr < rq) {
-            parent[rq] = rr;
-          } else if (rq < rr) {
-            parent[rr] = rq;
-          }
+        parent[r] = joined ? rq : r;
+      } else if (joined) {
+        const uint32_t rq = detail::find_root(parent, q);
+        const uint32_t rr = detail::find_root(parent, r);
+        if (rr < rq) {
+          parent[rq] = rr;
+        } else if (rq < rr) {
+          parent[rr] = rq;
         }
       }
       if (b == sx && d == sx) break;
