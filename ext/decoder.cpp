@@ -160,6 +160,9 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
   const uint64_t group = c_order ? std::max<uint64_t>(1, 64 / sizeof(T)) : 1;
   const uint64_t tasks = (nz + group - 1) / group;
   const int nthreads = resolve_threads(threads, tasks);
+  // Slice CRCs from runs where the CPU allows (crc.hpp), else from written-out ids.
+  const bool run_crc_ok = s.layout.has_crcs && RunCrc32c::available() && h.sx <= RunCrc32c::kMaxRowWords;
+  const RunCrc32c run_crc = run_crc_ok ? RunCrc32c(h.sx, h.sy) : RunCrc32c(0, 0);
   std::vector<DecodeScratch> scratch(nthreads);
   std::vector<std::vector<T>> values(nthreads);
   std::vector<std::vector<T>> staging(c_order ? nthreads : 0);
@@ -191,31 +194,49 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
           flat_slice_values(s.data, L, first, count, table, vals);
         }
       }
-      // One pass over the runs writes both the u32 component ids the slice CRC covers and the
-      // slice's values: each run is one block fill for each, and the overshoot of a fill is
-      // rewritten by the runs after it (only the slice's end is filled exactly).
-      const bool crc = s.layout.has_crcs;
-      uint32_t* ids = nullptr;
-      if (crc) {
-        sc.ids.resize(sxy);
-        ids = sc.ids.data();
-      }
       T* dst = out == nullptr ? nullptr : (c_order ? stage + (i - g0) * sxy : out + i * sxy);
       const T* v = vals.data();
       const SliceRuns& runs = sc.runs;
-      for (uint32_t y = 0; y < h.sy; y++) {
-        const uint32_t r_end = runs.row_first[y + 1] - 1;  // the row's sentinel
-        const uint64_t row = static_cast<uint64_t>(y) * h.sx;
-        const uint64_t room = sxy - row;
-        for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-          const uint32_t a = runs.start[r], b = runs.start[r + 1];
-          const uint32_t c = runs.component[r];
-          if (crc) fill_run(ids + row + a, b - a, c, room - a);
-          if (dst) fill_run(dst + row + a, b - a, v[c], room - a);
+      const uint32_t* start = runs.start.data();
+      const uint32_t* comp = runs.component.data();
+      if (dst) {
+        // Each run is one block fill; a fill's overshoot is rewritten by the runs after it (only
+        // the slice's end is filled exactly).
+        for (uint32_t y = 0; y < h.sy; y++) {
+          const uint32_t r_end = runs.row_first[y + 1] - 1;  // the row's sentinel
+          const uint64_t row = static_cast<uint64_t>(y) * h.sx;
+          const uint64_t room = sxy - row;
+          for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
+            const uint32_t a = start[r];
+            fill_run(dst + row + a, start[r + 1] - a, v[comp[r]], room - a);
+          }
         }
       }
-      if (crc && crc32c_of_ids(ids, sxy, sc.crc_bytes) != s.layout.slice_crc(s.data, z)) {
-        fail(section, "CRC32C mismatch (crack code corrupted)");
+      if (s.layout.has_crcs) {
+        uint32_t crc;
+        if (run_crc_ok) {
+          uint32_t state = 0;
+          for (uint32_t y = 0; y < h.sy; y++) {
+            const uint32_t r0 = runs.row_first[y];
+            state = run_crc.add_row(state, start + r0, start + r0 + 1, comp + r0, runs.row_first[y + 1] - 1 - r0);
+          }
+          crc = run_crc.finish(state);
+        } else {
+          // The u32 component ids the slice CRC covers, written out.
+          sc.ids.resize(sxy);
+          uint32_t* ids = sc.ids.data();
+          for (uint32_t y = 0; y < h.sy; y++) {
+            const uint32_t r_end = runs.row_first[y + 1] - 1;
+            const uint64_t row = static_cast<uint64_t>(y) * h.sx;
+            const uint64_t room = sxy - row;
+            for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
+              const uint32_t a = start[r];
+              fill_run(ids + row + a, start[r + 1] - a, comp[r], room - a);
+            }
+          }
+          crc = crc32c_of_ids(ids, sxy, sc.crc_bytes);
+        }
+        if (crc != s.layout.slice_crc(s.data, z)) fail(section, "CRC32C mismatch (crack code corrupted)");
       }
     }
     if (c_order) {
