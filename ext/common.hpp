@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -128,6 +129,32 @@ class ByteReader {
   uint64_t pos_;
   const char* section_;
 };
+
+// Whether code may use instructions beyond the baseline of its architecture (CRC, carry-less
+// multiply, popcount) when the CPU has them. CRACKLE_PORTABLE=1 in the environment says no, so
+// that tests can run the portable paths on any machine.
+inline bool hardware_paths_allowed() {
+  static const bool allowed = [] {
+    const char* v = std::getenv("CRACKLE_PORTABLE");
+    return v == nullptr || v[0] == '\0' || (v[0] == '0' && v[1] == '\0');
+  }();
+  return allowed;
+}
+
+// Set bits of x. kHardware: the caller is compiled for a popcount instruction (x86 needs
+// target("popcnt") for that; without it the builtin is a library call, slower than this SWAR).
+template <bool kHardware>
+inline uint32_t popcount64(uint64_t x) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (!kHardware) {
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+    return static_cast<uint32_t>((x * 0x0101010101010101ull) >> 56);
+  }
+#endif
+  return static_cast<uint32_t>(__builtin_popcountll(x));
+}
 
 // Fills dst[0, n) with `value`. Label runs are short (tens of pixels), where std::fill's
 // prologue, epilogue and loop-exit mispredictions dominate. This writes two 32-byte blocks

@@ -100,12 +100,15 @@ struct SliceRuns {
   std::vector<uint32_t> row_first;
   std::vector<uint32_t> parent;     // union-find over runs
   std::vector<uint32_t> component;  // component of each run (sentinels: unused)
+  std::vector<uint64_t> start_bits; // per row, bit x set where a run starts
 };
 
 // 4-connected components of the slice the cracks delimit, numbered by first appearance in
 // raster order (FORMAT 7.2): the same numbering as the encoder's label_runs (ccl.hpp), on runs
-// found a bit-word at a time. Returns the component count.
-inline uint32_t label_crack_runs(const CrackBits& bits, bool permissible, SliceRuns& runs) {
+// found a bit-word at a time. Returns the component count. Always inlined, so that a caller
+// compiled for a popcount instruction (kHardwarePopcount) gets it here too.
+template <bool kHardwarePopcount>
+__attribute__((always_inline)) inline uint32_t label_crack_runs(const CrackBits& bits, bool permissible, SliceRuns& runs) {
   const uint32_t sx = bits.sx, sy = bits.sy;
   runs.row_first.resize(static_cast<size_t>(sy) + 1);
   runs.row_first[0] = 0;
@@ -116,6 +119,8 @@ inline uint32_t label_crack_runs(const CrackBits& bits, bool permissible, SliceR
   const uint64_t pixel_words = (static_cast<uint64_t>(sx) + 63) / 64;
   const uint64_t last_mask = (sx & 63) ? ~0ull >> (64 - (sx & 63)) : ~0ull;
   const uint64_t flip = permissible ? ~0ull : 0;
+  runs.start_bits.resize(static_cast<uint64_t>(sy) * pixel_words);
+  uint64_t* const start_bits = runs.start_bits.data();
   uint64_t used = 0;
   for (uint32_t y = 0; y < sy; y++) {
     // A row has at most sx runs and its sentinel; growing by doubling keeps this amortised.
@@ -127,6 +132,7 @@ inline uint32_t label_crack_runs(const CrackBits& bits, bool permissible, SliceR
       uint64_t m = w[i] ^ flip;
       if (i == 0) m |= 1;  // x = 0 always starts a run
       if (i == pixel_words - 1) m &= last_mask;
+      start_bits[y * pixel_words + i] = m;
       while (m) {
         *out++ = static_cast<uint32_t>(i * 64 + __builtin_ctzll(m));
         m &= m - 1;
@@ -143,10 +149,52 @@ inline uint32_t label_crack_runs(const CrackBits& bits, bool permissible, SliceR
   const uint32_t* S = runs.start.data();
   const uint64_t join_flip = permissible ? 0 : ~0ull;
 
+  // Joins one run of row y to one of row y-1 (union by smaller root).
+  auto join = [parent](uint32_t r, uint32_t q) {
+    const uint32_t rq = detail::find_root(parent, q);
+    if (parent[r] == r) {
+      parent[r] = rq;  // r's first join; rq < r, so the smaller root stays the root
+      return;
+    }
+    const uint32_t rr = detail::find_root(parent, r);
+    if (rr < rq) {
+      parent[rq] = rr;
+    } else if (rq < rr) {
+      parent[rr] = rq;
+    }
+  };
   for (uint32_t y = 1; y < sy; y++) {
-    // Merge-walk the two rows' runs (see label_runs in ccl.hpp): both tile [0, sx), so
-    // advancing whichever ends first (both on a tie) always leaves an overlapping pair.
+    // The run starts of both rows cut row y into segments, each under one run of each row.
+    // In a valid code a segment is joined to the row above all along or not at all (both its
+    // runs hold one label each), so the joins are the segment starts where row y is joined up:
+    // found a word at a time, with no per-pair branch. A row where joining changes inside a
+    // segment is not from a valid code; it takes the exact pairwise walk below, so the result
+    // is always the components the cracks draw.
     const uint64_t* h = bits.h_row(y);
+    const uint64_t* A = start_bits + y * pixel_words;
+    const uint64_t* P = start_bits + (y - 1) * pixel_words;
+    uint64_t inside_change = 0, carry = 0;
+    for (uint64_t i = 0; i < pixel_words; i++) {
+      const uint64_t mask = i == pixel_words - 1 ? last_mask : ~0ull;
+      const uint64_t J = (h[i] ^ join_flip) & mask;
+      inside_change |= (J ^ ((J << 1) | carry)) & ~(A[i] | P[i]) & mask;
+      carry = J >> 63;
+    }
+    if (inside_change == 0) {
+      uint32_t r_base = runs.row_first[y] - 1, q_base = runs.row_first[y - 1] - 1;
+      for (uint64_t i = 0; i < pixel_words; i++) {
+        const uint64_t mask = i == pixel_words - 1 ? last_mask : ~0ull;
+        const uint64_t J = (h[i] ^ join_flip) & mask;
+        for (uint64_t e = (A[i] | P[i]) & J; e; e &= e - 1) {
+          const uint64_t upto = ((e & (0 - e)) << 1) - 1;  // bits up to this segment's start
+          join(r_base + static_cast<uint32_t>(popcount64<kHardwarePopcount>(A[i] & upto)),
+               q_base + static_cast<uint32_t>(popcount64<kHardwarePopcount>(P[i] & upto)));
+        }
+        r_base += static_cast<uint32_t>(popcount64<kHardwarePopcount>(A[i]));
+        q_base += static_cast<uint32_t>(popcount64<kHardwarePopcount>(P[i]));
+      }
+      continue;
+    }
     uint32_t r = runs.row_first[y], q = runs.row_first[y - 1];
     for (;;) {
       const uint32_t b = S[r + 1], d = S[q + 1];
@@ -154,20 +202,7 @@ inline uint32_t label_crack_runs(const CrackBits& bits, bool permissible, SliceR
       const uint32_t hi = b < d ? b : d;
       const bool joined = hi - lo <= 57 ? ((bit_window(h, lo, hi) ^ join_flip) & ((1ull << (hi - lo)) - 1)) != 0
                                         : any_joined_up(bits, y, lo, hi, permissible);
-      if (parent[r] == r) {
-        // r's first join, if joined: rq < r, so the smaller root stays the root. Branch-free on
-        // `joined`, which is data and would mispredict.
-        const uint32_t rq = detail::find_root(parent, q);
-        parent[r] = joined ? rq : r;
-      } else if (joined) {
-        const uint32_t rq = detail::find_root(parent, q);
-        const uint32_t rr = detail::find_root(parent, r);
-        if (rr < rq) {
-          parent[rq] = rr;
-        } else if (rq < rr) {
-          parent[rr] = rq;
-        }
-      }
+      if (joined) join(r, q);
       if (b == sx && d == sx) break;
       r += (b <= d);
       q += (d <= b);

@@ -1,5 +1,7 @@
 #include "crc.hpp"
 
+#include "common.hpp"
+
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -183,15 +185,8 @@ bool have_hw() { return false; }
 
 using Crc32cFn = uint32_t (*)(const uint8_t*, size_t, uint32_t);
 
-// CRACKLE_PORTABLE_CRC=1 in the environment turns the hardware paths off, so that tests can
-// run the portable code on machines that have the instructions.
-bool hardware_allowed() {
-  const char* v = std::getenv("CRACKLE_PORTABLE_CRC");
-  return v == nullptr || v[0] == '\0' || (v[0] == '0' && v[1] == '\0');
-}
-
 Crc32cFn pick() {
-  if (!hardware_allowed()) return crc32c_portable;
+  if (!hardware_paths_allowed()) return crc32c_portable;
 #if CRACKLE_CRC_X86
   if (have_hw()) return crc32c_sse42;
 #elif CRACKLE_CRC_ARM
@@ -257,7 +252,7 @@ bool have_clmul() { return false; }
 }  // namespace
 
 bool RunCrc32c::available() {
-  static const bool yes = hardware_allowed() && have_clmul();
+  static const bool yes = hardware_paths_allowed() && have_clmul();
   return yes;
 }
 

@@ -1,8 +1,9 @@
-"""The portable CRC paths agree with the hardware ones.
+"""The portable code paths agree with the hardware-specific ones.
 
-On machines with CRC and carry-less multiply instructions, slice CRCs are computed from runs
-(``RunCrc32c`` in ext/crc.hpp) and other CRCs with the CRC instruction; elsewhere from the
-written-out component ids with a table-driven CRC. ``CRACKLE_PORTABLE_CRC=1`` forces the portable
+On machines with the instructions, slice CRCs are computed from runs with a carry-less multiply
+(``RunCrc32c`` in ext/crc.hpp), other CRCs with the CRC instruction, and the decoder's component
+labelling counts run starts with a popcount instruction; elsewhere the core writes out component
+ids for a table-driven CRC and counts bits in software. ``CRACKLE_PORTABLE=1`` forces the portable
 code, so a subprocess can check here that both paths write and read the same streams.
 """
 
@@ -47,7 +48,7 @@ def test_portable_and_hardware_paths_write_and_read_the_same_streams(tmp_path):
     vols = _volumes()
     path = tmp_path / "vols.npz"
     np.savez(path, **vols)
-    env = dict(os.environ, CRACKLE_PORTABLE_CRC="1")
+    env = dict(os.environ, CRACKLE_PORTABLE="1")
     result = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
