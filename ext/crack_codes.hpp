@@ -123,8 +123,9 @@ __attribute__((always_inline)) inline uint32_t label_crack_runs(const CrackBits&
   uint64_t* const start_bits = runs.start_bits.data();
   uint64_t used = 0;
   for (uint32_t y = 0; y < sy; y++) {
-    // A row has at most sx runs and its sentinel; growing by doubling keeps this amortised.
-    if (runs.start.size() < used + sx + 1) runs.start.resize(std::max<uint64_t>(2 * runs.start.size(), used + sx + 1));
+    // A row has at most sx runs and its sentinel, and the last word's unconditional writes may
+    // reach 8 entries further; growing by doubling keeps this amortised.
+    if (runs.start.size() < used + sx + 9) runs.start.resize(std::max<uint64_t>(2 * runs.start.size(), used + sx + 9));
     if (used > 0xFFFFFFFFull - sx - 1) fail("slice", "too many runs in one slice");
     uint32_t* out = runs.start.data() + used;
     const uint64_t* w = bits.v_row(y);
@@ -133,10 +134,22 @@ __attribute__((always_inline)) inline uint32_t label_crack_runs(const CrackBits&
       if (i == 0) m |= 1;  // x = 0 always starts a run
       if (i == pixel_words - 1) m &= last_mask;
       start_bits[y * pixel_words + i] = m;
-      while (m) {
-        *out++ = static_cast<uint32_t>(i * 64 + __builtin_ctzll(m));
-        m &= m - 1;
+      // Eight starts are written unconditionally (a word rarely holds more) and the cursor moves
+      // by the true count: a loop over the set bits would mispredict its exit on every word.
+      const uint32_t count = popcount64<kHardwarePopcount>(m);
+      const uint32_t base = static_cast<uint32_t>(i * 64);
+      uint64_t rest = m;
+      for (int k = 0; k < 8; k++) {
+        out[k] = base + static_cast<uint32_t>(__builtin_ctzll(rest | (1ull << 63)));
+        rest &= rest - 1;
       }
+      if (count > 8) {
+        for (uint32_t k = 8; k < count; k++) {
+          out[k] = base + static_cast<uint32_t>(__builtin_ctzll(rest));
+          rest &= rest - 1;
+        }
+      }
+      out += count;
     }
     *out++ = sx;
     used = static_cast<uint64_t>(out - runs.start.data());
