@@ -159,6 +159,8 @@ __attribute__((always_inline)) inline uint32_t label_crack_runs(const CrackBits&
   runs.parent.resize(n);
   uint32_t* parent = runs.parent.data();
   for (uint32_t i = 0; i < n; i++) parent[i] = i;
+  // A row's sentinel hangs off the row's last run, so numbering can run over every entry.
+  for (uint32_t y = 0; y < sy; y++) parent[runs.row_first[y + 1] - 1] = runs.row_first[y + 1] - 2;
   const uint32_t* S = runs.start.data();
   const uint64_t join_flip = permissible ? 0 : ~0ull;
 
@@ -226,10 +228,12 @@ __attribute__((always_inline)) inline uint32_t label_crack_runs(const CrackBits&
   uint32_t* comp = runs.component.data();
   uint32_t count = 0;
   // parent[i] <= i, and every j < i already carries its root's number, so no find is needed.
-  // Sentinels are their own roots and are skipped.
-  for (uint32_t y = 0; y < sy; y++) {
-    const uint32_t last = runs.row_first[y + 1] - 1;
-    for (uint32_t i = runs.row_first[y]; i < last; i++) comp[i] = (parent[i] == i) ? count++ : comp[parent[i]];
+  // Branch-free: whether a run starts a component is data. A root reads its own stale slot.
+  for (uint32_t i = 0; i < n; i++) {
+    const bool root = parent[i] == i;
+    const uint32_t inherited = comp[parent[i]];
+    comp[i] = root ? count : inherited;
+    count += root;
   }
   return count;
 }
