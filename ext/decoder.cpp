@@ -5,6 +5,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ccl.hpp"
 #include "codec.hpp"
 #include "crack_codes.hpp"
@@ -257,13 +261,45 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
       }
     }
     if (c_order) {
-      // Element (x, y, z) of the C-ordered (sx, sy, nz) output sits at (x*sy + y)*nz + z.
+      // Element (x, y, z) of the C-ordered (sx, sy, nz) output sits at (x*sy + y)*nz + z. A
+      // tile of `group` x values by the group's slices is read row by row (contiguous in the
+      // staging) and written pixel by pixel (a line of z each): both sides stream, and the
+      // transpose happens in a tile that stays in L1.
       const uint64_t n = g1 - g0;
-      for (uint32_t x = 0; x < h.sx; x++) {
-        for (uint32_t y = 0; y < h.sy; y++) {
-          T* o = out + (static_cast<uint64_t>(x) * h.sy + y) * nz + g0;
-          const T* in = stage + static_cast<uint64_t>(y) * h.sx + x;
-          for (uint64_t g = 0; g < n; g++) o[g] = in[g * sxy];
+      constexpr uint64_t kTile = 64 / sizeof(T);  // == group: n <= kTile
+      T tile[kTile * kTile];
+      for (uint32_t y = 0; y < h.sy; y++) {
+        for (uint32_t x0 = 0; x0 < h.sx; x0 += kTile) {
+          const uint32_t width = static_cast<uint32_t>(std::min<uint64_t>(kTile, h.sx - x0));
+          const T* in = stage + static_cast<uint64_t>(y) * h.sx + x0;
+#if defined(__SSE2__)
+          if (sizeof(T) == 4 && width == kTile && n == kTile) {
+            // 16 x 16 four-byte elements as 4 x 4 blocks, each transposed in registers.
+            for (uint32_t xb = 0; xb < kTile; xb += 4) {
+              T* o0 = out + (static_cast<uint64_t>(x0 + xb) * h.sy + y) * nz + g0;
+              const uint64_t line = static_cast<uint64_t>(h.sy) * nz;  // from pixel x to x + 1
+              for (uint32_t gb = 0; gb < kTile; gb += 4) {
+                const T* r = in + gb * sxy + xb;
+                const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
+                const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + sxy));
+                const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2 * sxy));
+                const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 3 * sxy));
+                const __m128i ab_lo = _mm_unpacklo_epi32(a, b), ab_hi = _mm_unpackhi_epi32(a, b);
+                const __m128i cd_lo = _mm_unpacklo_epi32(c, d), cd_hi = _mm_unpackhi_epi32(c, d);
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(o0 + gb), _mm_unpacklo_epi64(ab_lo, cd_lo));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(o0 + line + gb), _mm_unpackhi_epi64(ab_lo, cd_lo));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(o0 + 2 * line + gb), _mm_unpacklo_epi64(ab_hi, cd_hi));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(o0 + 3 * line + gb), _mm_unpackhi_epi64(ab_hi, cd_hi));
+              }
+            }
+            continue;
+          }
+#endif
+          for (uint64_t g = 0; g < n; g++) std::memcpy(tile + g * kTile, in + g * sxy, width * sizeof(T));
+          for (uint32_t k = 0; k < width; k++) {
+            T* o = out + (static_cast<uint64_t>(x0 + k) * h.sy + y) * nz + g0;
+            for (uint64_t g = 0; g < n; g++) o[g] = tile[g * kTile + k];
+          }
         }
       }
     }
