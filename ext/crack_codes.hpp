@@ -268,8 +268,11 @@ inline void parse_boc(const uint8_t* boc, uint64_t size, uint32_t sx, uint32_t s
 // Walks every chain (6.5) and draws its cracks into `bits`. A move off the vertex grid, along
 // the image border, or over a crack already drawn is corruption: a valid code draws each
 // interior crack at most once, and the blank grid has every other crack set already.
+// `dirs` is taken by value: a local reader's state stays in registers, where one behind a
+// reference would round-trip through memory at every crack drawn (the compiler cannot rule out
+// that the drawing writes it).
 template <typename Directions>
-void draw_chains(Directions& dirs, const std::vector<Vertex>& starts, CrackBits& bits, std::vector<int64_t>& stack,
+void draw_chains(Directions dirs, const std::vector<Vertex>& starts, CrackBits& bits, std::vector<int64_t>& stack,
                  const char* section) {
   // A plain code runs out with its bytes; a markov code reads zeros past its end and so needs an
   // explicit bound (a valid code draws each of the < 2(sx+1)(sy+1) cracks once, plus controls).
