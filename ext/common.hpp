@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -129,6 +130,32 @@ class ByteReader {
   const char* section_;
 };
 
+// Whether code may use instructions beyond the baseline of its architecture (CRC, carry-less
+// multiply, popcount) when the CPU has them. CRACKLE_PORTABLE=1 in the environment says no, so
+// that tests can run the portable paths on any machine.
+inline bool hardware_paths_allowed() {
+  static const bool allowed = [] {
+    const char* v = std::getenv("CRACKLE_PORTABLE");
+    return v == nullptr || v[0] == '\0' || (v[0] == '0' && v[1] == '\0');
+  }();
+  return allowed;
+}
+
+// Set bits of x. kHardware: the caller is compiled for a popcount instruction (x86 needs
+// target("popcnt") for that; without it the builtin is a library call, slower than this SWAR).
+template <bool kHardware>
+inline uint32_t popcount64(uint64_t x) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (!kHardware) {
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+    return static_cast<uint32_t>((x * 0x0101010101010101ull) >> 56);
+  }
+#endif
+  return static_cast<uint32_t>(__builtin_popcountll(x));
+}
+
 // Fills dst[0, n) with `value`. Label runs are short (tens of pixels), where std::fill's
 // prologue, epilogue and loop-exit mispredictions dominate. This writes two 32-byte blocks
 // unconditionally (most runs need no more) and loops only for longer runs; it may write up to
@@ -137,7 +164,7 @@ class ByteReader {
 template <typename T>
 inline void fill_run(T* dst, uint64_t n, T value, uint64_t room) {
   constexpr uint64_t K = 32 / sizeof(T);
-  if (room < n + 2 * K) {
+  if (room < n + 4 * K) {
     std::fill(dst, dst + n, value);
     return;
   }
@@ -145,7 +172,11 @@ inline void fill_run(T* dst, uint64_t n, T value, uint64_t room) {
   for (uint64_t k = 0; k < K; k++) block[k] = value;
   std::memcpy(dst, block, sizeof(block));
   std::memcpy(dst + K, block, sizeof(block));
-  for (uint64_t x = 2 * K; x < n; x += K) std::memcpy(dst + x, block, sizeof(block));
+  std::memcpy(dst + 2 * K, block, sizeof(block));
+  std::memcpy(dst + 3 * K, block, sizeof(block));
+  if (__builtin_expect(n > 4 * K, 0)) {
+    for (uint64_t x = 4 * K; x < n; x += K) std::memcpy(dst + x, block, sizeof(block));
+  }
 }
 
 inline int resolve_threads(int requested, uint64_t tasks) {

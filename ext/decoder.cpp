@@ -5,6 +5,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ccl.hpp"
 #include "codec.hpp"
 #include "crack_codes.hpp"
@@ -37,12 +41,29 @@ namespace {
 
 struct DecodeScratch {
   CrackBits bits;
-  Runs runs;
+  SliceRuns runs;
   std::vector<uint32_t> ids;
   std::vector<Vertex> starts;
-  std::vector<Vertex> stack;
+  std::vector<int64_t> stack;
   std::vector<uint8_t> crc_bytes;
 };
+
+// label_crack_runs with the popcount instruction where the CPU has it: it counts the run
+// starts before each join, and the portable count costs about a tenth of the decode.
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("popcnt"))) uint32_t label_slice_popcnt(const CrackBits& bits, bool permissible,
+                                                              SliceRuns& runs) {
+  return label_crack_runs<true>(bits, permissible, runs);
+}
+uint32_t label_slice(const CrackBits& bits, bool permissible, SliceRuns& runs) {
+  static const bool hardware = hardware_paths_allowed() && __builtin_cpu_supports("popcnt");
+  return hardware ? label_slice_popcnt(bits, permissible, runs) : label_crack_runs<false>(bits, permissible, runs);
+}
+#else
+uint32_t label_slice(const CrackBits& bits, bool permissible, SliceRuns& runs) {
+  return label_crack_runs<true>(bits, permissible, runs);
+}
+#endif
 
 // Rebuilds slice z's components as runs and checks their count (FORMAT 7.1 steps 1-3).
 void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint32_t z, DecodeScratch& sc,
@@ -63,24 +84,13 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
     parse_boc(code + 4, boc_bytes, h.sx, h.sy, section.c_str(), sc.starts);
     if (model.order == 0) {
       PlainDirections dirs(moves, move_bytes);
-      draw_chains(dirs, sc.starts, h.sx, h.sy, sc.bits, sc.stack, section.c_str());
+      draw_chains(dirs, sc.starts, sc.bits, sc.stack, section.c_str());
     } else {
       MarkovDirections dirs(moves, move_bytes, model);
-      draw_chains(dirs, sc.starts, h.sx, h.sy, sc.bits, sc.stack, section.c_str());
+      draw_chains(dirs, sc.starts, sc.bits, sc.stack, section.c_str());
     }
   }
-  const CrackBits& bits = sc.bits;
-  const bool permissible = h.permissible;
-  const uint32_t sx = h.sx;
-  const uint32_t count = label_runs(
-      h.sx, h.sy,
-      [&bits, sx, permissible](uint32_t y, std::vector<uint32_t>& starts) {
-        row_run_starts(bits, sx, y, permissible, starts);
-      },
-      [&bits, permissible](uint32_t y, uint32_t, uint32_t, uint32_t lo, uint32_t hi) {
-        return any_joined_up(bits, y, lo, hi, permissible);
-      },
-      sc.runs);
+  const uint32_t count = label_slice(sc.bits, h.permissible, sc.runs);
   const uint64_t expected = s.labels.cc_offsets[z + 1] - s.labels.cc_offsets[z];
   if (count != expected) {
     fail(section, "crack code yields " + std::to_string(count) + " components, the labels section says " +
@@ -89,9 +99,9 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
 }
 
 // The component of pixel (x, y): binary search in row y's runs (pins only; they are few).
-uint32_t component_at(const Runs& runs, uint32_t x, uint32_t y) {
+uint32_t component_at(const SliceRuns& runs, uint32_t x, uint32_t y) {
   const uint32_t* first = runs.start.data() + runs.row_first[y];
-  const uint32_t* last = runs.start.data() + runs.row_first[y + 1];
+  const uint32_t* last = runs.start.data() + runs.row_first[y + 1] - 1;  // without the sentinel
   const uint32_t r = static_cast<uint32_t>(std::upper_bound(first, last, x) - runs.start.data()) - 1;
   return runs.component[r];
 }
@@ -171,6 +181,9 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
   const uint64_t group = c_order ? std::max<uint64_t>(1, 64 / sizeof(T)) : 1;
   const uint64_t tasks = (nz + group - 1) / group;
   const int nthreads = resolve_threads(threads, tasks);
+  // Slice CRCs from runs where the CPU allows (crc.hpp), else from written-out ids.
+  const bool run_crc_ok = s.layout.has_crcs && RunCrc32c::available() && h.sx <= RunCrc32c::kMaxRowWords;
+  const RunCrc32c run_crc = run_crc_ok ? RunCrc32c(h.sx, h.sy) : RunCrc32c(0, 0);
   std::vector<DecodeScratch> scratch(nthreads);
   std::vector<std::vector<T>> values(nthreads);
   std::vector<std::vector<T>> staging(c_order ? nthreads : 0);
@@ -202,41 +215,91 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
           flat_slice_values(s.data, L, first, count, table, vals);
         }
       }
-      // One pass over the runs writes both the u32 component ids the slice CRC covers and the
-      // slice's values: each run is one block fill for each, and the overshoot of a fill is
-      // rewritten by the runs after it (only the slice's end is filled exactly).
-      const bool crc = s.layout.has_crcs;
-      uint32_t* ids = nullptr;
-      if (crc) {
-        sc.ids.resize(sxy);
-        ids = sc.ids.data();
-      }
       T* dst = out == nullptr ? nullptr : (c_order ? stage + (i - g0) * sxy : out + i * sxy);
       const T* v = vals.data();
-      const Runs& runs = sc.runs;
-      for (uint32_t y = 0; y < h.sy; y++) {
-        const uint32_t r_end = runs.row_first[y + 1];
-        const uint64_t row = static_cast<uint64_t>(y) * h.sx;
-        const uint64_t room = sxy - row;
-        for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-          const uint32_t a = runs.start[r], b = runs.end[r];
-          const uint32_t c = runs.component[r];
-          if (crc) fill_run(ids + row + a, b - a, c, room - a);
-          if (dst) fill_run(dst + row + a, b - a, v[c], room - a);
+      const SliceRuns& runs = sc.runs;
+      const uint32_t* start = runs.start.data();
+      const uint32_t* comp = runs.component.data();
+      if (dst) {
+        // Each run is one block fill; a fill's overshoot is rewritten by the runs after it (only
+        // the slice's end is filled exactly).
+        for (uint32_t y = 0; y < h.sy; y++) {
+          const uint32_t r_end = runs.row_first[y + 1] - 1;  // the row's sentinel
+          const uint64_t row = static_cast<uint64_t>(y) * h.sx;
+          const uint64_t room = sxy - row;
+          for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
+            const uint32_t a = start[r];
+            fill_run(dst + row + a, start[r + 1] - a, v[comp[r]], room - a);
+          }
         }
       }
-      if (crc && crc32c_of_ids(ids, sxy, sc.crc_bytes) != s.layout.slice_crc(s.data, z)) {
-        fail(section, "CRC32C mismatch (crack code corrupted)");
+      if (s.layout.has_crcs) {
+        uint32_t crc;
+        if (run_crc_ok) {
+          uint32_t state = 0;
+          for (uint32_t y = 0; y < h.sy; y++) {
+            const uint32_t r0 = runs.row_first[y];
+            state = run_crc.add_row(state, start + r0, start + r0 + 1, comp + r0, runs.row_first[y + 1] - 1 - r0);
+          }
+          crc = run_crc.finish(state);
+        } else {
+          // The u32 component ids the slice CRC covers, written out.
+          sc.ids.resize(sxy);
+          uint32_t* ids = sc.ids.data();
+          for (uint32_t y = 0; y < h.sy; y++) {
+            const uint32_t r_end = runs.row_first[y + 1] - 1;
+            const uint64_t row = static_cast<uint64_t>(y) * h.sx;
+            const uint64_t room = sxy - row;
+            for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
+              const uint32_t a = start[r];
+              fill_run(ids + row + a, start[r + 1] - a, comp[r], room - a);
+            }
+          }
+          crc = crc32c_of_ids(ids, sxy, sc.crc_bytes);
+        }
+        if (crc != s.layout.slice_crc(s.data, z)) fail(section, "CRC32C mismatch (crack code corrupted)");
       }
     }
     if (c_order) {
-      // Element (x, y, z) of the C-ordered (sx, sy, nz) output sits at (x*sy + y)*nz + z.
+      // Element (x, y, z) of the C-ordered (sx, sy, nz) output sits at (x*sy + y)*nz + z. A
+      // tile of `group` x values by the group's slices is read row by row (contiguous in the
+      // staging) and written pixel by pixel (a line of z each): both sides stream, and the
+      // transpose happens in a tile that stays in L1.
       const uint64_t n = g1 - g0;
-      for (uint32_t x = 0; x < h.sx; x++) {
-        for (uint32_t y = 0; y < h.sy; y++) {
-          T* o = out + (static_cast<uint64_t>(x) * h.sy + y) * nz + g0;
-          const T* in = stage + static_cast<uint64_t>(y) * h.sx + x;
-          for (uint64_t g = 0; g < n; g++) o[g] = in[g * sxy];
+      constexpr uint64_t kTile = 64 / sizeof(T);  // == group: n <= kTile
+      T tile[kTile * kTile];
+      for (uint32_t y = 0; y < h.sy; y++) {
+        for (uint32_t x0 = 0; x0 < h.sx; x0 += kTile) {
+          const uint32_t width = static_cast<uint32_t>(std::min<uint64_t>(kTile, h.sx - x0));
+          const T* in = stage + static_cast<uint64_t>(y) * h.sx + x0;
+#if defined(__SSE2__)
+          if (sizeof(T) == 4 && width == kTile && n == kTile) {
+            // 16 x 16 four-byte elements as 4 x 4 blocks, each transposed in registers.
+            for (uint32_t xb = 0; xb < kTile; xb += 4) {
+              T* o0 = out + (static_cast<uint64_t>(x0 + xb) * h.sy + y) * nz + g0;
+              const uint64_t line = static_cast<uint64_t>(h.sy) * nz;  // from pixel x to x + 1
+              for (uint32_t gb = 0; gb < kTile; gb += 4) {
+                const T* r = in + gb * sxy + xb;
+                const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
+                const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + sxy));
+                const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2 * sxy));
+                const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 3 * sxy));
+                const __m128i ab_lo = _mm_unpacklo_epi32(a, b), ab_hi = _mm_unpackhi_epi32(a, b);
+                const __m128i cd_lo = _mm_unpacklo_epi32(c, d), cd_hi = _mm_unpackhi_epi32(c, d);
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(o0 + gb), _mm_unpacklo_epi64(ab_lo, cd_lo));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(o0 + line + gb), _mm_unpackhi_epi64(ab_lo, cd_lo));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(o0 + 2 * line + gb), _mm_unpacklo_epi64(ab_hi, cd_hi));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(o0 + 3 * line + gb), _mm_unpackhi_epi64(ab_hi, cd_hi));
+              }
+            }
+            continue;
+          }
+#endif
+          for (uint64_t g = 0; g < n; g++) std::memcpy(tile + g * kTile, in + g * sxy, width * sizeof(T));
+          for (uint32_t k = 0; k < width; k++) {
+            T* o = out + (static_cast<uint64_t>(x0 + k) * h.sy + y) * nz + g0;
+            for (uint64_t g = 0; g < n; g++) o[g] = tile[g * kTile + k];
+          }
         }
       }
     }

@@ -95,14 +95,17 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   const bool keep_ids = !all_ids.empty();
   std::vector<SliceResult> slices(sz);
   std::vector<EncodeScratch> scratch(threads);
+  // Slice CRCs from runs where the CPU allows (crc.hpp), else from written-out ids.
+  const bool run_crc_ok = RunCrc32c::available() && sx <= RunCrc32c::kMaxRowWords;
+  const RunCrc32c run_crc = run_crc_ok ? RunCrc32c(sx, sy) : RunCrc32c(0, 0);
   parallel_for(sz, threads, [&](uint64_t z, int w) {
     EncodeScratch& sc = scratch[w];
     SliceResult& r = slices[z];
     const T* px = data + z * sxy;
-    uint32_t* ids;
+    uint32_t* ids = nullptr;
     if (keep_ids) {
       ids = all_ids.data() + z * sxy;
-    } else {
+    } else if (!run_crc_ok) {
       sc.ids.resize(sxy);
       ids = sc.ids.data();
     }
@@ -127,8 +130,18 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
       if (y > 0) pairs += px[static_cast<uint64_t>(y) * sx] == px[static_cast<uint64_t>(y) * sx - 1];
     }
     r.equal_pairs = pairs;
-    fill_component_ids(runs, sx, sy, ids);
-    r.crc = crc32c_of_ids(ids, sxy, sc.crc_bytes);
+    if (ids) fill_component_ids(runs, sx, sy, ids);
+    if (run_crc_ok) {
+      uint32_t state = 0;
+      for (uint32_t y = 0; y < sy; y++) {
+        const uint32_t r0 = runs.row_first[y];
+        state = run_crc.add_row(state, runs.start.data() + r0, runs.end.data() + r0, runs.component.data() + r0,
+                                runs.row_first[y + 1] - r0);
+      }
+      r.crc = run_crc.finish(state);
+    } else {
+      r.crc = crc32c_of_ids(ids, sxy, sc.crc_bytes);
+    }
     r.cc_values.resize(r.cc_count);
     if (keep_ids) r.first_pixel.resize(r.cc_count);
     uint32_t next = 0;

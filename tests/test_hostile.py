@@ -510,3 +510,27 @@ def test_entry_points_that_skip_checks_say_so(fn):
     doc = getattr(cc, fn).__doc__ or ""
     assert "CRC" in doc and ("not" in doc or "skip" in doc or "without" in doc), (
         f"crackle_codec.{fn}.__doc__ does not say which checks it skips:\n{doc}")
+
+
+def test_dangling_crack_decodes_to_the_components_it_draws():
+    """A crack that stops halfway along a run boundary: no encoder writes one, but it is parseable.
+
+    The decoder's fast path assumes a valid code's cracks separate whole run segments; here pixel
+    (0, 1) has a crack above it while (1..3, 1) do not, so rows 0 and 1 are still one component.
+    The exact path must take over (a fast-path answer of two components would fail the count).
+    """
+    vol = np.zeros((4, 2, 1), np.uint8, order="F")
+    s = Sections.parse(cc.compress(vol))
+    # BOC: one row (dy 1) with one start (dx 0): vertex (0, 1). Moves: right, then down-up
+    # (a terminating control pair); difference fields 1, 1, 2 packed LSB first.
+    s = _replace_slice0(s, _slice_code(bytes([1, 1, 1, 0]), bytes([0x25])))
+    stream = s.build()
+    for data in (stream, _v0(stream)):
+        out = cc.decompress(data)
+        assert np.array_equal(out, vol)
+        cc.verify(data)
+    try:
+        import crackle
+    except ImportError:
+        return
+    assert np.array_equal(crackle.decompress(stream), vol)
