@@ -48,23 +48,6 @@ struct DecodeScratch {
   std::vector<uint8_t> crc_bytes;
 };
 
-// label_crack_runs with the popcount instruction where the CPU has it: it counts the run
-// starts before each join, and the portable count costs about a tenth of the decode.
-#if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("popcnt"))) uint32_t label_slice_popcnt(const CrackBits& bits, bool permissible,
-                                                              SliceRuns& runs) {
-  return label_crack_runs<true>(bits, permissible, runs);
-}
-uint32_t label_slice(const CrackBits& bits, bool permissible, SliceRuns& runs) {
-  static const bool hardware = hardware_paths_allowed() && __builtin_cpu_supports("popcnt");
-  return hardware ? label_slice_popcnt(bits, permissible, runs) : label_crack_runs<false>(bits, permissible, runs);
-}
-#else
-uint32_t label_slice(const CrackBits& bits, bool permissible, SliceRuns& runs) {
-  return label_crack_runs<true>(bits, permissible, runs);
-}
-#endif
-
 // Rebuilds slice z's components as runs and checks their count (FORMAT 7.1 steps 1-3).
 void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint32_t z, DecodeScratch& sc,
                              const std::string& section) {
@@ -90,7 +73,12 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
       draw_chains(dirs, sc.starts, sc.bits, sc.stack, section.c_str());
     }
   }
-  const uint32_t count = label_slice(sc.bits, h.permissible, sc.runs);
+  // Runs start at vertical cracks and join where there is no horizontal crack (impermissible
+  // cracks), or the other way round (permissible).
+  const CrackBits& bits = sc.bits;
+  const uint64_t flip = h.permissible ? ~0ull : 0;
+  const uint32_t count = label_slice(h.sx, h.sy, RowBits{bits.v_row(0), bits.words, flip},
+                                     RowBits{bits.h_row(0), bits.words, ~flip}, sc.runs);
   const uint64_t expected = s.labels.cc_offsets[z + 1] - s.labels.cc_offsets[z];
   if (count != expected) {
     fail(section, "crack code yields " + std::to_string(count) + " components, the labels section says " +

@@ -30,7 +30,7 @@ struct SliceResult {
 };
 
 struct EncodeScratch {
-  Runs runs;
+  SliceRuns runs;
   CrackScratch cracks;
   std::vector<uint32_t> ids;
   std::vector<uint8_t> crc_bytes;
@@ -111,22 +111,13 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
     }
     diff_masks(px, sx, sy, r.diffs);
     const SliceDiffs& d = r.diffs;
-    Runs& runs = sc.runs;
-    r.cc_count = label_runs(
-        sx, sy,
-        [&d](uint32_t y, std::vector<uint32_t>& starts) {
-          starts.push_back(0);
-          const uint64_t* h = d.dh_row(y);
-          for (uint64_t k = 0; k < d.words; k++) {
-            for (uint64_t m = h[k]; m; m &= m - 1) starts.push_back(static_cast<uint32_t>(k * 64 + __builtin_ctzll(m)));
-          }
-        },
-        // Runs hold one value each, so touching runs are joined exactly when their values match.
-        [&d](uint32_t y, uint32_t, uint32_t, uint32_t lo, uint32_t) { return !((d.dv_row(y)[lo >> 6] >> (lo & 63)) & 1); },
-        runs);
+    SliceRuns& runs = sc.runs;
+    // Runs start where a pixel differs from its left neighbour and join where it equals the
+    // pixel above (runs hold one value each).
+    r.cc_count = label_slice(sx, sy, RowBits{d.dh.data(), d.words, 0}, RowBits{d.dv.data(), d.words, ~0ull}, runs);
     uint64_t pairs = (z > 0 && px[0] == px[-1]) ? 1 : 0;
     for (uint32_t y = 0; y < sy; y++) {
-      pairs += (sx - 1) - (runs.row_first[y + 1] - runs.row_first[y] - 1);
+      pairs += (sx - 1) - (runs.runs_in_row(y) - 1);
       if (y > 0) pairs += px[static_cast<uint64_t>(y) * sx] == px[static_cast<uint64_t>(y) * sx - 1];
     }
     r.equal_pairs = pairs;
@@ -135,8 +126,8 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
       uint32_t state = 0;
       for (uint32_t y = 0; y < sy; y++) {
         const uint32_t r0 = runs.row_first[y];
-        state = run_crc.add_row(state, runs.start.data() + r0, runs.end.data() + r0, runs.component.data() + r0,
-                                runs.row_first[y + 1] - r0);
+        state = run_crc.add_row(state, runs.start.data() + r0, runs.start.data() + r0 + 1, runs.component.data() + r0,
+                                runs.runs_in_row(y));
       }
       r.crc = run_crc.finish(state);
     } else {
@@ -146,7 +137,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
     if (keep_ids) r.first_pixel.resize(r.cc_count);
     uint32_t next = 0;
     for (uint32_t y = 0; y < sy && next < r.cc_count; y++) {
-      for (uint32_t k = runs.row_first[y]; k < runs.row_first[y + 1]; k++) {
+      for (uint32_t k = runs.row_first[y]; k < runs.row_first[y + 1] - 1; k++) {
         if (runs.component[k] == next) {
           const uint64_t p = static_cast<uint64_t>(y) * sx + runs.start[k];
           r.cc_values[next] = static_cast<uint64_t>(px[p]);
