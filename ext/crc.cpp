@@ -232,16 +232,22 @@ __attribute__((target("sse4.2,pclmul"))) inline uint64_t clmul32(uint32_t a, uin
 
 // A 63-bit carry-less product of reflected 32-bit values a and b is x*a*b as a 64-bit reflected
 // polynomial; the CRC instruction multiplies its operand by x^32 and reduces: x^33*a*b mod P.
-__attribute__((target("sse4.2,pclmul"))) uint32_t add_row_x86(uint32_t state, const uint32_t* start, const uint32_t* end,
-                                                             const uint32_t* value, uint32_t count, const uint32_t* weight,
-                                                             uint32_t row_words, uint32_t row_shift) {
-  uint64_t sum = clmul32(state, row_shift);
+__attribute__((target("sse4.2,pclmul"))) uint32_t of_rows_x86(const uint32_t* start, const uint32_t* row_first,
+                                                             const uint32_t* value, uint64_t rows,
+                                                             const uint32_t* weight, uint32_t row_words,
+                                                             uint32_t row_shift) {
   const uint32_t* top = weight + row_words;  // top[-m]: weight of the last m words
-  for (uint32_t r = 0; r < count; r++) {
-    const uint32_t w = *(top - start[r]) ^ *(top - end[r]);
-    sum ^= clmul32(_mm_crc32_u32(0, value[r]), w);
+  uint32_t state = 0;
+  for (uint64_t y = 0; y < rows; y++) {
+    uint64_t sum = clmul32(state, row_shift);
+    const uint32_t end = row_first[y + 1] - 1;
+    for (uint32_t r = row_first[y]; r < end; r++) {
+      const uint32_t w = *(top - start[r]) ^ *(top - start[r + 1]);
+      sum ^= clmul32(_mm_crc32_u32(0, value[r]), w);
+    }
+    state = static_cast<uint32_t>(_mm_crc32_u64(0, sum));
   }
-  return static_cast<uint32_t>(_mm_crc32_u64(0, sum));
+  return state;
 }
 
 bool have_clmul() { return __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("pclmul"); }
@@ -256,7 +262,7 @@ bool RunCrc32c::available() {
   return yes;
 }
 
-RunCrc32c::RunCrc32c(uint32_t row_words, uint64_t rows) : row_words_(row_words) {
+RunCrc32c::RunCrc32c(uint32_t row_words, uint64_t rows) : row_words_(row_words), rows_(rows) {
   if (row_words > kMaxRowWords) row_words_ = 0;  // callers check; an empty table fails safe
   const uint32_t scale = x_pow_minus_33();
   const uint32_t x32 = x_pow_8n(4);
@@ -270,14 +276,13 @@ RunCrc32c::RunCrc32c(uint32_t row_words, uint64_t rows) : row_words_(row_words) 
   init_term_ = multiply_mod_p(0xFFFFFFFFu, x_pow_8n(4 * static_cast<uint64_t>(row_words_) * rows));
 }
 
-uint32_t RunCrc32c::add_row(uint32_t state, const uint32_t* start, const uint32_t* end, const uint32_t* value,
-                            uint32_t count) const {
+uint32_t RunCrc32c::of_rows(const uint32_t* start, const uint32_t* row_first, const uint32_t* value) const {
 #if CRACKLE_CRC_X86 && defined(__x86_64__)
-  return add_row_x86(state, start, end, value, count, weight_.data(), row_words_, row_shift_);
+  return ~(of_rows_x86(start, row_first, value, rows_, weight_.data(), row_words_, row_shift_) ^ init_term_);
 #else
   // Not reached: available() is false. Kept total so a misuse is a wrong CRC, not a crash.
-  (void)start, (void)end, (void)value, (void)count;
-  return state;
+  (void)start, (void)row_first, (void)value;
+  return 0;
 #endif
 }
 

@@ -34,15 +34,14 @@ class RunCrc32c {
   // Tables for messages of `rows` rows of `row_words` words; row_words <= kMaxRowWords.
   RunCrc32c(uint32_t row_words, uint64_t rows);
 
-  // Appends one row to the running remainder `state` (start at 0): words value[r] over
-  // [start[r], end[r]) for r < count, the runs tiling [0, row_words) in order.
-  uint32_t add_row(uint32_t state, const uint32_t* start, const uint32_t* end, const uint32_t* value,
-                   uint32_t count) const;
-  // The CRC-32C of all `rows` rows, from the state after the last one.
-  uint32_t finish(uint32_t state) const { return ~(state ^ init_term_); }
+  // The CRC-32C of the `rows` rows: row y holds words value[r] over [start[r], start[r + 1]) for
+  // r in [row_first[y], row_first[y + 1] - 1); the runs tile [0, row_words) in order, and each
+  // row's last start entry is row_words, a sentinel (the layout of SliceRuns, ccl.hpp).
+  uint32_t of_rows(const uint32_t* start, const uint32_t* row_first, const uint32_t* value) const;
 
  private:
   uint32_t row_words_;
+  uint64_t rows_;
   std::vector<uint32_t> weight_;  // weight_[m]: (x^(32m) - 1) / (x^32 - 1), pre-scaled by x^-33
   uint32_t row_shift_;            // x^(32 row_words), pre-scaled by x^-33
   uint32_t init_term_;            // what the all-ones initial register adds after all the rows

@@ -224,12 +224,7 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
       if (s.layout.has_crcs) {
         uint32_t crc;
         if (run_crc_ok) {
-          uint32_t state = 0;
-          for (uint32_t y = 0; y < h.sy; y++) {
-            const uint32_t r0 = runs.row_first[y];
-            state = run_crc.add_row(state, start + r0, start + r0 + 1, comp + r0, runs.row_first[y + 1] - 1 - r0);
-          }
-          crc = run_crc.finish(state);
+          crc = run_crc.of_rows(start, runs.row_first.data(), comp);
         } else {
           // The u32 component ids the slice CRC covers, written out.
           sc.ids.resize(sxy);

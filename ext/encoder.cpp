@@ -123,13 +123,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
     r.equal_pairs = pairs;
     if (ids) fill_component_ids(runs, sx, sy, ids);
     if (run_crc_ok) {
-      uint32_t state = 0;
-      for (uint32_t y = 0; y < sy; y++) {
-        const uint32_t r0 = runs.row_first[y];
-        state = run_crc.add_row(state, runs.start.data() + r0, runs.start.data() + r0 + 1, runs.component.data() + r0,
-                                runs.runs_in_row(y));
-      }
-      r.crc = run_crc.finish(state);
+      r.crc = run_crc.of_rows(runs.start.data(), runs.row_first.data(), runs.component.data());
     } else {
       r.crc = crc32c_of_ids(ids, sxy, sc.crc_bytes);
     }
