@@ -8,6 +8,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "common.hpp"
 #include "crack_codes.hpp"
 
@@ -40,6 +44,21 @@ inline uint64_t pack_bits(const uint8_t* flags) {
   return m;
 }
 
+// Bit k set where a[k] != b[k], for 64 four-byte elements (SSE2: 4 compares to a movemask).
+#if defined(__SSE2__)
+inline uint64_t differ_mask_u32(const void* a, const void* b) {
+  const auto* pa = static_cast<const uint8_t*>(a);
+  const auto* pb = static_cast<const uint8_t*>(b);
+  uint64_t equal = 0;
+  for (int i = 0; i < 16; i++) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pa + 16 * i));
+    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pb + 16 * i));
+    equal |= static_cast<uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(x, y)))) << (4 * i);
+  }
+  return ~equal;
+}
+#endif
+
 }  // namespace detail
 
 // Two simple loops per 64 pixels: an element-wise compare into bytes, which compilers
@@ -59,6 +78,14 @@ void diff_masks(const T* px, uint32_t sx, uint32_t sy, SliceDiffs& d) {
       const uint32_t end = std::min<uint32_t>(sx - x0, 64);
       const T* cur = row + x0;
       const T* left = cur - 1;  // only read from k = 1 on when x0 == 0
+#if defined(__SSE2__)
+      // Four-byte labels (the usual case) compare four at a time straight into mask bits.
+      if (sizeof(T) == 4 && end == 64 && x0 > 0) {
+        h[x0 >> 6] = detail::differ_mask_u32(cur, left);
+        if (y > 0) v[x0 >> 6] = detail::differ_mask_u32(cur, above + x0);
+        continue;
+      }
+#endif
       if (end == 64 && x0 > 0) {
         for (int k = 0; k < 64; k++) flags[k] = cur[k] != left[k];
       } else if (end == 64) {
@@ -72,6 +99,12 @@ void diff_masks(const T* px, uint32_t sx, uint32_t sy, SliceDiffs& d) {
       if (y > 0) {
         const T* up = above + x0;
         if (end == 64) {
+#if defined(__SSE2__)
+          if (sizeof(T) == 4) {
+            v[x0 >> 6] = detail::differ_mask_u32(cur, up);
+            continue;
+          }
+#endif
           for (int k = 0; k < 64; k++) flags[k] = cur[k] != up[k];
         } else {
           std::memset(flags, 0, sizeof(flags));
