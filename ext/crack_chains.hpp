@@ -124,7 +124,10 @@ struct CrackScratch {
   // vert row y+1 (rows 0 and sy+1 stay empty): bit x = edge (x,y)-(x,y+1).
   std::vector<uint64_t> horiz, vert;
   std::vector<uint8_t> code;
-  std::vector<uint64_t> revisit;
+  struct Vertex64 {
+    uint64_t x, y;
+  };
+  std::vector<Vertex64> revisit;  // vertices with edges left, to come back to
   std::vector<int64_t> branch_stack;
   std::vector<uint32_t> move_count;
   std::vector<uint8_t> dirs;  // absolute directions of all chains of the slice
@@ -245,15 +248,14 @@ inline void encode_slice_cracks(const SliceDiffs& d, uint32_t sx, uint32_t sy, b
         if (s.revisit.empty()) break;
         code.push_back(kTerm);
         branches--;
-        const uint64_t v = s.revisit.back();
+        x = s.revisit.back().x;
+        y = s.revisit.back().y;
         s.revisit.pop_back();
-        x = v % W;
-        y = v / W;
         continue;
       }
       if (e & (e - 1)) {  // more than one edge left: come back here
         code.push_back(kBranch);
-        s.revisit.push_back(x + W * y);
+        s.revisit.push_back({x, y});
         branches++;
       }
       if (e & 1) {
