@@ -119,10 +119,13 @@ void draw_chains(Directions dirs, const std::vector<Vertex>& starts, CrackBits& 
   const int64_t edge[4] = {-row, h_minus_v, 0, h_minus_v - 1};
   const int64_t step[4] = {-row, 1, row, -1};
   uint64_t* const grid = bits.grid.data();
+  // The branch stack is indexed by hand: push_back(v) would take v's address, and that alone
+  // keeps v in memory, a store and a reload on every move of every chain.
+  if (stack.size() < 64) stack.resize(64);
   for (const Vertex& s : starts) {
     int64_t v = bits.v_bit(s.x, s.y);
     int64_t branches = 1;
-    stack.clear();
+    size_t depth = 0;
     int prev;
     next(prev);
     for (;;) {
@@ -131,13 +134,11 @@ void draw_chains(Directions dirs, const std::vector<Vertex>& starts, CrackBits& 
       if (d == (prev ^ 2)) {
         // A move followed by its reverse is a control pair; the move was never made.
         if (d == kUp || d == kLeft) {
-          if (!stack.empty()) {
-            v = stack.back();
-            stack.pop_back();
-          }
+          if (depth > 0) v = stack[--depth];
           if (--branches == 0) break;
         } else {
-          stack.push_back(v);
+          if (depth == stack.size()) stack.resize(2 * depth);
+          stack[depth++] = v;
           branches++;
         }
         next(prev);

@@ -16,6 +16,7 @@
 #include "flat_labels.hpp"
 #include "markov.hpp"
 #include "pins.hpp"
+#include "slice_writer.hpp"
 
 namespace crackle {
 
@@ -174,6 +175,7 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
   const RunCrc32c run_crc = run_crc_ok ? RunCrc32c(h.sx, h.sy) : RunCrc32c(0, 0);
   std::vector<DecodeScratch> scratch(nthreads);
   std::vector<std::vector<T>> values(nthreads);
+  std::vector<std::vector<T>> run_values(nthreads);
   std::vector<std::vector<T>> staging(c_order ? nthreads : 0);
   parallel_for(tasks, nthreads, [&](uint64_t t, int w) {
     const uint64_t g0 = t * group, g1 = std::min(nz, g0 + group);
@@ -204,41 +206,26 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
         }
       }
       T* dst = out == nullptr ? nullptr : (c_order ? stage + (i - g0) * sxy : out + i * sxy);
-      const T* v = vals.data();
       const SliceRuns& runs = sc.runs;
-      const uint32_t* start = runs.start.data();
-      const uint32_t* comp = runs.component.data();
       if (dst) {
-        // Each run is one block fill; a fill's overshoot is rewritten by the runs after it (only
-        // the slice's end is filled exactly).
-        for (uint32_t y = 0; y < h.sy; y++) {
-          const uint32_t r_end = runs.row_first[y + 1] - 1;  // the row's sentinel
-          const uint64_t row = static_cast<uint64_t>(y) * h.sx;
-          const uint64_t room = sxy - row;
-          for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-            const uint32_t a = start[r];
-            fill_run(dst + row + a, start[r + 1] - a, v[comp[r]], room - a);
-          }
-        }
+        // Every run's value, so that writing the slice reads one array, not two.
+        const uint32_t n = runs.row_first[h.sy];
+        std::vector<T>& rv = run_values[w];
+        rv.resize(static_cast<size_t>(n) + kRunValuePadding);
+        const T* v = vals.data();
+        const uint32_t* comp = runs.component.data();
+        for (uint32_t r = 0; r < n; r++) rv[r] = v[comp[r]];
+        write_slice(runs, h.sx, h.sy, rv.data(), dst);
       }
       if (s.layout.has_crcs) {
         uint32_t crc;
         if (run_crc_ok) {
-          crc = run_crc.of_rows(start, runs.row_first.data(), comp);
+          crc = run_crc.of_rows(runs.start.data(), runs.row_first.data(), runs.component.data());
         } else {
           // The u32 component ids the slice CRC covers, written out.
           sc.ids.resize(sxy);
-          uint32_t* ids = sc.ids.data();
-          for (uint32_t y = 0; y < h.sy; y++) {
-            const uint32_t r_end = runs.row_first[y + 1] - 1;
-            const uint64_t row = static_cast<uint64_t>(y) * h.sx;
-            const uint64_t room = sxy - row;
-            for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-              const uint32_t a = start[r];
-              fill_run(ids + row + a, start[r + 1] - a, comp[r], room - a);
-            }
-          }
-          crc = crc32c_of_ids(ids, sxy, sc.crc_bytes);
+          fill_component_ids(runs, h.sx, h.sy, sc.ids.data());
+          crc = crc32c_of_ids(sc.ids.data(), sxy, sc.crc_bytes);
         }
         if (crc != s.layout.slice_crc(s.data, z)) fail(section, "CRC32C mismatch (crack code corrupted)");
       }
