@@ -2,8 +2,9 @@
 
 On machines with the instructions, slice CRCs are computed from runs with a carry-less multiply
 (``RunCrc32c`` in ext/crc.hpp), other CRCs with the CRC instruction, and the decoder's component
-labelling counts run starts with a popcount instruction; elsewhere the core writes out component
-ids for a table-driven CRC and counts bits in software. ``CRACKLE_PORTABLE=1`` forces the portable
+labelling counts run starts with a popcount instruction, and slices of 4- and 8-byte labels are
+written with AVX-512 permutes (ext/slice_writer.cpp); elsewhere the core writes out component
+ids for a table-driven CRC, counts bits in software and fills the output run by run. ``CRACKLE_PORTABLE=1`` forces the portable
 code, so a subprocess can check here that both paths write and read the same streams.
 """
 
@@ -29,6 +30,8 @@ SCRIPT = textwrap.dedent(
             stream = crackle_codec.compress(vol, markov_model_order=order, allow_pins=bool(i % 2))
             sys.stdout.write(stream.hex() + "\\n")
             assert np.array_equal(crackle_codec.decompress(stream), vol)
+            c_order = np.ascontiguousarray(vol)
+            assert np.array_equal(crackle_codec.decompress(crackle_codec.compress(c_order, markov_model_order=order)), c_order)
     """
 )
 
@@ -36,11 +39,14 @@ SCRIPT = textwrap.dedent(
 def _volumes(seed: int = 7) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     vols = {}
-    for k, shape in enumerate([(1, 1, 1), (5, 3, 2), (70, 33, 4), (129, 64, 3), (16, 200, 2)]):
+    # Widths around the vector sizes (8 and 16 labels) and the 64-pixel words; every dtype.
+    shapes = [(1, 1, 1), (5, 3, 2), (70, 33, 4), (129, 64, 3), (16, 200, 2), (17, 9, 2), (200, 7, 2)]
+    dtypes = [np.uint32, np.uint64, np.uint8, np.int16, np.int64, np.uint32, np.int32]
+    for k, (shape, dtype) in enumerate(zip(shapes, dtypes)):
         coarse = rng.integers(0, 6, size=(max(1, shape[0] // 8), max(1, shape[1] // 8), shape[2]))
         vol = np.kron(coarse, np.ones((8, 8, 1), dtype=np.int64))[: shape[0], : shape[1], : shape[2]]
         vol = np.pad(vol, [(0, shape[0] - vol.shape[0]), (0, shape[1] - vol.shape[1]), (0, 0)], mode="edge")
-        vols[f"v{k}"] = np.asfortranarray(vol.astype(np.uint32))
+        vols[f"v{k}"] = np.asfortranarray(vol.astype(dtype))
     return vols
 
 
@@ -57,6 +63,9 @@ def test_portable_and_hardware_paths_write_and_read_the_same_streams(tmp_path):
     for i, name in enumerate(sorted(vols)):
         for order in (0, 3):
             here.append(crackle_codec.compress(vols[name], markov_model_order=order, allow_pins=bool(i % 2)))
+            assert np.array_equal(crackle_codec.decompress(here[-1]), vols[name])
+            c_order = np.ascontiguousarray(vols[name])
+            assert np.array_equal(crackle_codec.decompress(crackle_codec.compress(c_order, markov_model_order=order)), c_order)
     assert portable == here
     # Each side decodes (and so CRC-checks) what the other wrote: the streams are identical.
     for stream in portable:
