@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "distinct_labels.hpp"
 #include "labels_section.hpp"
 
 namespace crackle {
@@ -14,9 +15,8 @@ namespace crackle {
 // order) with `cc_counts[z]` components in slice z.
 inline void write_flat_labels(const std::vector<uint64_t>& cc_values, const std::vector<uint32_t>& cc_counts,
                               int stored_width, int cc_width, std::vector<uint8_t>& out) {
-  std::vector<uint64_t> unique(cc_values);
-  std::sort(unique.begin(), unique.end());
-  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  const DistinctLabels distinct = distinct_labels(cc_values);
+  const std::vector<uint64_t>& unique = distinct.values;
   const int key_width = width_of(unique.size());
   out.reserve(out.size() + 8 + unique.size() * stored_width + cc_counts.size() * cc_width + cc_values.size() * key_width);
   append_le(out, unique.size(), 8);
@@ -25,15 +25,7 @@ inline void write_flat_labels(const std::vector<uint64_t>& cc_values, const std:
   const size_t at = out.size();
   out.resize(at + cc_values.size() * key_width);
   uint8_t* keys = out.data() + at;
-  // Runs of equal values are common (a label spanning slices), so remember the last lookup.
-  uint64_t last_value = unique.empty() ? 0 : unique[0], last_key = 0;
-  for (size_t g = 0; g < cc_values.size(); g++) {
-    if (cc_values[g] != last_value) {
-      last_value = cc_values[g];
-      last_key = static_cast<uint64_t>(std::lower_bound(unique.begin(), unique.end(), last_value) - unique.begin());
-    }
-    store_le(keys + g * key_width, last_key, key_width);
-  }
+  for (size_t g = 0; g < cc_values.size(); g++) store_le(keys + g * key_width, distinct.index[g], key_width);
 }
 
 // Component -> label table for one slice: out[j] = table[keys[first + j]] (keys were checked

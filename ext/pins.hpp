@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "distinct_labels.hpp"
 #include "labels_section.hpp"
 
 namespace crackle {
@@ -73,15 +74,11 @@ inline void write_pins_labels(const Header& h, const std::vector<uint64_t>& cc_v
   std::vector<uint64_t> offsets(cc_counts.size() + 1, 0);
   for (size_t z = 0; z < cc_counts.size(); z++) offsets[z + 1] = offsets[z] + cc_counts[z];
 
-  std::vector<uint64_t> unique(cc_values);
-  std::sort(unique.begin(), unique.end());
-  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-  std::vector<uint32_t> label(T);
+  const DistinctLabels distinct = distinct_labels(cc_values);
+  const std::vector<uint64_t>& unique = distinct.values;
+  const std::vector<uint32_t>& label = distinct.index;
   std::vector<uint64_t> cc_per_label(unique.size(), 0);
-  for (uint64_t g = 0; g < T; g++) {
-    label[g] = static_cast<uint32_t>(std::lower_bound(unique.begin(), unique.end(), cc_values[g]) - unique.begin());
-    cc_per_label[label[g]]++;
-  }
+  for (uint64_t g = 0; g < T; g++) cc_per_label[label[g]]++;
   // Background: the label with the most components, so it needs no record entries at all.
   const uint32_t bg = static_cast<uint32_t>(std::max_element(cc_per_label.begin(), cc_per_label.end()) - cc_per_label.begin());
 

@@ -202,6 +202,8 @@ SYNTHETIC = {
     "4d_trailing": lambda rng: (np.arange(12 * 10 * 3) // 17).astype(np.uint8).reshape(12, 10, 3, 1),
     "bool": lambda rng: (rng.random((16, 16, 4)) < 0.3),
     "many_ccs": lambda rng: _many_ccs(),
+    # 6000 distinct labels, multiples of 2^32: the encoder's label table grows several times.
+    "labels_6000": lambda rng: (rng.permutation(48 * 50 * 5) % 6000).astype(np.uint64).reshape(48, 50, 5) << np.uint64(32),
     "deep_pins": lambda rng: np.repeat(rng.integers(0, 3, size=(8, 8, 1)), 300, axis=2).astype(np.uint16),
 }
 
