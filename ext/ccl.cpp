@@ -9,7 +9,15 @@ namespace crackle {
 
 namespace {
 
+// Trees here are almost always at most two deep, and a find that changes nothing should store
+// nothing: path halving only starts below the second level.
 inline uint32_t find_root(uint32_t* parent, uint32_t i) {
+  const uint32_t p = parent[i];
+  if (p == i) return i;
+  const uint32_t g = parent[p];
+  if (g == p) return p;
+  parent[i] = g;
+  i = g;
   while (parent[i] != i) {
     parent[i] = parent[parent[i]];  // path halving
     i = parent[i];
