@@ -5,6 +5,11 @@
 
 #include <algorithm>
 
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define CRACKLE_X86_AVX512_STARTS 1
+#include <immintrin.h>
+#endif
+
 namespace crackle {
 
 namespace {
@@ -41,7 +46,58 @@ inline bool any_bit(const RowBits& rows, uint32_t y, uint32_t lo, uint32_t hi) {
 // Runs are provisional labels in raster order and unions keep the smaller root, so a
 // component's root is its first run and numbering roots in order is numbering by first
 // appearance. Always inlined, so that the popcount-compiled caller below gets the instruction.
+// Lists the run starts of one row word (bit x set: a run starts at base + x) at out, possibly
+// writing up to 16 entries past them, and returns how many there are.
+// Eight are written unconditionally and the cursor moves by the true count: a loop over the set
+// bits would mispredict its exit on every word.
 template <bool kHardwarePopcount>
+struct ScalarStarts {
+  static uint32_t write(uint64_t m, uint32_t base, uint32_t* out) {
+    const uint32_t count = popcount64<kHardwarePopcount>(m);
+    uint64_t rest = m;
+    for (int k = 0; k < 8; k++) {
+      out[k] = base + static_cast<uint32_t>(__builtin_ctzll(rest | (1ull << 63)));
+      rest &= rest - 1;
+    }
+    if (count > 8) {
+      for (uint32_t k = 8; k < count; k++) {
+        out[k] = base + static_cast<uint32_t>(__builtin_ctzll(rest));
+        rest &= rest - 1;
+      }
+    }
+    return count;
+  }
+};
+
+#if CRACKLE_X86_AVX512_STARTS
+// With AVX-512 VBMI2 one compress of the bytes 0..63 by the word lists its set bits' positions;
+// sixteen of them are widened and stored at once.
+struct Avx512Starts {
+  __attribute__((target("popcnt,avx512f,avx512bw,avx512vbmi2"))) static uint32_t write(uint64_t m, uint32_t base,
+                                                                                        uint32_t* out) {
+    const uint32_t count = static_cast<uint32_t>(__builtin_popcountll(m));
+    const __m512i iota = _mm512_set_epi8(63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44,
+                                         43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24,
+                                         23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
+                                         1, 0);
+    const __m512i positions = _mm512_maskz_compress_epi8(m, iota);
+    const __m512i b = _mm512_set1_epi32(static_cast<int>(base));
+    const __m128i first = _mm512_maskz_extracti32x4_epi32(0xF, positions, 0);  // the cast warns in GCC 12
+    _mm512_storeu_si512(out, _mm512_add_epi32(b, _mm512_maskz_cvtepu8_epi32(0xFFFF, first)));
+    if (count > 16) {  // rare; never more than 15 entries past the count
+      alignas(64) uint8_t bytes[64];
+      _mm512_store_si512(bytes, positions);
+      for (uint32_t g = 16; g < count; g += 16) {
+        const __m128i p = _mm_load_si128(reinterpret_cast<const __m128i*>(bytes + g));
+        _mm512_storeu_si512(out + g, _mm512_add_epi32(b, _mm512_maskz_cvtepu8_epi32(0xFFFF, p)));
+      }
+    }
+    return count;
+  }
+};
+#endif
+
+template <bool kHardwarePopcount, typename Starts>
 __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t sy, const RowBits& starts,
                                                          const RowBits& joins, SliceRuns& runs) {
   runs.row_first.resize(static_cast<size_t>(sy) + 1);
@@ -57,8 +113,8 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
   uint64_t used = 0;
   for (uint32_t y = 0; y < sy; y++) {
     // A row has at most sx runs and its sentinel, and the last word's unconditional writes may
-    // reach 8 entries further; growing by doubling keeps this amortised.
-    if (runs.start.size() < used + sx + 9) runs.start.resize(std::max<uint64_t>(2 * runs.start.size(), used + sx + 9));
+    // reach 16 entries further; growing by doubling keeps this amortised.
+    if (runs.start.size() < used + sx + 17) runs.start.resize(std::max<uint64_t>(2 * runs.start.size(), used + sx + 17));
     if (used > 0xFFFFFFFFull - sx - 1) fail("slice", "too many runs in one slice");
     uint32_t* out = runs.start.data() + used;
     for (uint64_t i = 0; i < pixel_words; i++) {
@@ -66,21 +122,7 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
       if (i == 0) m |= 1;  // x = 0 always starts a run
       if (i == pixel_words - 1) m &= last_mask;
       start_bits[y * pixel_words + i] = m;
-      // Eight starts are written unconditionally (a word rarely holds more) and the cursor moves
-      // by the true count: a loop over the set bits would mispredict its exit on every word.
-      const uint32_t count = popcount64<kHardwarePopcount>(m);
-      const uint32_t base = static_cast<uint32_t>(i * 64);
-      uint64_t rest = m;
-      for (int k = 0; k < 8; k++) {
-        out[k] = base + static_cast<uint32_t>(__builtin_ctzll(rest | (1ull << 63)));
-        rest &= rest - 1;
-      }
-      if (count > 8) {
-        for (uint32_t k = 8; k < count; k++) {
-          out[k] = base + static_cast<uint32_t>(__builtin_ctzll(rest));
-          rest &= rest - 1;
-        }
-      }
+      const uint32_t count = Starts::write(m, static_cast<uint32_t>(i * 64), out);
       out += count;
     }
     *out++ = sx;
@@ -170,8 +212,14 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
 #if defined(__x86_64__) || defined(__i386__)
 __attribute__((target("popcnt"))) uint32_t label_runs_popcnt(uint32_t sx, uint32_t sy, const RowBits& starts,
                                                              const RowBits& joins, SliceRuns& runs) {
-  return label_runs<true>(sx, sy, starts, joins, runs);
+  return label_runs<true, ScalarStarts<true>>(sx, sy, starts, joins, runs);
 }
+#if CRACKLE_X86_AVX512_STARTS
+__attribute__((target("popcnt,avx512f,avx512bw,avx512vbmi2"), flatten)) uint32_t label_runs_avx512(
+    uint32_t sx, uint32_t sy, const RowBits& starts, const RowBits& joins, SliceRuns& runs) {
+  return label_runs<true, Avx512Starts>(sx, sy, starts, joins, runs);
+}
+#endif
 #endif
 
 }  // namespace
@@ -179,9 +227,15 @@ __attribute__((target("popcnt"))) uint32_t label_runs_popcnt(uint32_t sx, uint32
 uint32_t label_slice(uint32_t sx, uint32_t sy, const RowBits& starts, const RowBits& joins, SliceRuns& runs) {
 #if defined(__x86_64__) || defined(__i386__)
   static const bool hardware = hardware_paths_allowed() && __builtin_cpu_supports("popcnt");
-  return hardware ? label_runs_popcnt(sx, sy, starts, joins, runs) : label_runs<false>(sx, sy, starts, joins, runs);
+#if CRACKLE_X86_AVX512_STARTS
+  static const bool avx512 = hardware && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vbmi2");
+  if (avx512) return label_runs_avx512(sx, sy, starts, joins, runs);
+#endif
+  return hardware ? label_runs_popcnt(sx, sy, starts, joins, runs)
+                  : label_runs<false, ScalarStarts<false>>(sx, sy, starts, joins, runs);
 #else
-  return label_runs<true>(sx, sy, starts, joins, runs);
+  return label_runs<true, ScalarStarts<true>>(sx, sy, starts, joins, runs);
 #endif
 }
 
