@@ -228,7 +228,8 @@ uint32_t label_slice(uint32_t sx, uint32_t sy, const RowBits& starts, const RowB
 #if defined(__x86_64__) || defined(__i386__)
   static const bool hardware = hardware_paths_allowed() && __builtin_cpu_supports("popcnt");
 #if CRACKLE_X86_AVX512_STARTS
-  static const bool avx512 = hardware && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+  static const bool avx512 = avx512_paths_allowed() && __builtin_cpu_supports("popcnt") &&
+                             __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                              __builtin_cpu_supports("avx512vbmi2");
   if (avx512) return label_runs_avx512(sx, sy, starts, joins, runs);
 #endif

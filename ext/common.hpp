@@ -133,11 +133,20 @@ class ByteReader {
 // Whether code may use instructions beyond the baseline of its architecture (CRC, carry-less
 // multiply, popcount) when the CPU has them. CRACKLE_PORTABLE=1 in the environment says no, so
 // that tests can run the portable paths on any machine.
+inline bool env_flag_set(const char* name) {
+  const char* v = std::getenv(name);
+  return !(v == nullptr || v[0] == '\0' || (v[0] == '0' && v[1] == '\0'));
+}
+
 inline bool hardware_paths_allowed() {
-  static const bool allowed = [] {
-    const char* v = std::getenv("CRACKLE_PORTABLE");
-    return v == nullptr || v[0] == '\0' || (v[0] == '0' && v[1] == '\0');
-  }();
+  static const bool allowed = !env_flag_set("CRACKLE_PORTABLE");
+  return allowed;
+}
+
+// Whether the AVX-512 paths may be used (on x86 CPUs that have the instructions).
+// CRACKLE_NO_AVX512=1 says no, so that tests can run the paths of CPUs without AVX-512.
+inline bool avx512_paths_allowed() {
+  static const bool allowed = hardware_paths_allowed() && !env_flag_set("CRACKLE_NO_AVX512");
   return allowed;
 }
 

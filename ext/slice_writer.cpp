@@ -4,8 +4,8 @@
 // block stores per run whatever its length, about 14 cycles a run. With AVX-512 a row is
 // written 64 bytes at a time instead: the run starts among those 16 (or 8) pixels, counted
 // per lane with a popcount, index a permute of the run values, so each vector costs the same
-// few instructions however many runs it holds. CPUs without AVX-512 (and CRACKLE_PORTABLE=1)
-// fill run by run.
+// few instructions however many runs it holds. CPUs without AVX-512 (and CRACKLE_PORTABLE=1 or
+// CRACKLE_NO_AVX512=1) fill run by run.
 #include "slice_writer.hpp"
 
 #include <cstring>
@@ -38,7 +38,7 @@ void write_slice_by_runs(const SliceRuns& runs, uint32_t sx, uint32_t sy, const 
 #if CRACKLE_X86_AVX512_WRITER
 
 bool avx512_writer_available() {
-  static const bool ok = hardware_paths_allowed() && __builtin_cpu_supports("avx512f") &&
+  static const bool ok = avx512_paths_allowed() && __builtin_cpu_supports("avx512f") &&
                          __builtin_cpu_supports("avx512vpopcntdq");
   return ok;
 }
