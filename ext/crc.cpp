@@ -224,29 +224,12 @@ uint32_t x_pow_minus_33() {
   return r;
 }
 
-#if CRACKLE_CRC_X86 && defined(__x86_64__)
-__attribute__((target("sse4.2,pclmul"))) inline uint64_t clmul32(uint32_t a, uint32_t b) {
-  const __m128i p = _mm_clmulepi64_si128(_mm_cvtsi32_si128(static_cast<int>(a)), _mm_cvtsi32_si128(static_cast<int>(b)), 0);
-  return static_cast<uint64_t>(_mm_cvtsi128_si64(p));
-}
-
-// A 63-bit carry-less product of reflected 32-bit values a and b is x*a*b as a 64-bit reflected
-// polynomial; the CRC instruction multiplies its operand by x^32 and reduces: x^33*a*b mod P.
+#if CRACKLE_RUN_CRC_X86
 __attribute__((target("sse4.2,pclmul"))) uint32_t of_rows_x86(const uint32_t* start, const uint32_t* row_first,
                                                              const uint32_t* value, uint64_t rows,
-                                                             const uint32_t* weight, uint32_t row_words,
-                                                             uint32_t row_shift) {
-  const uint32_t* top = weight + row_words;  // top[-m]: weight of the last m words
+                                                             const uint32_t* top, uint32_t row_shift) {
   uint32_t state = 0;
-  for (uint64_t y = 0; y < rows; y++) {
-    uint64_t sum = clmul32(state, row_shift);
-    const uint32_t end = row_first[y + 1] - 1;
-    for (uint32_t r = row_first[y]; r < end; r++) {
-      const uint32_t w = *(top - start[r]) ^ *(top - start[r + 1]);
-      sum ^= clmul32(_mm_crc32_u32(0, value[r]), w);
-    }
-    state = static_cast<uint32_t>(_mm_crc32_u64(0, sum));
-  }
+  for (uint64_t y = 0; y < rows; y++) state = run_crc_row(state, start, row_first[y], row_first[y + 1] - 1, value, top, row_shift);
   return state;
 }
 
@@ -277,8 +260,8 @@ RunCrc32c::RunCrc32c(uint32_t row_words, uint64_t rows) : row_words_(row_words),
 }
 
 uint32_t RunCrc32c::of_rows(const uint32_t* start, const uint32_t* row_first, const uint32_t* value) const {
-#if CRACKLE_CRC_X86 && defined(__x86_64__)
-  return ~(of_rows_x86(start, row_first, value, rows_, weight_.data(), row_words_, row_shift_) ^ init_term_);
+#if CRACKLE_RUN_CRC_X86
+  return finish(of_rows_x86(start, row_first, value, rows_, weight_top(), row_shift_));
 #else
   // Not reached: available() is false. Kept total so a misuse is a wrong CRC, not a crash.
   (void)start, (void)row_first, (void)value;

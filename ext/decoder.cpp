@@ -207,20 +207,12 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
       }
       T* dst = out == nullptr ? nullptr : (c_order ? stage + (i - g0) * sxy : out + i * sxy);
       const SliceRuns& runs = sc.runs;
-      if (dst) {
-        // Every run's value, so that writing the slice reads one array, not two.
-        const uint32_t n = runs.row_first[h.sy];
-        std::vector<T>& rv = run_values[w];
-        rv.resize(static_cast<size_t>(n) + kRunValuePadding);
-        const T* v = vals.data();
-        const uint32_t* comp = runs.component.data();
-        for (uint32_t r = 0; r < n; r++) rv[r] = v[comp[r]];
-        write_slice(runs, h.sx, h.sy, rv.data(), dst);
-      }
+      // Where the CPU allows, the slice CRC comes out of the pass that writes the slice.
+      uint32_t crc = 0;
+      if (dst) crc = write_slice(runs, h.sx, h.sy, vals.data(), run_values[w], dst, run_crc_ok ? &run_crc : nullptr);
       if (s.layout.has_crcs) {
-        uint32_t crc;
         if (run_crc_ok) {
-          crc = run_crc.of_rows(runs.start.data(), runs.row_first.data(), runs.component.data());
+          if (!dst) crc = run_crc.of_rows(runs.start.data(), runs.row_first.data(), runs.component.data());
         } else {
           // The u32 component ids the slice CRC covers, written out.
           sc.ids.resize(sxy);

@@ -1,19 +1,21 @@
-// Writing a decoded slice: every pixel gets the value of the run it lies in.
+// Writing a decoded slice: every pixel gets the value of the component its run belongs to, and
+// the slice's CRC is computed in the same pass.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "ccl.hpp"
+#include "crc.hpp"
 
 namespace crackle {
 
-// Writes the sx * sy pixels of a slice, row by row, to dst: pixel x of row y gets
-// run_values[r], r the run of row y that covers x. run_values has one entry per entry of
-// runs.start (sentinels included, their values unused) plus kRunValuePadding more, which
-// the vector path may read and ignore.
+// Writes the sx * sy pixels of a labelled slice, row by row, to dst: every pixel of run r gets
+// component_values[runs.component[r]]. `run_values` is scratch. With `crc` (available(), built
+// for this slice's shape) also returns the slice's CRC-32C of component ids (FORMAT 7.1), folded
+// into the same pass; without it returns 0.
 template <typename T>
-void write_slice(const SliceRuns& runs, uint32_t sx, uint32_t sy, const T* run_values, T* dst);
-
-constexpr uint32_t kRunValuePadding = 16;
+uint32_t write_slice(const SliceRuns& runs, uint32_t sx, uint32_t sy, const T* component_values,
+                     std::vector<T>& run_values, T* dst, const RunCrc32c* crc);
 
 }  // namespace crackle
