@@ -96,21 +96,25 @@ inline void parse_boc(const uint8_t* boc, uint64_t size, uint32_t sx, uint32_t s
 // Walks every chain (6.5) and draws its cracks into `bits`. A move off the vertex grid, along
 // the image border, or over a crack already drawn is corruption: a valid code draws each
 // interior crack at most once, and the blank grid has every other crack set already.
-// `dirs` is taken by value: a local reader's state stays in registers, where one behind a
-// reference would round-trip through memory at every crack drawn (the compiler cannot rule out
-// that the drawing writes it).
-template <typename Directions>
-void draw_chains(Directions dirs, const std::vector<Vertex>& starts, CrackBits& bits, std::vector<int64_t>& stack,
-                 const char* section) {
+// `codes` yields difference symbols; a move's direction is the previous one's plus its
+// difference (mod 4, running on across chains), and a difference of 2 reverses the pending move:
+// a control pair. `codes` is taken by value: a local reader's state stays in registers, where
+// one behind a reference would round-trip through memory at every crack drawn (the compiler
+// cannot rule out that the drawing writes it).
+template <typename Differences>
+void draw_chains(Differences codes, const std::vector<Vertex>& starts, CrackBits& bits,
+                 std::vector<int64_t>& stack, const char* section) {
   // A plain code runs out with its bytes; a markov code reads zeros past its end and so needs an
   // explicit bound (a valid code draws each of the < 2(sx+1)(sy+1) cracks once, plus controls).
-  const uint64_t max_directions = 8ull * (static_cast<uint64_t>(bits.sx) + 1) * (static_cast<uint64_t>(bits.sy) + 1) + 64;
+  const uint64_t max_symbols = 8ull * (static_cast<uint64_t>(bits.sx) + 1) * (static_cast<uint64_t>(bits.sy) + 1) + 64;
   uint64_t used = 0;
-  auto next = [&](int& d) {
-    if (!dirs.next(d)) fail(section, "crack code ends inside a chain");
-    if (Directions::kEndless && ++used > max_directions) {
+  auto next = [&]() {
+    uint32_t f;
+    if (!codes.next(f)) fail(section, "crack code ends inside a chain");
+    if (Differences::kEndless && ++used > max_symbols) {
       fail(section, "crack code is longer than any slice of this size allows");
     }
+    return f;
   };
   // A vertex is its bit index in the V grid; a move in direction d draws bit v + kEdge[d] and
   // moves to v + kStep[d] (up, right, down, left).
@@ -122,35 +126,38 @@ void draw_chains(Directions dirs, const std::vector<Vertex>& starts, CrackBits& 
   // The branch stack is indexed by hand: push_back(v) would take v's address, and that alone
   // keeps v in memory, a store and a reload on every move of every chain.
   if (stack.size() < 64) stack.resize(64);
+  uint32_t dir = 0;
   for (const Vertex& s : starts) {
     int64_t v = bits.v_bit(s.x, s.y);
     int64_t branches = 1;
     size_t depth = 0;
-    int prev;
-    next(prev);
+    dir = (dir + next()) & 3;  // the pending move
     for (;;) {
-      int d;
-      next(d);
-      if (d == (prev ^ 2)) {
-        // A move followed by its reverse is a control pair; the move was never made.
-        if (d == kUp || d == kLeft) {
+      const uint32_t f = next();
+      if (f == 2) {
+        // The pending move followed by its reverse is a control pair; the move is not made.
+        const uint32_t reverse = dir ^ 2;
+        if (reverse == kUp || reverse == kLeft) {
           if (depth > 0) v = stack[--depth];
-          if (--branches == 0) break;
+          if (--branches == 0) {
+            dir = reverse;
+            break;
+          }
         } else {
           if (depth == stack.size()) stack.resize(2 * depth);
           stack[depth++] = v;
           branches++;
         }
-        next(prev);
+        dir = (reverse + next()) & 3;
         continue;
       }
-      const int64_t e = v + edge[prev];
+      const int64_t e = v + edge[dir];
       uint64_t& word = grid[static_cast<uint64_t>(e) >> 6];
       const uint64_t m = 1ull << (e & 63);
       if (word & m) fail(section, "crack move leaves the slice, runs along its border or draws a crack twice");
       word |= m;
-      v += step[prev];
-      prev = d;
+      v += step[dir];
+      dir = (dir + f) & 3;
     }
   }
 }

@@ -67,11 +67,11 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
   if (move_bytes > 0) {
     parse_boc(code + 4, boc_bytes, h.sx, h.sy, section.c_str(), sc.starts);
     if (model.order == 0) {
-      PlainDirections dirs(moves, move_bytes);
-      draw_chains(dirs, sc.starts, sc.bits, sc.stack, section.c_str());
+      PlainDifferences codes(moves, move_bytes);
+      draw_chains(codes, sc.starts, sc.bits, sc.stack, section.c_str());
     } else {
-      MarkovDirections dirs(moves, move_bytes, model);
-      draw_chains(dirs, sc.starts, sc.bits, sc.stack, section.c_str());
+      MarkovDifferences codes(moves, move_bytes, model);
+      draw_chains(codes, sc.starts, sc.bits, sc.stack, section.c_str());
     }
   }
   // Runs start at vertical cracks and join where there is no horizontal crack (impermissible

@@ -229,16 +229,17 @@ inline void markov_encode(const uint8_t* f, uint64_t n, const MarkovModel& model
   out.resize(static_cast<size_t>(dst - out.data()));
 }
 
-// Reads markov-coded directions. Bits past the end read as zero (FORMAT 8.3); the caller bounds
-// how many directions it asks for, so a stream can never spin forever.
-class MarkovDirections {
+// Reads markov-coded difference symbols (FORMAT 8.3: the direction of a move is the previous
+// direction plus its difference, mod 4; the caller keeps the direction). Bits past the end read
+// as zero; the caller bounds how many symbols it asks for, so a stream can never spin forever.
+class MarkovDifferences {
  public:
   static constexpr bool kEndless = true;  // reads zeros past the end
-  MarkovDirections(const uint8_t* data, uint64_t size, const MarkovModel& model)
+  MarkovDifferences(const uint8_t* data, uint64_t size, const MarkovModel& model)
       : data_(data), size_(size), model_(model), ranked_(model.ranked.empty() ? nullptr : model.ranked.data()),
         shift_(2 * (model.order - 1)) {}
 
-  bool next(int& dir) {
+  bool next(uint32_t& difference) {
     uint32_t f;
     if (first_) {
       refill();
@@ -257,8 +258,7 @@ class MarkovDirections {
       f = ranked_ ? ranked_[4 * ctx_ + rank] : permutations()[model_.entry(ctx_)][rank];
     }
     ctx_ = (ctx_ >> 2) | (static_cast<uint64_t>(f) << shift_);
-    d_ = (d_ + f) & 3;
-    dir = static_cast<int>(d_);
+    difference = f;
     return true;
   }
 
@@ -286,23 +286,20 @@ class MarkovDirections {
   int fill_ = 0;
   bool first_ = true;
   uint64_t ctx_ = 0;
-  uint32_t d_ = 0;
 };
 
-// Reads plain 2-bit difference codes, four per byte, LSB-first (FORMAT 6.4). Codes are taken
-// from a 64-bit buffer refilled eight bytes at a time: fetching each code from its byte (index,
+// Reads plain 2-bit difference symbols, four per byte, LSB-first (FORMAT 6.4). They are taken
+// from a 64-bit buffer refilled eight bytes at a time: fetching each from its byte (index,
 // shift, mask) was most of the instructions of drawing a crack.
-class PlainDirections {
+class PlainDifferences {
  public:
   static constexpr bool kEndless = false;
-  PlainDirections(const uint8_t* data, uint64_t size) : data_(data), size_(size) {}
-  bool next(int& dir) {
+  PlainDifferences(const uint8_t* data, uint64_t size) : data_(data), size_(size) {}
+  bool next(uint32_t& difference) {
     if (left_ == 0 && !refill()) return false;
-    const uint32_t f = static_cast<uint32_t>(buf_ & 3);
+    difference = static_cast<uint32_t>(buf_ & 3);
     buf_ >>= 2;
     left_--;
-    d_ = (d_ + f) & 3;
-    dir = static_cast<int>(d_);
     return true;
   }
 
@@ -321,7 +318,6 @@ class PlainDirections {
   uint64_t pos_ = 0;
   uint64_t buf_ = 0;
   uint32_t left_ = 0;
-  uint32_t d_ = 0;
 };
 
 }  // namespace crackle
