@@ -160,12 +160,20 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
     // is always the components the cracks draw.
     const uint64_t* A = start_bits + y * pixel_words;
     const uint64_t* P = start_bits + (y - 1) * pixel_words;
-    uint64_t inside_change = 0, carry = 0;
+    uint64_t inside_change = 0, carry = 0, differs = 0;
     for (uint64_t i = 0; i < pixel_words; i++) {
       const uint64_t mask = i == pixel_words - 1 ? last_mask : ~0ull;
       const uint64_t J = joins.word(y, i) & mask;
       inside_change |= (J ^ ((J << 1) | carry)) & ~(A[i] | P[i]) & mask;
+      differs |= (A[i] ^ P[i]) | (A[i] & ~J);
       carry = J >> 63;
+    }
+    if ((inside_change | differs) == 0) {
+      // The row repeats the row above (same run starts, every run joined up at its start): run k
+      // joins run k above. A fifth of the rows of a smooth segmentation do.
+      const uint32_t r0 = runs.row_first[y], q0 = runs.row_first[y - 1], count = runs.row_first[y + 1] - 1 - r0;
+      for (uint32_t k = 0; k < count; k++) join(r0 + k, q0 + k);
+      continue;
     }
     if (inside_change == 0) {
       uint32_t r_base = runs.row_first[y] - 1, q_base = runs.row_first[y - 1] - 1;
