@@ -52,6 +52,13 @@ inline bool any_bit(const RowBits& rows, uint32_t y, uint32_t lo, uint32_t hi) {
 // bits would mispredict its exit on every word.
 template <bool kHardwarePopcount>
 struct ScalarStarts {
+  static constexpr bool kVectorRows = false;
+  // (Avx512Starts::join_row's signature; never called.)
+  template <typename Join>
+  static bool join_row(uint32_t, const uint64_t*, const uint64_t*, const RowBits&, uint64_t, uint64_t, const uint32_t*,
+                       const uint32_t*, uint32_t*, uint32_t*, bool&, Join&) {
+    return false;
+  }
   static uint32_t write(uint64_t m, uint32_t base, uint32_t* out) {
     const uint32_t count = popcount64<kHardwarePopcount>(m);
     uint64_t rest = m;
@@ -70,6 +77,13 @@ struct ScalarStarts {
 };
 
 #if CRACKLE_X86_AVX512_STARTS
+// GCC 12's AVX-512 headers build many intrinsics on a deliberately uninitialised value
+// (_mm512_undefined_*), which its own -Wmaybe-uninitialized then reports once inlined (GCC bug
+// 105593). The warning says nothing about this code.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // With AVX-512 VBMI2 one compress of the bytes 0..63 by the word lists its set bits' positions;
 // sixteen of them are widened and stored at once.
 struct Avx512Starts {
@@ -94,7 +108,107 @@ struct Avx512Starts {
     }
     return count;
   }
+
+  static constexpr bool kVectorRows = true;
+
+  // The joins of row y, eight runs at a time, for rows of at most 7 words and 16 runs (and the
+  // row above too); returns false, having done nothing, for other rows. `starts`, `above`: the
+  // start bits of rows y and y-1.
+  //
+  // Nine runs in ten have exactly one join, one in ten none (they start a component), and few
+  // meet a second run above (one of their own label, apart from the first): so each run is
+  // linked at its first joined segment start to the run above there, by taking that run's
+  // parent, a smaller run of the same component, which is all the tree needs. No find and no
+  // branch; the parents of the row above come from `prev` (the values this function stored for
+  // it; a later union may have changed some in memory, but a stale parent is still a smaller run
+  // of the same component). Runs with a second join, or longer than the 64-pixel window, are
+  // joined afterwards by `join`, one segment start at a time. Everything a row needs is built in
+  // registers: a vector read of values just stored piecemeal waits for the stores to retire.
+  template <typename Join>
+  __attribute__((target("popcnt,bmi,bmi2,avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,avx512cd,avx512vl"))) static bool
+  join_row(uint32_t y, const uint64_t* starts, const uint64_t* above, const RowBits& joins, uint64_t words,
+           uint64_t last_mask, const uint32_t* row_first, const uint32_t* S, uint32_t* parent, uint32_t* prev,
+           bool& prev_valid, Join& join) {
+    const uint32_t r0 = row_first[y], q0 = row_first[y - 1];
+    const uint32_t nr = row_first[y + 1] - 1 - r0, nq = r0 - 1 - q0;
+    if (words > 7 || nr > 16 || nq > 16) return false;
+    const __mmask8 in_row = static_cast<__mmask8>((1u << words) - 1);
+    const __m512i a = _mm512_maskz_loadu_epi64(in_row, starts);
+    const __m512i p = _mm512_maskz_loadu_epi64(in_row, above);
+    const __m512i row_mask = _mm512_mask_blend_epi64(static_cast<__mmask8>(1u << (words - 1)), _mm512_set1_epi64(-1),
+                                                     _mm512_set1_epi64(static_cast<long long>(last_mask)));
+    const __m512i jw = _mm512_xor_si512(_mm512_maskz_loadu_epi64(in_row, joins.row0 + y * joins.stride),
+                                        _mm512_set1_epi64(static_cast<long long>(joins.flip)));
+    // The joined segment starts per word (zero past the row), and the run of row y-1 before each
+    // word: an exclusive prefix sum of the popcounts.
+    const __m512i e = _mm512_maskz_and_epi64(in_row, _mm512_or_si512(a, p), _mm512_and_si512(jw, row_mask));
+    __m512i qb = _mm512_popcnt_epi64(p);
+    const __m512i zero = _mm512_setzero_si512();
+    qb = _mm512_add_epi64(qb, _mm512_alignr_epi64(qb, zero, 7));
+    qb = _mm512_add_epi64(qb, _mm512_alignr_epi64(qb, zero, 6));
+    qb = _mm512_add_epi64(qb, _mm512_alignr_epi64(qb, zero, 4));
+    qb = _mm512_add_epi64(_mm512_alignr_epi64(qb, zero, 7), _mm512_set1_epi64(static_cast<long long>(q0) - 1));
+    const __m512i parents_above =
+        prev_valid ? _mm512_load_si512(prev) : _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << nq) - 1), parent + q0);
+    const __m512i ones = _mm512_set1_epi64(-1), one = _mm512_set1_epi64(1), two = _mm512_set1_epi64(2);
+    const __m512i c63 = _mm512_set1_epi64(63), c64 = _mm512_set1_epi64(64);
+    __m256i halves[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    uint32_t fixups = 0;  // runs (bit k: run r0 + k) to join one segment start at a time
+    for (uint32_t h = 0; h < nr; h += 8) {
+      const __mmask8 valid = static_cast<__mmask8>(nr - h >= 8 ? 0xFF : (1u << (nr - h)) - 1);
+      const __m512i x0 = _mm512_maskz_cvtepu32_epi64(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(S + r0 + h)));
+      const __m512i x1 = _mm512_maskz_cvtepu32_epi64(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(S + r0 + h + 1)));
+      const __m512i len = _mm512_sub_epi64(x1, x0);
+      const __m512i i = _mm512_srli_epi64(x0, 6);
+      const __m512i w0 = _mm512_maskz_permutexvar_epi64(0xFF, i, e);
+      const __m512i w1 = _mm512_maskz_permutexvar_epi64(0xFF, _mm512_add_epi64(i, one), e);
+      // Bit k: pixel x0 + k of this run is a joined segment start. (A shift by 64 or more gives
+      // 0, so the mask keeps min(len, 64) bits.)
+      const __m512i window =
+          _mm512_and_si512(_mm512_shrdv_epi64(w0, w1, _mm512_and_si512(x0, c63)),
+                           _mm512_srlv_epi64(ones, _mm512_sub_epi64(c64, _mm512_min_epu64(len, c64))));
+      const __mmask8 joined = _mm512_mask_test_epi64_mask(valid, window, window);
+      const __m512i lowest = _mm512_and_si512(window, _mm512_sub_epi64(zero, window));
+      const __m512i first = _mm512_add_epi64(x0, _mm512_sub_epi64(c63, _mm512_lzcnt_epi64(lowest)));
+      const __m512i j = _mm512_srli_epi64(first, 6);
+      const __m512i upto = _mm512_sub_epi64(_mm512_sllv_epi64(two, _mm512_and_si512(first, c63)), one);
+      const __m512i q = _mm512_add_epi64(_mm512_maskz_permutexvar_epi64(0xFF, j, qb),
+                                         _mm512_popcnt_epi64(_mm512_and_si512(_mm512_maskz_permutexvar_epi64(0xFF, j, p), upto)));
+      const __m256i q_index = _mm256_sub_epi32(_mm512_cvtepi64_epi32(q), _mm256_set1_epi32(static_cast<int>(q0)));
+      const __m512i copied = _mm512_maskz_permutexvar_epi32(0xFFFF, _mm512_zextsi256_si512(q_index), parents_above);
+      const __m256i own = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(r0 + h)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256i result = _mm256_mask_mov_epi32(own, joined, _mm512_castsi512_si256(copied));
+      _mm256_mask_storeu_epi32(parent + r0 + h, valid, result);
+      halves[h / 8] = result;
+      const __mmask8 second = _mm512_mask_test_epi64_mask(joined, window, _mm512_sub_epi64(window, one));
+      const __mmask8 long_run = _mm512_mask_cmpgt_epu64_mask(valid, len, c64);
+      fixups |= static_cast<uint32_t>(second | long_run) << h;
+    }
+    _mm512_store_si512(prev, _mm512_inserti64x4(_mm512_castsi256_si512(halves[0]), halves[1], 1));
+    prev_valid = true;
+    if (__builtin_expect(fixups != 0, 0)) {
+      alignas(64) uint64_t E[8], q_base[8];
+      _mm512_store_si512(E, e);
+      _mm512_store_si512(q_base, qb);
+      for (; fixups; fixups &= fixups - 1) {
+        const uint32_t r = r0 + static_cast<uint32_t>(__builtin_ctz(fixups));
+        for (uint32_t x = S[r]; x < S[r + 1]; x = (x | 63) + 1) {
+          uint64_t seg = E[x >> 6] & (~0ull << (x & 63));
+          if ((x >> 6) == ((S[r + 1] - 1) >> 6)) seg &= ~0ull >> (63 - ((S[r + 1] - 1) & 63));
+          for (; seg; seg &= seg - 1) {
+            const uint32_t at = (x & ~63u) + static_cast<uint32_t>(__builtin_ctzll(seg));
+            join(r, static_cast<uint32_t>(q_base[at >> 6]) +
+                        static_cast<uint32_t>(__builtin_popcountll(above[at >> 6] & ((2ull << (at & 63)) - 1))));
+          }
+        }
+      }
+    }
+    return true;
+  }
 };
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
 
 template <bool kHardwarePopcount, typename Starts>
@@ -151,6 +265,9 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
       parent[rr] = rq;
     }
   };
+  // For the vector rows (Avx512Starts::join_row): the parents it gave the row above.
+  alignas(64) uint32_t prev_parents[16];
+  bool prev_valid = false;
   for (uint32_t y = 1; y < sy; y++) {
     // The run starts of both rows cut row y into segments, each under one run of each row.
     // In a valid code a segment is joined to the row above all along or not at all (both its
@@ -168,6 +285,12 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
       differs |= (A[i] ^ P[i]) | (A[i] & ~J);
       carry = J >> 63;
     }
+    if (Starts::kVectorRows && inside_change == 0 &&
+        Starts::join_row(y, A, P, joins, pixel_words, last_mask, runs.row_first.data(), S, parent, prev_parents,
+                         prev_valid, join)) {
+      continue;
+    }
+    prev_valid = false;
     if ((inside_change | differs) == 0) {
       // The row repeats the row above (same run starts, every run joined up at its start): run k
       // joins run k above. A fifth of the rows of a smooth segmentation do.
@@ -223,7 +346,8 @@ __attribute__((target("popcnt"))) uint32_t label_runs_popcnt(uint32_t sx, uint32
   return label_runs<true, ScalarStarts<true>>(sx, sy, starts, joins, runs);
 }
 #if CRACKLE_X86_AVX512_STARTS
-__attribute__((target("popcnt,avx512f,avx512bw,avx512vbmi2"), flatten)) uint32_t label_runs_avx512(
+__attribute__((target("popcnt,bmi,bmi2,avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,avx512cd,avx512vl"), flatten)) uint32_t
+label_runs_avx512(
     uint32_t sx, uint32_t sy, const RowBits& starts, const RowBits& joins, SliceRuns& runs) {
   return label_runs<true, Avx512Starts>(sx, sy, starts, joins, runs);
 }
@@ -238,7 +362,9 @@ uint32_t label_slice(uint32_t sx, uint32_t sy, const RowBits& starts, const RowB
 #if CRACKLE_X86_AVX512_STARTS
   static const bool avx512 = avx512_paths_allowed() && __builtin_cpu_supports("popcnt") &&
                              __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                             __builtin_cpu_supports("avx512vbmi2");
+                             __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("avx512vpopcntdq") &&
+                             __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512vl") &&
+                             __builtin_cpu_supports("bmi2");
   if (avx512) return label_runs_avx512(sx, sy, starts, joins, runs);
 #endif
   return hardware ? label_runs_popcnt(sx, sy, starts, joins, runs)

@@ -184,6 +184,27 @@ def _many_ccs():
     return arr
 
 
+def _u_under_long_run():
+    rows = ["11111111111111111111111111111111111111111111111111111110011111100",
+            "11111111111111111111111111111111111111111111111111111111111111110",
+            "11111111111111111111111111111111111111111111111111111111111111111"]
+    return np.array([[int(c) for c in row] for row in rows], dtype=np.uint32).T[:, :, None]
+
+
+def _long_runs(rng):
+    """Rows of random runs, 1 to 150 pixels long, of 3 labels: long runs under several others."""
+    sx, sy, sz = 300, 40, 3
+    arr = np.empty((sx, sy, sz), dtype=np.uint16)
+    for z in range(sz):
+        for y in range(sy):
+            x = 0
+            while x < sx:
+                n = int(rng.integers(1, 151)) if rng.random() < 0.3 else int(rng.integers(1, 9))
+                arr[x:x + n, y, z] = rng.integers(0, 3)
+                x += n
+    return arr
+
+
 SYNTHETIC = {
     "noise4": lambda rng: rng.integers(0, 4, size=(24, 20, 6)).astype(np.uint16),
     "noise1000": lambda rng: rng.integers(0, 1000, size=(24, 20, 6)).astype(np.uint32),
@@ -202,6 +223,10 @@ SYNTHETIC = {
     "4d_trailing": lambda rng: (np.arange(12 * 10 * 3) // 17).astype(np.uint8).reshape(12, 10, 3, 1),
     "bool": lambda rng: (rng.random((16, 16, 4)) < 0.3),
     "many_ccs": lambda rng: _many_ccs(),
+    # Runs longer than 64 pixels with more than one run of their label above them (the vector
+    # labelling's fallback), and rows of up to 5 words with more or fewer than 16 runs.
+    "u_under_long_run": lambda rng: _u_under_long_run(),
+    "long_runs": lambda rng: _long_runs(rng),
     # 6000 distinct labels, multiples of 2^32: the encoder's label table grows several times.
     "labels_6000": lambda rng: (rng.permutation(48 * 50 * 5) % 6000).astype(np.uint64).reshape(48, 50, 5) << np.uint64(32),
     "deep_pins": lambda rng: np.repeat(rng.integers(0, 3, size=(8, 8, 1)), 300, axis=2).astype(np.uint16),
