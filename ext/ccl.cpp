@@ -111,7 +111,7 @@ struct Avx512Starts {
 
   static constexpr bool kVectorRows = true;
 
-  // The joins of row y, eight runs at a time, for rows of at most 7 words and 16 runs (and the
+  // The joins of row y, eight runs at a time, for rows of at most 6 words and 16 runs (and the
   // row above too); returns false, having done nothing, for other rows. `starts`, `above`: the
   // start bits of rows y and y-1.
   //
@@ -121,7 +121,7 @@ struct Avx512Starts {
   // parent, a smaller run of the same component, which is all the tree needs. No find and no
   // branch; the parents of the row above come from `prev` (the values this function stored for
   // it; a later union may have changed some in memory, but a stale parent is still a smaller run
-  // of the same component). Runs with a second join, or longer than the 64-pixel window, are
+  // of the same component). Runs with a second join (or a join past their first 64 pixels) are
   // joined afterwards by `join`, one segment start at a time. Everything a row needs is built in
   // registers: a vector read of values just stored piecemeal waits for the stores to retire.
   template <typename Join>
@@ -131,7 +131,7 @@ struct Avx512Starts {
            bool& prev_valid, Join& join) {
     const uint32_t r0 = row_first[y], q0 = row_first[y - 1];
     const uint32_t nr = row_first[y + 1] - 1 - r0, nq = r0 - 1 - q0;
-    if (words > 7 || nr > 16 || nq > 16) return false;
+    if (words > 6 || nr > 16 || nq > 16) return false;
     const __mmask8 in_row = static_cast<__mmask8>((1u << words) - 1);
     const __m512i a = _mm512_maskz_loadu_epi64(in_row, starts);
     const __m512i p = _mm512_maskz_loadu_epi64(in_row, above);
@@ -151,7 +151,7 @@ struct Avx512Starts {
     const __m512i parents_above =
         prev_valid ? _mm512_load_si512(prev) : _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << nq) - 1), parent + q0);
     const __m512i ones = _mm512_set1_epi64(-1), one = _mm512_set1_epi64(1), two = _mm512_set1_epi64(2);
-    const __m512i c63 = _mm512_set1_epi64(63), c64 = _mm512_set1_epi64(64);
+    const __m512i c63 = _mm512_set1_epi64(63), c64 = _mm512_set1_epi64(64), c128 = _mm512_set1_epi64(128);
     __m256i halves[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     uint32_t fixups = 0;  // runs (bit k: run r0 + k) to join one segment start at a time
     for (uint32_t h = 0; h < nr; h += 8) {
@@ -162,6 +162,7 @@ struct Avx512Starts {
       const __m512i i = _mm512_srli_epi64(x0, 6);
       const __m512i w0 = _mm512_maskz_permutexvar_epi64(0xFF, i, e);
       const __m512i w1 = _mm512_maskz_permutexvar_epi64(0xFF, _mm512_add_epi64(i, one), e);
+      const __m512i w2 = _mm512_maskz_permutexvar_epi64(0xFF, _mm512_add_epi64(i, two), e);
       // Bit k: pixel x0 + k of this run is a joined segment start. (A shift by 64 or more gives
       // 0, so the mask keeps min(len, 64) bits.)
       const __m512i window =
@@ -180,9 +181,13 @@ struct Avx512Starts {
       const __m256i result = _mm256_mask_mov_epi32(own, joined, _mm512_castsi512_si256(copied));
       _mm256_mask_storeu_epi32(parent + r0 + h, valid, result);
       halves[h / 8] = result;
+      // A second join in the window, any join in the next 64 pixels, or a run longer than 128.
       const __mmask8 second = _mm512_mask_test_epi64_mask(joined, window, _mm512_sub_epi64(window, one));
-      const __mmask8 long_run = _mm512_mask_cmpgt_epu64_mask(valid, len, c64);
-      fixups |= static_cast<uint32_t>(second | long_run) << h;
+      const __m512i next = _mm512_and_si512(_mm512_shrdv_epi64(w1, w2, _mm512_and_si512(x0, c63)),
+                                            _mm512_srlv_epi64(ones, _mm512_sub_epi64(c128, _mm512_max_epu64(len, c64))));
+      const __mmask8 beyond = _mm512_mask_test_epi64_mask(valid, next, next);
+      const __mmask8 long_run = _mm512_mask_cmpgt_epu64_mask(valid, len, c128);
+      fixups |= static_cast<uint32_t>(second | beyond | long_run) << h;
     }
     _mm512_store_si512(prev, _mm512_inserti64x4(_mm512_castsi256_si512(halves[0]), halves[1], 1));
     prev_valid = true;
