@@ -49,6 +49,30 @@ struct DecodeScratch {
   std::vector<uint8_t> crc_bytes;
 };
 
+void draw_plain(PlainDifferences codes, const std::vector<Vertex>& starts, CrackBits& bits, std::vector<int64_t>& stack,
+                const char* section) {
+  draw_chains(codes, starts, bits, stack, section);
+}
+
+// The markov walker is compiled twice on x86: with BMI2 its variable shifts (consuming codes of
+// 1 to 3 bits) are one instruction instead of three, and the walk is 7% faster. (The plain walk
+// gained nothing from it.)
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("bmi,bmi2"), flatten)) void draw_markov_bmi2(MarkovDifferences codes,
+                                                                    const std::vector<Vertex>& starts, CrackBits& bits,
+                                                                    std::vector<int64_t>& stack, const char* section) {
+  draw_chains(codes, starts, bits, stack, section);
+}
+#endif
+void draw_markov(MarkovDifferences codes, const std::vector<Vertex>& starts, CrackBits& bits,
+                 std::vector<int64_t>& stack, const char* section) {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  static const bool bmi2 = hardware_paths_allowed() && __builtin_cpu_supports("bmi2");
+  if (bmi2) return draw_markov_bmi2(codes, starts, bits, stack, section);
+#endif
+  draw_chains(codes, starts, bits, stack, section);
+}
+
 // Rebuilds slice z's components as runs and checks their count (FORMAT 7.1 steps 1-3).
 void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint32_t z, DecodeScratch& sc,
                              const std::string& section) {
@@ -67,11 +91,9 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
   if (move_bytes > 0) {
     parse_boc(code + 4, boc_bytes, h.sx, h.sy, section.c_str(), sc.starts);
     if (model.order == 0) {
-      PlainDifferences codes(moves, move_bytes);
-      draw_chains(codes, sc.starts, sc.bits, sc.stack, section.c_str());
+      draw_plain(PlainDifferences(moves, move_bytes), sc.starts, sc.bits, sc.stack, section.c_str());
     } else {
-      MarkovDifferences codes(moves, move_bytes, model);
-      draw_chains(codes, sc.starts, sc.bits, sc.stack, section.c_str());
+      draw_markov(MarkovDifferences(moves, move_bytes, model), sc.starts, sc.bits, sc.stack, section.c_str());
     }
   }
   // Runs start at vertical cracks and join where there is no horizontal crack (impermissible
