@@ -53,10 +53,11 @@ inline bool any_bit(const RowBits& rows, uint32_t y, uint32_t lo, uint32_t hi) {
 template <bool kHardwarePopcount>
 struct ScalarStarts {
   static constexpr bool kVectorRows = false;
+  struct RowParents {};
   // (Avx512Starts::join_row's signature; never called.)
   template <typename Join>
   static bool join_row(uint32_t, const uint64_t*, const uint64_t*, const RowBits&, uint64_t, uint64_t, const uint32_t*,
-                       const uint32_t*, uint32_t*, uint32_t*, bool&, Join&) {
+                       const uint32_t*, uint32_t*, RowParents&, bool&, Join&) {
     return false;
   }
   static uint32_t write(uint64_t m, uint32_t base, uint32_t* out) {
@@ -110,10 +111,55 @@ struct Avx512Starts {
   }
 
   static constexpr bool kVectorRows = true;
+  using RowParents = __m512i;
+
+#define CRACKLE_AVX512_JOINS __attribute__((target("popcnt,bmi,bmi2,avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,avx512cd,avx512vl")))
+
+  // Runs r0 + h .. r0 + h + 7 of row y (those below nr): see join_row. Returns their parents.
+  CRACKLE_AVX512_JOINS __attribute__((always_inline)) static inline __m256i join_eight(
+      uint32_t h, uint32_t nr, uint32_t r0, uint32_t q0, const uint32_t* S, __m512i e, __m512i p, __m512i qb,
+      __m512i parents_above, uint32_t* parent, uint32_t& fixups) {
+    const __m512i ones = _mm512_set1_epi64(-1), one = _mm512_set1_epi64(1), two = _mm512_set1_epi64(2);
+    const __m512i c63 = _mm512_set1_epi64(63), c64 = _mm512_set1_epi64(64), c128 = _mm512_set1_epi64(128);
+    const __m512i zero = _mm512_setzero_si512();
+    const __mmask8 valid = static_cast<__mmask8>(nr - h >= 8 ? 0xFF : (1u << (nr - h)) - 1);
+    const __m512i x0 = _mm512_maskz_cvtepu32_epi64(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(S + r0 + h)));
+    const __m512i x1 = _mm512_maskz_cvtepu32_epi64(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(S + r0 + h + 1)));
+    const __m512i len = _mm512_sub_epi64(x1, x0);
+    const __m512i i = _mm512_srli_epi64(x0, 6);
+    const __m512i w0 = _mm512_maskz_permutexvar_epi64(0xFF, i, e);
+    const __m512i w1 = _mm512_maskz_permutexvar_epi64(0xFF, _mm512_add_epi64(i, one), e);
+    const __m512i w2 = _mm512_maskz_permutexvar_epi64(0xFF, _mm512_add_epi64(i, two), e);
+    // Bit k: pixel x0 + k of this run is a joined segment start. (A shift by 64 or more gives
+    // 0, so the mask keeps min(len, 64) bits.)
+    const __m512i window =
+        _mm512_and_si512(_mm512_shrdv_epi64(w0, w1, _mm512_and_si512(x0, c63)),
+                         _mm512_srlv_epi64(ones, _mm512_sub_epi64(c64, _mm512_min_epu64(len, c64))));
+    const __mmask8 joined = _mm512_mask_test_epi64_mask(valid, window, window);
+    const __m512i lowest = _mm512_and_si512(window, _mm512_sub_epi64(zero, window));
+    const __m512i first = _mm512_add_epi64(x0, _mm512_sub_epi64(c63, _mm512_lzcnt_epi64(lowest)));
+    const __m512i j = _mm512_srli_epi64(first, 6);
+    const __m512i upto = _mm512_sub_epi64(_mm512_sllv_epi64(two, _mm512_and_si512(first, c63)), one);
+    const __m512i q = _mm512_add_epi64(_mm512_maskz_permutexvar_epi64(0xFF, j, qb),
+                                       _mm512_popcnt_epi64(_mm512_and_si512(_mm512_maskz_permutexvar_epi64(0xFF, j, p), upto)));
+    const __m256i q_index = _mm256_sub_epi32(_mm512_cvtepi64_epi32(q), _mm256_set1_epi32(static_cast<int>(q0)));
+    const __m512i copied = _mm512_maskz_permutexvar_epi32(0xFFFF, _mm512_zextsi256_si512(q_index), parents_above);
+    const __m256i own = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(r0 + h)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i result = _mm256_mask_mov_epi32(own, joined, _mm512_castsi512_si256(copied));
+    _mm256_mask_storeu_epi32(parent + r0 + h, valid, result);
+    // A second join in the window, any join in the next 64 pixels, or a run longer than 128.
+    const __mmask8 second = _mm512_mask_test_epi64_mask(joined, window, _mm512_sub_epi64(window, one));
+    const __m512i next = _mm512_and_si512(_mm512_shrdv_epi64(w1, w2, _mm512_and_si512(x0, c63)),
+                                          _mm512_srlv_epi64(ones, _mm512_sub_epi64(c128, _mm512_max_epu64(len, c64))));
+    const __mmask8 beyond = _mm512_mask_test_epi64_mask(valid, next, next);
+    const __mmask8 long_run = _mm512_mask_cmpgt_epu64_mask(valid, len, c128);
+    fixups |= static_cast<uint32_t>(second | beyond | long_run) << h;
+    return result;
+  }
 
   // The joins of row y, eight runs at a time, for rows of at most 6 words and 16 runs (and the
-  // row above too); returns false, having done nothing, for other rows. `starts`, `above`: the
-  // start bits of rows y and y-1.
+  // row above too) from a valid code; returns false, having done nothing, for other rows.
+  // `starts`, `above`: the start bits of rows y and y-1.
   //
   // Nine runs in ten have exactly one join, one in ten none (they start a component), and few
   // meet a second run above (one of their own label, apart from the first): so each run is
@@ -125,9 +171,8 @@ struct Avx512Starts {
   // joined afterwards by `join`, one segment start at a time. Everything a row needs is built in
   // registers: a vector read of values just stored piecemeal waits for the stores to retire.
   template <typename Join>
-  __attribute__((target("popcnt,bmi,bmi2,avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,avx512cd,avx512vl"))) static bool
-  join_row(uint32_t y, const uint64_t* starts, const uint64_t* above, const RowBits& joins, uint64_t words,
-           uint64_t last_mask, const uint32_t* row_first, const uint32_t* S, uint32_t* parent, uint32_t* prev,
+  CRACKLE_AVX512_JOINS static bool join_row(uint32_t y, const uint64_t* starts, const uint64_t* above, const RowBits& joins, uint64_t words,
+           uint64_t last_mask, const uint32_t* row_first, const uint32_t* S, uint32_t* parent, __m512i& prev,
            bool& prev_valid, Join& join) {
     const uint32_t r0 = row_first[y], q0 = row_first[y - 1];
     const uint32_t nr = row_first[y + 1] - 1 - r0, nq = r0 - 1 - q0;
@@ -141,55 +186,26 @@ struct Avx512Starts {
                                         _mm512_set1_epi64(static_cast<long long>(joins.flip)));
     // The joined segment starts per word (zero past the row), and the run of row y-1 before each
     // word: an exclusive prefix sum of the popcounts.
-    const __m512i e = _mm512_maskz_and_epi64(in_row, _mm512_or_si512(a, p), _mm512_and_si512(jw, row_mask));
-    __m512i qb = _mm512_popcnt_epi64(p);
-    const __m512i zero = _mm512_setzero_si512();
-    qb = _mm512_add_epi64(qb, _mm512_alignr_epi64(qb, zero, 7));
-    qb = _mm512_add_epi64(qb, _mm512_alignr_epi64(qb, zero, 6));
-    qb = _mm512_add_epi64(qb, _mm512_alignr_epi64(qb, zero, 4));
-    qb = _mm512_add_epi64(_mm512_alignr_epi64(qb, zero, 7), _mm512_set1_epi64(static_cast<long long>(q0) - 1));
-    const __m512i parents_above =
-        prev_valid ? _mm512_load_si512(prev) : _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << nq) - 1), parent + q0);
-    const __m512i ones = _mm512_set1_epi64(-1), one = _mm512_set1_epi64(1), two = _mm512_set1_epi64(2);
-    const __m512i c63 = _mm512_set1_epi64(63), c64 = _mm512_set1_epi64(64), c128 = _mm512_set1_epi64(128);
-    __m256i halves[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-    uint32_t fixups = 0;  // runs (bit k: run r0 + k) to join one segment start at a time
-    for (uint32_t h = 0; h < nr; h += 8) {
-      const __mmask8 valid = static_cast<__mmask8>(nr - h >= 8 ? 0xFF : (1u << (nr - h)) - 1);
-      const __m512i x0 = _mm512_maskz_cvtepu32_epi64(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(S + r0 + h)));
-      const __m512i x1 = _mm512_maskz_cvtepu32_epi64(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(S + r0 + h + 1)));
-      const __m512i len = _mm512_sub_epi64(x1, x0);
-      const __m512i i = _mm512_srli_epi64(x0, 6);
-      const __m512i w0 = _mm512_maskz_permutexvar_epi64(0xFF, i, e);
-      const __m512i w1 = _mm512_maskz_permutexvar_epi64(0xFF, _mm512_add_epi64(i, one), e);
-      const __m512i w2 = _mm512_maskz_permutexvar_epi64(0xFF, _mm512_add_epi64(i, two), e);
-      // Bit k: pixel x0 + k of this run is a joined segment start. (A shift by 64 or more gives
-      // 0, so the mask keeps min(len, 64) bits.)
-      const __m512i window =
-          _mm512_and_si512(_mm512_shrdv_epi64(w0, w1, _mm512_and_si512(x0, c63)),
-                           _mm512_srlv_epi64(ones, _mm512_sub_epi64(c64, _mm512_min_epu64(len, c64))));
-      const __mmask8 joined = _mm512_mask_test_epi64_mask(valid, window, window);
-      const __m512i lowest = _mm512_and_si512(window, _mm512_sub_epi64(zero, window));
-      const __m512i first = _mm512_add_epi64(x0, _mm512_sub_epi64(c63, _mm512_lzcnt_epi64(lowest)));
-      const __m512i j = _mm512_srli_epi64(first, 6);
-      const __m512i upto = _mm512_sub_epi64(_mm512_sllv_epi64(two, _mm512_and_si512(first, c63)), one);
-      const __m512i q = _mm512_add_epi64(_mm512_maskz_permutexvar_epi64(0xFF, j, qb),
-                                         _mm512_popcnt_epi64(_mm512_and_si512(_mm512_maskz_permutexvar_epi64(0xFF, j, p), upto)));
-      const __m256i q_index = _mm256_sub_epi32(_mm512_cvtepi64_epi32(q), _mm256_set1_epi32(static_cast<int>(q0)));
-      const __m512i copied = _mm512_maskz_permutexvar_epi32(0xFFFF, _mm512_zextsi256_si512(q_index), parents_above);
-      const __m256i own = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(r0 + h)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-      const __m256i result = _mm256_mask_mov_epi32(own, joined, _mm512_castsi512_si256(copied));
-      _mm256_mask_storeu_epi32(parent + r0 + h, valid, result);
-      halves[h / 8] = result;
-      // A second join in the window, any join in the next 64 pixels, or a run longer than 128.
-      const __mmask8 second = _mm512_mask_test_epi64_mask(joined, window, _mm512_sub_epi64(window, one));
-      const __m512i next = _mm512_and_si512(_mm512_shrdv_epi64(w1, w2, _mm512_and_si512(x0, c63)),
-                                            _mm512_srlv_epi64(ones, _mm512_sub_epi64(c128, _mm512_max_epu64(len, c64))));
-      const __mmask8 beyond = _mm512_mask_test_epi64_mask(valid, next, next);
-      const __mmask8 long_run = _mm512_mask_cmpgt_epu64_mask(valid, len, c128);
-      fixups |= static_cast<uint32_t>(second | beyond | long_run) << h;
+    const __m512i j_row = _mm512_and_si512(jw, row_mask);
+    // A row where joining changes inside a segment (J differs from the bit before it where
+    // neither row starts a run) takes the exact walk of the caller.
+    const __m512i j_before = _mm512_or_si512(_mm512_slli_epi64(j_row, 1),
+                                             _mm512_srli_epi64(_mm512_alignr_epi64(j_row, _mm512_setzero_si512(), 7), 63));
+    if (_mm512_mask_test_epi64_mask(in_row, _mm512_xor_si512(j_row, j_before), _mm512_andnot_si512(_mm512_or_si512(a, p), row_mask))) {
+      return false;
     }
-    _mm512_store_si512(prev, _mm512_inserti64x4(_mm512_castsi256_si512(halves[0]), halves[1], 1));
+    const __m512i e = _mm512_maskz_and_epi64(in_row, _mm512_or_si512(a, p), j_row);
+    __m512i qb = _mm512_set1_epi64(static_cast<long long>(q0) - 1);
+    for (uint64_t w = 1; w < words; w++) {  // lane w += the run starts of row y-1 in words < w
+      qb = _mm512_mask_add_epi64(qb, static_cast<__mmask8>(0xFF << w), qb,
+                                 _mm512_set1_epi64(static_cast<long long>(__builtin_popcountll(above[w - 1]))));
+    }
+    const __m512i parents_above =
+        prev_valid ? prev : _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << nq) - 1), parent + q0);
+    uint32_t fixups = 0;  // runs (bit k: run r0 + k) to join one segment start at a time
+    const __m256i low = join_eight(0, nr, r0, q0, S, e, p, qb, parents_above, parent, fixups);
+    const __m256i high = nr > 8 ? join_eight(8, nr, r0, q0, S, e, p, qb, parents_above, parent, fixups) : low;
+    prev = _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
     prev_valid = true;
     if (__builtin_expect(fixups != 0, 0)) {
       alignas(64) uint64_t E[8], q_base[8];
@@ -271,7 +287,7 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
     }
   };
   // For the vector rows (Avx512Starts::join_row): the parents it gave the row above.
-  alignas(64) uint32_t prev_parents[16];
+  typename Starts::RowParents prev_parents{};
   bool prev_valid = false;
   for (uint32_t y = 1; y < sy; y++) {
     // The run starts of both rows cut row y into segments, each under one run of each row.
@@ -282,6 +298,11 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
     // is always the components the cracks draw.
     const uint64_t* A = start_bits + y * pixel_words;
     const uint64_t* P = start_bits + (y - 1) * pixel_words;
+    if (Starts::kVectorRows && Starts::join_row(y, A, P, joins, pixel_words, last_mask, runs.row_first.data(), S,
+                                                parent, prev_parents, prev_valid, join)) {
+      continue;
+    }
+    prev_valid = false;
     uint64_t inside_change = 0, carry = 0, differs = 0;
     for (uint64_t i = 0; i < pixel_words; i++) {
       const uint64_t mask = i == pixel_words - 1 ? last_mask : ~0ull;
@@ -290,12 +311,6 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
       differs |= (A[i] ^ P[i]) | (A[i] & ~J);
       carry = J >> 63;
     }
-    if (Starts::kVectorRows && inside_change == 0 &&
-        Starts::join_row(y, A, P, joins, pixel_words, last_mask, runs.row_first.data(), S, parent, prev_parents,
-                         prev_valid, join)) {
-      continue;
-    }
-    prev_valid = false;
     if ((inside_change | differs) == 0) {
       // The row repeats the row above (same run starts, every run joined up at its start): run k
       // joins run k above. A fifth of the rows of a smooth segmentation do.
