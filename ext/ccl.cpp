@@ -55,12 +55,6 @@ template <bool kHardwarePopcount>
 struct ScalarStarts {
   static constexpr bool kVectorRows = false;
   struct RowParents {};
-  // (Avx512Starts::join_row's signature; never called.)
-  template <typename Join>
-  static bool join_row(uint32_t, const uint64_t*, const uint64_t*, const RowBits&, uint64_t, uint64_t, const uint32_t*,
-                       const uint32_t*, uint32_t*, RowParents&, bool&, Join&) {
-    return false;
-  }
   static uint32_t write(uint64_t m, uint32_t base, uint32_t* out) {
     const uint32_t count = popcount64<kHardwarePopcount>(m);
     uint64_t rest = m;
@@ -299,9 +293,11 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
     // is always the components the cracks draw.
     const uint64_t* A = start_bits + y * pixel_words;
     const uint64_t* P = start_bits + (y - 1) * pixel_words;
-    if (Starts::kVectorRows && Starts::join_row(y, A, P, joins, pixel_words, last_mask, runs.row_first.data(), S,
-                                                parent, prev_parents, prev_valid, join)) {
-      continue;
+    if constexpr (Starts::kVectorRows) {
+      if (Starts::join_row(y, A, P, joins, pixel_words, last_mask, runs.row_first.data(), S, parent, prev_parents,
+                           prev_valid, join)) {
+        continue;
+      }
     }
     prev_valid = false;
     uint64_t inside_change = 0, carry = 0, differs = 0;

@@ -49,11 +49,6 @@ struct DecodeScratch {
   std::vector<uint8_t> crc_bytes;
 };
 
-void draw_plain(PlainDifferences codes, const std::vector<Vertex>& starts, CrackBits& bits, std::vector<int64_t>& stack,
-                const char* section) {
-  draw_chains(codes, starts, bits, stack, section);
-}
-
 // The markov walker is compiled twice on x86: with BMI2 its variable shifts (consuming codes of
 // 1 to 3 bits) are one instruction instead of three, and the walk is 7% faster. (The plain walk
 // gained nothing from it.)
@@ -91,7 +86,7 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
   if (move_bytes > 0) {
     parse_boc(code + 4, boc_bytes, h.sx, h.sy, section.c_str(), sc.starts);
     if (model.order == 0) {
-      draw_plain(PlainDifferences(moves, move_bytes), sc.starts, sc.bits, sc.stack, section.c_str());
+      draw_chains(PlainDifferences(moves, move_bytes), sc.starts, sc.bits, sc.stack, section.c_str());
     } else {
       draw_markov(MarkovDifferences(moves, move_bytes, model), sc.starts, sc.bits, sc.stack, section.c_str());
     }
