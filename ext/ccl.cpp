@@ -238,7 +238,7 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
   }
   const uint64_t pixel_words = (static_cast<uint64_t>(sx) + 63) / 64;
   const uint64_t last_mask = (sx & 63) ? ~0ull >> (64 - (sx & 63)) : ~0ull;
-  runs.start_bits.resize(static_cast<uint64_t>(sy) * pixel_words);
+  runs.start_bits.resize(static_cast<uint64_t>(sy) * pixel_words + 1);  // + 1: the writer reads 4 bytes for 2
   uint64_t* const start_bits = runs.start_bits.data();
   uint64_t used = 0;
   for (uint32_t y = 0; y < sy; y++) {

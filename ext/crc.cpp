@@ -250,9 +250,10 @@ RunCrc32c::RunCrc32c(uint32_t row_words, uint64_t rows) : row_words_(row_words),
   const uint32_t scale = x_pow_minus_33();
   const uint32_t x32 = x_pow_8n(4);
   weight_.assign(static_cast<size_t>(row_words_) + 1, 0);
+  const uint32_t run_scale = multiply_mod_p(scale, x32);  // x^32: the CRC of a run's word
   uint32_t power = 1u << 31;  // x^(32m)
   for (uint32_t m = 0; m < row_words_; m++) {
-    weight_[m + 1] = weight_[m] ^ multiply_mod_p(power, scale);
+    weight_[m + 1] = weight_[m] ^ multiply_mod_p(power, run_scale);
     power = multiply_mod_p(power, x32);
   }
   row_shift_ = multiply_mod_p(power, scale);

@@ -24,11 +24,12 @@ const char* crc32c_implementation();
 
 // CRC-32C of a slice's component ids (4-byte little-endian words, row after row) computed from
 // its runs, without writing the ids out. CRC arithmetic is linear: a run of equal words w over
-// [a, b) of a row of n words adds crc(w) * (x^(32(n-a)) - x^(32(n-b))) / (x^32 - 1) to the
-// row's remainder, and the two shift weights come from one table over positions. With a
-// carry-less multiply the products of a row are summed unreduced and reduced once, so a run
-// costs a handful of instructions however long it is, instead of 4 bytes of stores and CRC per
-// word. Needs the CRC and carry-less multiply instructions (`available()`); without them
+// [a, b) of a row of n words adds w * x^32 * (W(a) - W(b)) to the row's remainder, where
+// W(a) = (x^(32(n-a)) - 1) / (x^32 - 1) is the weight of the words from a to the row's end.
+// Summed over a row's runs that telescopes to one term per run, (w_r - w_{r-1}) * W(a_r) (w_{-1}
+// = 0, W(n) = 0), the weights coming from one table over positions (pre-multiplied by x^32). With
+// a carry-less multiply the products of a row are summed unreduced and reduced once, so a run
+// costs one multiply however long it is, instead of 4 bytes of stores and CRC per word. Needs the CRC and carry-less multiply instructions (`available()`); without them
 // callers write the ids and use crc32c.
 class RunCrc32c {
  public:
@@ -54,7 +55,7 @@ class RunCrc32c {
  private:
   uint32_t row_words_;
   uint64_t rows_;
-  std::vector<uint32_t> weight_;  // weight_[m]: (x^(32m) - 1) / (x^32 - 1), pre-scaled by x^-33
+  std::vector<uint32_t> weight_;  // weight_[m]: x^32 (x^(32m) - 1) / (x^32 - 1), pre-scaled by x^-33
   uint32_t row_shift_;            // x^(32 row_words), pre-scaled by x^-33
   uint32_t init_term_;            // what the all-ones initial register adds after all the rows
 };
@@ -70,14 +71,17 @@ __attribute__((target("sse4.2,pclmul"))) inline uint64_t clmul32(uint32_t a, uin
 }
 
 // One row of RunCrc32c::of_rows: runs [r, end) of the row, start[end] its sentinel. The
-// products of a row are summed unreduced and reduced once.
+// products of a row are summed unreduced and reduced once. A sum congruent mod P reduces to the
+// same state, which is what lets the vector form (slice_writer.cpp) share the state.
 __attribute__((target("sse4.2,pclmul"))) inline uint32_t run_crc_row(uint32_t state, const uint32_t* start, uint32_t r,
                                                                     uint32_t end, const uint32_t* value,
                                                                     const uint32_t* top, uint32_t row_shift) {
   uint64_t sum = clmul32(state, row_shift);
+  uint32_t before = 0;
   for (; r < end; r++) {
-    const uint32_t w = *(top - start[r]) ^ *(top - start[r + 1]);  // top[-m]: weight of the last m words
-    sum ^= clmul32(_mm_crc32_u32(0, value[r]), w);
+    const uint32_t v = value[r];
+    sum ^= clmul32(v ^ before, *(top - start[r]));  // top[-a]: W(a), the weight of the last n - a words
+    before = v;
   }
   return static_cast<uint32_t>(_mm_crc32_u64(0, sum));
 }
