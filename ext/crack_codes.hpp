@@ -152,10 +152,11 @@ void draw_chains(Differences codes, const std::vector<Vertex>& starts, CrackBits
         continue;
       }
       const int64_t e = v + edge[dir];
+      // Test and set as a bit test of the word (bt, bts on x86): no mask is built.
       uint64_t& word = grid[static_cast<uint64_t>(e) >> 6];
-      const uint64_t m = 1ull << (e & 63);
-      if (word & m) fail(section, "crack move leaves the slice, runs along its border or draws a crack twice");
-      word |= m;
+      const uint64_t w = word;
+      if ((w >> (e & 63)) & 1) fail(section, "crack move leaves the slice, runs along its border or draws a crack twice");
+      word = w | (1ull << (e & 63));
       v += step[dir];
       dir = (dir + f) & 3;
     }
