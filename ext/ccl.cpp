@@ -108,6 +108,41 @@ struct Avx512Starts {
   static constexpr bool kVectorRows = true;
   using RowParents = __m512i;
 
+  // Numbers the components (see label_runs), sixteen runs at a time. A run whose parent lies
+  // before the sixteen reads its number with a gather: that run is numbered already. Parents
+  // inside the sixteen (the row above is often among them) are followed within the register,
+  // pointer jumping, until each run points at a root among the sixteen or at a run before
+  // them; roots are numbered by their rank among the sixteen's roots.
+  __attribute__((target("popcnt,avx512f,avx512bw,avx512vpopcntdq"))) static uint32_t number(const uint32_t* parent,
+                                                                                            uint32_t* comp, uint32_t n) {
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i lanes_before = _mm512_setr_epi32(0x0, 0x1, 0x3, 0x7, 0xF, 0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF,
+                                                   0xFFF, 0x1FFF, 0x3FFF, 0x7FFF);
+    uint32_t count = 0;
+    for (uint32_t c0 = 0; c0 < n; c0 += 16) {
+      const __mmask16 valid = static_cast<__mmask16>(n - c0 >= 16 ? 0xFFFF : (1u << (n - c0)) - 1);
+      const __m512i base = _mm512_set1_epi32(static_cast<int>(c0));
+      const __m512i self = _mm512_add_epi32(iota, base);
+      __m512i q = _mm512_mask_loadu_epi32(self, valid, parent + c0);  // lanes past n: roots
+      const __mmask16 root = _mm512_cmpeq_epi32_mask(q, self);
+      for (;;) {
+        const __mmask16 inside = _mm512_cmpge_epu32_mask(q, base);
+        const __m512i next = _mm512_mask_permutexvar_epi32(q, inside, _mm512_sub_epi32(q, base), q);
+        if (_mm512_cmpneq_epi32_mask(next, q) == 0) break;
+        q = next;
+      }
+      const __mmask16 counted = root & valid;
+      const __m512i rank = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(count)),
+                                            _mm512_popcnt_epi32(_mm512_and_si512(_mm512_set1_epi32(counted), lanes_before)));
+      const __mmask16 inside = _mm512_cmpge_epu32_mask(q, base);
+      const __m512i local = _mm512_maskz_permutexvar_epi32(inside, _mm512_sub_epi32(q, base), rank);
+      const __m512i numbers = _mm512_mask_i32gather_epi32(local, static_cast<__mmask16>(~inside & valid), q, comp, 4);
+      _mm512_mask_storeu_epi32(comp + c0, valid, numbers);
+      count += static_cast<uint32_t>(__builtin_popcount(counted));
+    }
+    return count;
+  }
+
 #define CRACKLE_AVX512_JOINS __attribute__((target("popcnt,bmi,bmi2,avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,avx512cd,avx512vl")))
 
   // Runs r0 + h .. r0 + h + 7 of row y (those below nr): see join_row. Returns their parents.
@@ -345,6 +380,7 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
 
   runs.component.resize(n);
   uint32_t* comp = runs.component.data();
+  if constexpr (Starts::kVectorRows) return Starts::number(parent, comp, n);
   uint32_t count = 0;
   // parent[i] <= i, and every j < i already carries its root's number, so no find is needed.
   // Branch-free: whether a run starts a component is data. A root reads its own stale slot.
