@@ -106,7 +106,9 @@ struct Avx512Starts {
   }
 
   static constexpr bool kVectorRows = true;
-  using RowParents = __m512i;
+  struct RowParents {  // the parents join_row gave the row above's runs, 32 at most
+    __m512i lo, hi;
+  };
 
   // Numbers the components (see label_runs), sixteen runs at a time. A run whose parent lies
   // before the sixteen reads its number with a gather: that run is numbered already. Parents
@@ -145,51 +147,65 @@ struct Avx512Starts {
 
 #define CRACKLE_AVX512_JOINS __attribute__((target("popcnt,bmi,bmi2,avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,avx512cd,avx512vl")))
 
-  // Runs r0 + h .. r0 + h + 7 of row y (those below nr): see join_row. Returns their parents.
-  CRACKLE_AVX512_JOINS __attribute__((always_inline)) static inline __m256i join_eight(
-      uint32_t h, uint32_t nr, uint32_t r0, uint32_t q0, const uint32_t* S, __m512i e, __m512i p, __m512i qb,
-      __m512i parents_above, uint32_t* parent, uint32_t& fixups) {
-    const __m512i ones = _mm512_set1_epi64(-1), one = _mm512_set1_epi64(1), two = _mm512_set1_epi64(2);
-    const __m512i c63 = _mm512_set1_epi64(63), c64 = _mm512_set1_epi64(64), c128 = _mm512_set1_epi64(128);
-    const __m512i zero = _mm512_setzero_si512();
-    const __mmask8 valid = static_cast<__mmask8>(nr - h >= 8 ? 0xFF : (1u << (nr - h)) - 1);
-    const __m512i x0 = _mm512_maskz_cvtepu32_epi64(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(S + r0 + h)));
-    const __m512i x1 = _mm512_maskz_cvtepu32_epi64(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(S + r0 + h + 1)));
-    const __m512i len = _mm512_sub_epi64(x1, x0);
-    const __m512i i = _mm512_srli_epi64(x0, 6);
-    const __m512i w0 = _mm512_maskz_permutexvar_epi64(0xFF, i, e);
-    const __m512i w1 = _mm512_maskz_permutexvar_epi64(0xFF, _mm512_add_epi64(i, one), e);
-    const __m512i w2 = _mm512_maskz_permutexvar_epi64(0xFF, _mm512_add_epi64(i, two), e);
-    // Bit k: pixel x0 + k of this run is a joined segment start. (A shift by 64 or more gives
-    // 0, so the mask keeps min(len, 64) bits.)
-    const __m512i window =
-        _mm512_and_si512(_mm512_shrdv_epi64(w0, w1, _mm512_and_si512(x0, c63)),
-                         _mm512_srlv_epi64(ones, _mm512_sub_epi64(c64, _mm512_min_epu64(len, c64))));
-    const __mmask8 joined = _mm512_mask_test_epi64_mask(valid, window, window);
-    const __m512i lowest = _mm512_and_si512(window, _mm512_sub_epi64(zero, window));
-    const __m512i first = _mm512_add_epi64(x0, _mm512_sub_epi64(c63, _mm512_lzcnt_epi64(lowest)));
-    const __m512i j = _mm512_srli_epi64(first, 6);
-    const __m512i upto = _mm512_sub_epi64(_mm512_sllv_epi64(two, _mm512_and_si512(first, c63)), one);
-    const __m512i q = _mm512_add_epi64(_mm512_maskz_permutexvar_epi64(0xFF, j, qb),
-                                       _mm512_popcnt_epi64(_mm512_and_si512(_mm512_maskz_permutexvar_epi64(0xFF, j, p), upto)));
-    const __m256i q_index = _mm256_sub_epi32(_mm512_cvtepi64_epi32(q), _mm256_set1_epi32(static_cast<int>(q0)));
-    const __m512i copied = _mm512_maskz_permutexvar_epi32(0xFFFF, _mm512_zextsi256_si512(q_index), parents_above);
-    const __m256i own = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(r0 + h)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const __m256i result = _mm256_mask_mov_epi32(own, joined, _mm512_castsi512_si256(copied));
-    _mm256_mask_storeu_epi32(parent + r0 + h, valid, result);
-    // A second join in the window, any join in the next 64 pixels, or a run longer than 128.
-    const __mmask8 second = _mm512_mask_test_epi64_mask(joined, window, _mm512_sub_epi64(window, one));
-    const __m512i next = _mm512_and_si512(_mm512_shrdv_epi64(w1, w2, _mm512_and_si512(x0, c63)),
-                                          _mm512_srlv_epi64(ones, _mm512_sub_epi64(c128, _mm512_max_epu64(len, c64))));
-    const __mmask8 beyond = _mm512_mask_test_epi64_mask(valid, next, next);
-    const __mmask8 long_run = _mm512_mask_cmpgt_epu64_mask(valid, len, c128);
-    fixups |= static_cast<uint32_t>(second | beyond | long_run) << h;
+  // What join_sixteen needs of a row, as sixteen 32-bit words (word k: pixels 32k .. 32k + 31).
+  struct RowVectors {
+    __m512i e;          // joined segment starts (zero past the row)
+    __m512i p;          // run starts of row y-1
+    __m512i e_before;   // per word, the joined segment starts in the words before it
+    __m512i q_before;   // per word, q0 - 1 + the run starts of row y-1 in the words before it
+  };
+
+  // Runs r0 + h .. r0 + h + 15 of row y (those below nr): see join_row. Returns their parents.
+  // Lane k works on run r = r0 + h + k over [x0, x1), in 32-bit words of the row's joined
+  // segment starts `e` (word x >> 5 of the row is lane x >> 5).
+  CRACKLE_AVX512_JOINS __attribute__((always_inline)) static inline __m512i join_sixteen(
+      uint32_t h, uint32_t nr, uint32_t r0, uint32_t q0, const uint32_t* S, const RowVectors& v, __m512i parents_lo,
+      __m512i parents_hi, uint32_t* parent, uint32_t& fixups) {
+    const __m512i ones = _mm512_set1_epi32(-1), one = _mm512_set1_epi32(1), two = _mm512_set1_epi32(2);
+    const __m512i c31 = _mm512_set1_epi32(31), c32 = _mm512_set1_epi32(32);
+    const __mmask16 valid = static_cast<__mmask16>(nr - h >= 16 ? 0xFFFF : (1u << (nr - h)) - 1);
+    const __m512i x0 = _mm512_maskz_loadu_epi32(valid, S + r0 + h);
+    const __m512i x1 = _mm512_maskz_loadu_epi32(valid, S + r0 + h + 1);
+    const __m512i len = _mm512_sub_epi32(x1, x0);
+    const __m512i i0 = _mm512_srli_epi32(x0, 5), s0 = _mm512_and_si512(x0, c31);
+    const __m512i w0 = _mm512_permutexvar_epi32(i0, v.e);
+    const __m512i w1 = _mm512_permutexvar_epi32(_mm512_add_epi32(i0, one), v.e);
+    // Bit k: pixel x0 + k of this run is a joined segment start (k < min(len, 32); a shift by
+    // 32 gives 0).
+    const __m512i window = _mm512_and_si512(_mm512_shrdv_epi32(w0, w1, s0),
+                                            _mm512_srlv_epi32(ones, _mm512_sub_epi32(c32, _mm512_min_epu32(len, c32))));
+    const __mmask16 joined = _mm512_mask_test_epi32_mask(valid, window, window);
+    const __m512i lowest = _mm512_and_si512(window, _mm512_sub_epi32(_mm512_setzero_si512(), window));
+    const __m512i first = _mm512_add_epi32(x0, _mm512_sub_epi32(c31, _mm512_lzcnt_epi32(lowest)));
+    const __m512i j = _mm512_srli_epi32(first, 5);
+    const __m512i upto = _mm512_sub_epi32(_mm512_sllv_epi32(two, _mm512_and_si512(first, c31)), one);
+    // The run above at `first`: q0 - 1 + the starts of row y-1 at or before it.
+    const __m512i q = _mm512_add_epi32(_mm512_permutexvar_epi32(j, v.q_before),
+                                       _mm512_popcnt_epi32(_mm512_and_si512(_mm512_permutexvar_epi32(j, v.p), upto)));
+    const __m512i copied =
+        _mm512_permutex2var_epi32(parents_lo, _mm512_sub_epi32(q, _mm512_set1_epi32(static_cast<int>(q0))), parents_hi);
+    const __m512i own = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(r0 + h)),
+                                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    const __m512i result = _mm512_mask_mov_epi32(own, joined, copied);
+    _mm512_mask_storeu_epi32(parent + r0 + h, valid, result);
+    // The joined segment starts in [x0, x1), counted exactly: a run with more than the one it was
+    // linked at (or with one only past its first 32 pixels) is joined afterwards.
+    const __m512i i1 = _mm512_srli_epi32(x1, 5);
+    const __m512i below0 = _mm512_andnot_si512(_mm512_sllv_epi32(ones, s0), ones);
+    const __m512i below1 = _mm512_andnot_si512(_mm512_sllv_epi32(ones, _mm512_and_si512(x1, c31)), ones);
+    const __m512i count =
+        _mm512_sub_epi32(_mm512_add_epi32(_mm512_permutexvar_epi32(i1, v.e_before),
+                                          _mm512_popcnt_epi32(_mm512_and_si512(_mm512_permutexvar_epi32(i1, v.e), below1))),
+                         _mm512_add_epi32(_mm512_permutexvar_epi32(i0, v.e_before),
+                                          _mm512_popcnt_epi32(_mm512_and_si512(w0, below0))));
+    const __mmask16 more = _mm512_mask_cmpgt_epu32_mask(valid, count, _mm512_maskz_mov_epi32(joined, one));
+    fixups |= static_cast<uint32_t>(more) << h;
     return result;
   }
 
-  // The joins of row y, eight runs at a time, for rows of at most 6 words and 16 runs (and the
-  // row above too) from a valid code; returns false, having done nothing, for other rows.
-  // `starts`, `above`: the start bits of rows y and y-1.
+  // The joins of row y, for rows of at most 6 words and 32 runs (and the row above too) from a
+  // valid code; returns false, having done nothing, for other rows. `starts`, `above`: the
+  // start bits of rows y and y-1.
   //
   // Nine runs in ten have exactly one join, one in ten none (they start a component), and few
   // meet a second run above (one of their own label, apart from the first): so each run is
@@ -197,16 +213,18 @@ struct Avx512Starts {
   // parent, a smaller run of the same component, which is all the tree needs. No find and no
   // branch; the parents of the row above come from `prev` (the values this function stored for
   // it; a later union may have changed some in memory, but a stale parent is still a smaller run
-  // of the same component). Runs with a second join (or a join past their first 64 pixels) are
-  // joined afterwards by `join`, one segment start at a time. Everything a row needs is built in
-  // registers: a vector read of values just stored piecemeal waits for the stores to retire.
+  // of the same component). Runs with a second join (or with their only one past their first 32
+  // pixels) are joined afterwards by `join`, one segment start at a time. Everything a row needs
+  // is built in registers: a vector read of values just stored piecemeal waits for the stores
+  // to retire. Sixteen runs a vector: a row of 128 pixels has 8 to 10 runs, and a second vector
+  // on only some rows cost more in mispredicted branches than it saved.
   template <typename Join>
   CRACKLE_AVX512_JOINS static bool join_row(uint32_t y, const uint64_t* starts, const uint64_t* above, const RowBits& joins, uint64_t words,
-           uint64_t last_mask, const uint32_t* row_first, const uint32_t* S, uint32_t* parent, __m512i& prev,
+           uint64_t last_mask, const uint32_t* row_first, const uint32_t* S, uint32_t* parent, RowParents& prev,
            bool& prev_valid, Join& join) {
     const uint32_t r0 = row_first[y], q0 = row_first[y - 1];
     const uint32_t nr = row_first[y + 1] - 1 - r0, nq = r0 - 1 - q0;
-    if (words > 6 || nr > 16 || nq > 16) return false;
+    if (words > 6 || nr > 32 || nq > 32) return false;
     const __mmask8 in_row = static_cast<__mmask8>((1u << words) - 1);
     const __m512i a = _mm512_maskz_loadu_epi64(in_row, starts);
     const __m512i p = _mm512_maskz_loadu_epi64(in_row, above);
@@ -214,8 +232,6 @@ struct Avx512Starts {
                                                      _mm512_set1_epi64(static_cast<long long>(last_mask)));
     const __m512i jw = _mm512_xor_si512(_mm512_maskz_loadu_epi64(in_row, joins.row0 + y * joins.stride),
                                         _mm512_set1_epi64(static_cast<long long>(joins.flip)));
-    // The joined segment starts per word (zero past the row), and the run of row y-1 before each
-    // word: an exclusive prefix sum of the popcounts.
     const __m512i j_row = _mm512_and_si512(jw, row_mask);
     // A row where joining changes inside a segment (J differs from the bit before it where
     // neither row starts a run) takes the exact walk of the caller.
@@ -224,23 +240,32 @@ struct Avx512Starts {
     if (_mm512_mask_test_epi64_mask(in_row, _mm512_xor_si512(j_row, j_before), _mm512_andnot_si512(_mm512_or_si512(a, p), row_mask))) {
       return false;
     }
-    const __m512i e = _mm512_maskz_and_epi64(in_row, _mm512_or_si512(a, p), j_row);
-    __m512i qb = _mm512_set1_epi64(static_cast<long long>(q0) - 1);
-    for (uint64_t w = 1; w < words; w++) {  // lane w += the run starts of row y-1 in words < w
-      qb = _mm512_mask_add_epi64(qb, static_cast<__mmask8>(0xFF << w), qb,
-                                 _mm512_set1_epi64(static_cast<long long>(__builtin_popcountll(above[w - 1]))));
+    RowVectors v;
+    v.e = _mm512_maskz_and_epi64(in_row, _mm512_or_si512(a, p), j_row);
+    v.p = p;
+    // Both exclusive prefix sums at once, e's in the low and p's in the high 16 bits of a word.
+    const __m512i counts = _mm512_or_si512(_mm512_popcnt_epi32(v.e), _mm512_slli_epi32(_mm512_popcnt_epi32(p), 16));
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i sum = _mm512_alignr_epi32(counts, zero, 15);  // shifted up a word: exclusive
+    sum = _mm512_add_epi32(sum, _mm512_alignr_epi32(sum, zero, 15));
+    sum = _mm512_add_epi32(sum, _mm512_alignr_epi32(sum, zero, 14));
+    sum = _mm512_add_epi32(sum, _mm512_alignr_epi32(sum, zero, 12));
+    sum = _mm512_add_epi32(sum, _mm512_alignr_epi32(sum, zero, 8));
+    v.e_before = _mm512_and_si512(sum, _mm512_set1_epi32(0xFFFF));
+    v.q_before = _mm512_add_epi32(_mm512_srli_epi32(sum, 16), _mm512_set1_epi32(static_cast<int>(q0) - 1));
+    __m512i above_lo = prev.lo, above_hi = prev.hi;
+    if (!prev_valid) {
+      above_lo = _mm512_maskz_loadu_epi32(static_cast<__mmask16>(nq >= 16 ? 0xFFFF : (1u << nq) - 1), parent + q0);
+      above_hi = nq > 16 ? _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << (nq - 16)) - 1), parent + q0 + 16)
+                         : above_lo;
     }
-    const __m512i parents_above =
-        prev_valid ? prev : _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << nq) - 1), parent + q0);
     uint32_t fixups = 0;  // runs (bit k: run r0 + k) to join one segment start at a time
-    const __m256i low = join_eight(0, nr, r0, q0, S, e, p, qb, parents_above, parent, fixups);
-    const __m256i high = nr > 8 ? join_eight(8, nr, r0, q0, S, e, p, qb, parents_above, parent, fixups) : low;
-    prev = _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
+    prev.lo = join_sixteen(0, nr, r0, q0, S, v, above_lo, above_hi, parent, fixups);
+    if (nr > 16) prev.hi = join_sixteen(16, nr, r0, q0, S, v, above_lo, above_hi, parent, fixups);
     prev_valid = true;
     if (__builtin_expect(fixups != 0, 0)) {
-      alignas(64) uint64_t E[8], q_base[8];
-      _mm512_store_si512(E, e);
-      _mm512_store_si512(q_base, qb);
+      alignas(64) uint64_t E[8];
+      _mm512_store_si512(E, v.e);
       for (; fixups; fixups &= fixups - 1) {
         const uint32_t r = r0 + static_cast<uint32_t>(__builtin_ctz(fixups));
         for (uint32_t x = S[r]; x < S[r + 1]; x = (x | 63) + 1) {
@@ -248,8 +273,9 @@ struct Avx512Starts {
           if ((x >> 6) == ((S[r + 1] - 1) >> 6)) seg &= ~0ull >> (63 - ((S[r + 1] - 1) & 63));
           for (; seg; seg &= seg - 1) {
             const uint32_t at = (x & ~63u) + static_cast<uint32_t>(__builtin_ctzll(seg));
-            join(r, static_cast<uint32_t>(q_base[at >> 6]) +
-                        static_cast<uint32_t>(__builtin_popcountll(above[at >> 6] & ((2ull << (at & 63)) - 1))));
+            uint32_t q = q0 - 1 + static_cast<uint32_t>(__builtin_popcountll(above[at >> 6] & ((2ull << (at & 63)) - 1)));
+            for (uint32_t w = 0; w < (at >> 6); w++) q += static_cast<uint32_t>(__builtin_popcountll(above[w]));
+            join(r, q);
           }
         }
       }
