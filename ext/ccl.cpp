@@ -31,6 +31,17 @@ inline uint32_t find_root(uint32_t* parent, uint32_t i) {
   return i;
 }
 
+// Links the trees of runs a and b, the larger root under the smaller. Trees are almost always
+// at most two deep, so the root is found without a branch that could go either way.
+inline void union_roots(uint32_t* parent, uint32_t a, uint32_t b) {
+  auto root = [parent](uint32_t i) {
+    const uint32_t g = parent[parent[i]];
+    return parent[g] == g ? g : find_root(parent, g);
+  };
+  const uint32_t ra = root(a), rb = root(b);
+  parent[ra > rb ? ra : rb] = ra < rb ? ra : rb;
+}
+
 // Is any bit of row y in [lo, hi) set?
 inline bool any_bit(const RowBits& rows, uint32_t y, uint32_t lo, uint32_t hi) {
   const uint64_t i = lo >> 6, j = (hi - 1) >> 6;
@@ -160,7 +171,7 @@ struct Avx512Starts {
   // segment starts `e` (word x >> 5 of the row is lane x >> 5).
   CRACKLE_AVX512_JOINS __attribute__((always_inline)) static inline __m512i join_sixteen(
       uint32_t h, uint32_t nr, uint32_t r0, uint32_t q0, const uint32_t* S, const RowVectors& v, __m512i parents_lo,
-      __m512i parents_hi, uint32_t* parent, uint32_t& fixups) {
+      __m512i parents_hi, uint32_t* parent, uint32_t& fixups, uint32_t& pairs, uint32_t* second_above) {
     const __m512i ones = _mm512_set1_epi32(-1), one = _mm512_set1_epi32(1), two = _mm512_set1_epi32(2);
     const __m512i c31 = _mm512_set1_epi32(31), c32 = _mm512_set1_epi32(32);
     const __mmask16 valid = static_cast<__mmask16>(nr - h >= 16 ? 0xFFFF : (1u << (nr - h)) - 1);
@@ -199,7 +210,18 @@ struct Avx512Starts {
                          _mm512_add_epi32(_mm512_permutexvar_epi32(i0, v.e_before),
                                           _mm512_popcnt_epi32(_mm512_and_si512(w0, below0))));
     const __mmask16 more = _mm512_mask_cmpgt_epu32_mask(valid, count, _mm512_maskz_mov_epi32(joined, one));
-    fixups |= static_cast<uint32_t>(more) << h;
+    // The usual second join, the only other joined segment start and inside the window: its
+    // run above too, so that it needs one union and no search.
+    const __m512i rest = _mm512_and_si512(window, _mm512_sub_epi32(window, one));  // without the lowest
+    const __m512i second =
+        _mm512_add_epi32(x0, _mm512_sub_epi32(c31, _mm512_lzcnt_epi32(_mm512_and_si512(rest, _mm512_sub_epi32(_mm512_setzero_si512(), rest)))));
+    const __m512i j2 = _mm512_srli_epi32(second, 5);
+    const __m512i upto2 = _mm512_sub_epi32(_mm512_sllv_epi32(two, _mm512_and_si512(second, c31)), one);
+    _mm512_storeu_si512(second_above + h, _mm512_add_epi32(_mm512_permutexvar_epi32(j2, v.q_before),
+                                                           _mm512_popcnt_epi32(_mm512_and_si512(_mm512_permutexvar_epi32(j2, v.p), upto2))));
+    const __mmask16 pair = _mm512_mask_cmpeq_epi32_mask(_mm512_mask_test_epi32_mask(more, rest, rest), count, two);
+    pairs |= static_cast<uint32_t>(pair) << h;
+    fixups |= static_cast<uint32_t>(more & ~pair) << h;
     return result;
   }
 
@@ -260,9 +282,15 @@ struct Avx512Starts {
                          : above_lo;
     }
     uint32_t fixups = 0;  // runs (bit k: run r0 + k) to join one segment start at a time
-    prev.lo = join_sixteen(0, nr, r0, q0, S, v, above_lo, above_hi, parent, fixups);
-    if (nr > 16) prev.hi = join_sixteen(16, nr, r0, q0, S, v, above_lo, above_hi, parent, fixups);
+    uint32_t pairs = 0;   // runs (bit k: run r0 + k) to join to second_above[k] too
+    alignas(64) uint32_t second_above[32];
+    prev.lo = join_sixteen(0, nr, r0, q0, S, v, above_lo, above_hi, parent, fixups, pairs, second_above);
+    if (nr > 16) prev.hi = join_sixteen(16, nr, r0, q0, S, v, above_lo, above_hi, parent, fixups, pairs, second_above);
     prev_valid = true;
+    for (; pairs; pairs &= pairs - 1) {
+      const uint32_t k = static_cast<uint32_t>(__builtin_ctz(pairs));
+      union_roots(parent, r0 + k, second_above[k]);
+    }
     if (__builtin_expect(fixups != 0, 0)) {
       alignas(64) uint64_t E[8];
       _mm512_store_si512(E, v.e);
