@@ -1,7 +1,8 @@
 // Component labelling of a slice's runs (ccl.hpp), in three builds of one body: portable; with
 // the popcount instruction (it counts the run starts before each join; the portable count costs
-// about a tenth of a decode); and with AVX-512, which lists run starts by compress and joins
-// rows eight runs at a time (Avx512Starts). They give identical results (test_portable_paths).
+// about a tenth of a decode); and with AVX-512, which lists run starts by compress, and joins
+// and numbers runs sixteen at a time (Avx512Starts). They give identical results
+// (test_portable_paths).
 #include "ccl.hpp"
 
 #include <algorithm>
