@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
-import hashlib
 import json
 import os
 import platform
@@ -33,7 +32,6 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -271,42 +269,27 @@ def measure_parallel(volume: np.ndarray, runs: int, only_target: bool = False, l
                       lambda d, p: crackle.decompress(d, parallel=p)))
     except ImportError:
         pass
-    # A pure-compute control (sha256 of a cached buffer; hashlib releases the GIL) timed next to each
-    # pair of runs: its speed-up is how much of a second core the machine gave at that moment.
-    block = np.random.default_rng(0).integers(0, 256, 16 << 20, dtype=np.uint8).tobytes()
-
-    def control(p):
-        if p == 1:
-            hashlib.sha256(block).digest()
-            hashlib.sha256(block).digest()
-            return
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda _: hashlib.sha256(block).digest(), range(2)))
-
     results = []
     for family, option, enc, dec in cases:
         s1, s2 = enc(volume, 1), enc(volume, 2)
         for s, p in ((s1, 1), (s2, 2)):
             if not np.array_equal(dec(s, p), volume):
                 raise SystemExit(f"parallel: {family}/{option} does not round-trip with parallel={p}")
-        t = {k: {1: [], 2: []} for k in ("encode", "decode", "control_encode", "control_decode")}
+        t = {"encode": {1: [], 2: []}, "decode": {1: [], 2: []}}
         for r in range(runs):
             order = (1, 2) if r % 2 == 0 else (2, 1)
-            for kind, fn in (("encode", lambda p: enc(volume, p)), ("decode", lambda p: dec(s1, p))):
-                for p in order:
-                    t[kind][p].append(_wall(lambda: fn(p)))
-                for p in order:
-                    t["control_" + kind][p].append(_wall(lambda: control(p)))
+            for p in order:
+                t["encode"][p].append(_wall(lambda: enc(volume, p)))
+            for p in order:
+                t["decode"][p].append(_wall(lambda: dec(s1, p)))
         row = {"family": family, "option": option, "voxels": int(volume.size), "runs": runs,
                "same_stream": s1 == s2}
         for kind in ("encode", "decode"):
             m1, m2 = statistics.median(t[kind][1]), statistics.median(t[kind][2])
-            c = t["control_" + kind]
             row[kind] = {"p1_s": t[kind][1], "p2_s": t[kind][2], "p1_mvx_s": volume.size / m1 / 1e6,
-                         "p2_mvx_s": volume.size / m2 / 1e6, "speedup": m1 / m2,
-                         "control_speedup": statistics.median(c[1]) / statistics.median(c[2])}
+                         "p2_mvx_s": volume.size / m2 / 1e6, "speedup": m1 / m2}
         log(f"  {family}/{option}: encode x{row['encode']['speedup']:.2f}, decode x{row['decode']['speedup']:.2f}"
-            f" with parallel=2 (control x{row['encode']['control_speedup']:.2f}, x{row['decode']['control_speedup']:.2f})")
+            f" with parallel=2")
         results.append(row)
     return results
 
@@ -386,9 +369,7 @@ def evaluate_targets(group: dict, parallel: list[dict]) -> dict:
             out["rows"].append({"id": f"par_{kind}", "text": f"{kind}, parallel=2 / parallel=1 (flat)",
                                 "kind": ">=", "threshold": PAR_TARGET, "value": v, "unit": "x",
                                 "pass": _passes(">=", v, PAR_TARGET), "clock": "wall",
-                                "data": f"whole {PARALLEL_VOLUME}, median of {par['runs']} runs"
-                                        + (f"; sha256 control {par[kind]['control_speedup']:.2f}x"
-                                           if "control_speedup" in par[kind] else "")})
+                                "data": f"whole {PARALLEL_VOLUME}, median of {par['runs']} runs"})
     if pooled:
         for tid, text, fn in INFO:
             out["rows"].append({"id": tid, "text": text, "kind": None, "threshold": None,
@@ -475,15 +456,14 @@ def targets_detail(tg: dict) -> str:
 
 def parallel_table(par: list[dict]) -> str:
     lines = ["| codec | option | encode p=1 MVx/s | encode p=2 MVx/s | encode speedup | decode p=1 MVx/s | "
-             "decode p=2 MVx/s | decode speedup | control speedup (encode / decode) | same stream |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "decode p=2 MVx/s | decode speedup | same stream |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for p in par:
         e, d = p["encode"], p["decode"]
         name = f"**{p['family']}**" if p["family"] == bench_codecs.OURS else p["family"]
-        control = (f"{e['control_speedup']:.2f}x / {d['control_speedup']:.2f}x" if "control_speedup" in e else "")
         lines.append(f"| {name} | {p['option']} | {_fmt_speed(e['p1_mvx_s'])} | {_fmt_speed(e['p2_mvx_s'])} | "
                      f"{e['speedup']:.2f}x | {_fmt_speed(d['p1_mvx_s'])} | {_fmt_speed(d['p2_mvx_s'])} | "
-                     f"{d['speedup']:.2f}x | {control} | {'yes' if p['same_stream'] else 'no'} |")
+                     f"{d['speedup']:.2f}x | {'yes' if p['same_stream'] else 'no'} |")
     return "\n".join(lines)
 
 
@@ -627,10 +607,7 @@ def write_doc(path: Path, results: dict, note: str | None, plot_name: str | None
             "",
             f"Elapsed (wall-clock) time, `time.perf_counter`; median of {results['parallel'][0]['runs']} runs, "
             "parallel=1 and parallel=2 alternating. Decode reads the stream written with parallel=1. "
-            "*same stream*: parallel=2 writes the same bytes as parallel=1. *control*: two sha256 hashes of a "
-            "cached 16 MB buffer, one after the other and on two threads, timed next to each pair of runs: "
-            "how much of a second core the machine gave at the time (on a shared VM, other work may hold "
-            "part of it; a control well below 2x means the codec's speed-up is capped by the machine).",
+            "*same stream*: parallel=2 writes the same bytes as parallel=1.",
             "",
             parallel_table(results["parallel"]),
         ]
