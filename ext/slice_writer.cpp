@@ -124,7 +124,8 @@ struct VectorCrc {
     const __m512i at = _mm512_maskz_loadu_epi32(valid, row.start + row.r);
     const __m512i w = _mm512_mask_i32gather_epi32(zero, valid, _mm512_sub_epi32(zero, at), crc->weight_top(), 4);
     const __m512i v = _mm512_maskz_loadu_epi32(valid, component + row.r);
-    const __m512i d = _mm512_xor_si512(v, _mm512_alignr_epi32(v, zero, 15));  // w_r - w_{r-1}
+    // Each run's id xor the previous run's (0 before the row's first): the telescoped terms.
+    const __m512i d = _mm512_xor_si512(v, _mm512_alignr_epi32(v, zero, 15));
     const __m512i low = _mm512_set1_epi64(0xFFFFFFFF);
     const __m512i d_even = _mm512_and_si512(d, low), w_even = _mm512_and_si512(w, low);
     const __m512i d_odd = _mm512_srli_epi64(d, 32), w_odd = _mm512_srli_epi64(w, 32);
