@@ -32,17 +32,6 @@ inline uint32_t find_root(uint32_t* parent, uint32_t i) {
   return i;
 }
 
-// Links the trees of runs a and b, the larger root under the smaller. Trees are almost always
-// at most two deep, so the root is found without a branch that could go either way.
-inline void union_roots(uint32_t* parent, uint32_t a, uint32_t b) {
-  auto root = [parent](uint32_t i) {
-    const uint32_t g = parent[parent[i]];
-    return parent[g] == g ? g : find_root(parent, g);
-  };
-  const uint32_t ra = root(a), rb = root(b);
-  parent[ra > rb ? ra : rb] = ra < rb ? ra : rb;
-}
-
 // Is any bit of row y in [lo, hi) set?
 inline bool any_bit(const RowBits& rows, uint32_t y, uint32_t lo, uint32_t hi) {
   const uint64_t i = lo >> 6, j = (hi - 1) >> 6;
@@ -85,6 +74,17 @@ struct ScalarStarts {
 };
 
 #if CRACKLE_X86_AVX512_STARTS
+// Links the trees of runs a and b, the larger root under the smaller. Trees are almost always
+// at most two deep, so the root is found without a branch that could go either way.
+inline void union_roots(uint32_t* parent, uint32_t a, uint32_t b) {
+  auto root = [parent](uint32_t i) {
+    const uint32_t g = parent[parent[i]];
+    return parent[g] == g ? g : find_root(parent, g);
+  };
+  const uint32_t ra = root(a), rb = root(b);
+  parent[ra > rb ? ra : rb] = ra < rb ? ra : rb;
+}
+
 // GCC 12's AVX-512 headers build many intrinsics on a deliberately uninitialised value
 // (_mm512_undefined_*), which its own -Wmaybe-uninitialized then reports once inlined (GCC bug
 // 105593). The warning says nothing about this code.
