@@ -167,6 +167,21 @@ struct Avx512Starts {
     __m512i q_before;   // per word, q0 - 1 + the run starts of row y-1 in the words before it
   };
 
+  // Per lane: the pixel of the lowest set bit of `bits`, a window of pixels from x0 on.
+  CRACKLE_AVX512_JOINS __attribute__((always_inline)) static inline __m512i lowest_pixel(__m512i x0, __m512i bits) {
+    const __m512i lowest = _mm512_and_si512(bits, _mm512_sub_epi32(_mm512_setzero_si512(), bits));
+    return _mm512_add_epi32(x0, _mm512_sub_epi32(_mm512_set1_epi32(31), _mm512_lzcnt_epi32(lowest)));
+  }
+
+  // Per lane: the run of row y-1 over pixel `x`, q0 - 1 + the run starts of row y-1 up to x.
+  CRACKLE_AVX512_JOINS __attribute__((always_inline)) static inline __m512i run_above(const RowVectors& v, __m512i x) {
+    const __m512i word = _mm512_srli_epi32(x, 5);
+    const __m512i upto = _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(2), _mm512_and_si512(x, _mm512_set1_epi32(31))),
+                                          _mm512_set1_epi32(1));
+    return _mm512_add_epi32(_mm512_permutexvar_epi32(word, v.q_before),
+                            _mm512_popcnt_epi32(_mm512_and_si512(_mm512_permutexvar_epi32(word, v.p), upto)));
+  }
+
   // Runs r0 + h .. r0 + h + 15 of row y (those below nr): see join_row. Returns their parents.
   // Lane k works on run r = r0 + h + k over [x0, x1), in 32-bit words of the row's joined
   // segment starts `e` (word x >> 5 of the row is lane x >> 5).
@@ -187,13 +202,7 @@ struct Avx512Starts {
     const __m512i window = _mm512_and_si512(_mm512_shrdv_epi32(w0, w1, s0),
                                             _mm512_srlv_epi32(ones, _mm512_sub_epi32(c32, _mm512_min_epu32(len, c32))));
     const __mmask16 joined = _mm512_mask_test_epi32_mask(valid, window, window);
-    const __m512i lowest = _mm512_and_si512(window, _mm512_sub_epi32(_mm512_setzero_si512(), window));
-    const __m512i first = _mm512_add_epi32(x0, _mm512_sub_epi32(c31, _mm512_lzcnt_epi32(lowest)));
-    const __m512i j = _mm512_srli_epi32(first, 5);
-    const __m512i upto = _mm512_sub_epi32(_mm512_sllv_epi32(two, _mm512_and_si512(first, c31)), one);
-    // The run above at `first`: q0 - 1 + the starts of row y-1 at or before it.
-    const __m512i q = _mm512_add_epi32(_mm512_permutexvar_epi32(j, v.q_before),
-                                       _mm512_popcnt_epi32(_mm512_and_si512(_mm512_permutexvar_epi32(j, v.p), upto)));
+    const __m512i q = run_above(v, lowest_pixel(x0, window));  // the run above the first join
     const __m512i copied =
         _mm512_permutex2var_epi32(parents_lo, _mm512_sub_epi32(q, _mm512_set1_epi32(static_cast<int>(q0))), parents_hi);
     const __m512i own = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(r0 + h)),
@@ -214,12 +223,7 @@ struct Avx512Starts {
     // The usual second join, the only other joined segment start and inside the window: its
     // run above too, so that it needs one union and no search.
     const __m512i rest = _mm512_and_si512(window, _mm512_sub_epi32(window, one));  // without the lowest
-    const __m512i second =
-        _mm512_add_epi32(x0, _mm512_sub_epi32(c31, _mm512_lzcnt_epi32(_mm512_and_si512(rest, _mm512_sub_epi32(_mm512_setzero_si512(), rest)))));
-    const __m512i j2 = _mm512_srli_epi32(second, 5);
-    const __m512i upto2 = _mm512_sub_epi32(_mm512_sllv_epi32(two, _mm512_and_si512(second, c31)), one);
-    _mm512_storeu_si512(second_above + h, _mm512_add_epi32(_mm512_permutexvar_epi32(j2, v.q_before),
-                                                           _mm512_popcnt_epi32(_mm512_and_si512(_mm512_permutexvar_epi32(j2, v.p), upto2))));
+    _mm512_storeu_si512(second_above + h, run_above(v, lowest_pixel(x0, rest)));
     const __mmask16 pair = _mm512_mask_cmpeq_epi32_mask(_mm512_mask_test_epi32_mask(more, rest, rest), count, two);
     pairs |= static_cast<uint32_t>(pair) << h;
     fixups |= static_cast<uint32_t>(more & ~pair) << h;
@@ -294,7 +298,10 @@ struct Avx512Starts {
     }
     if (__builtin_expect(fixups != 0, 0)) {
       alignas(64) uint64_t E[8];
+      alignas(64) uint32_t q_before[16], p_words[16];
       _mm512_store_si512(E, v.e);
+      _mm512_store_si512(q_before, v.q_before);
+      _mm512_store_si512(p_words, v.p);
       for (; fixups; fixups &= fixups - 1) {
         const uint32_t r = r0 + static_cast<uint32_t>(__builtin_ctz(fixups));
         for (uint32_t x = S[r]; x < S[r + 1]; x = (x | 63) + 1) {
@@ -302,9 +309,8 @@ struct Avx512Starts {
           if ((x >> 6) == ((S[r + 1] - 1) >> 6)) seg &= ~0ull >> (63 - ((S[r + 1] - 1) & 63));
           for (; seg; seg &= seg - 1) {
             const uint32_t at = (x & ~63u) + static_cast<uint32_t>(__builtin_ctzll(seg));
-            uint32_t q = q0 - 1 + static_cast<uint32_t>(__builtin_popcountll(above[at >> 6] & ((2ull << (at & 63)) - 1)));
-            for (uint32_t w = 0; w < (at >> 6); w++) q += static_cast<uint32_t>(__builtin_popcountll(above[w]));
-            join(r, q);
+            // run_above for one pixel (at bit 31, 2u << 31 wraps to 0 and the mask to all ones)
+            join(r, q_before[at >> 5] + static_cast<uint32_t>(__builtin_popcount(p_words[at >> 5] & ((2u << (at & 31)) - 1))));
           }
         }
       }
