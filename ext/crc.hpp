@@ -29,7 +29,8 @@ const char* crc32c_implementation();
 // Summed over a row's runs that telescopes to one term per run, (w_r - w_{r-1}) * W(a_r) (w_{-1}
 // = 0, W(n) = 0), the weights coming from one table over positions (pre-multiplied by x^32). With
 // a carry-less multiply the products of a row are summed unreduced and reduced once, so a run
-// costs one multiply however long it is, instead of 4 bytes of stores and CRC per word. Needs the CRC and carry-less multiply instructions (`available()`); without them
+// costs one multiply however long it is, instead of 4 bytes of stores and CRC per word. Needs
+// the CRC and carry-less multiply instructions (`available()`); without them
 // callers write the ids and use crc32c.
 class RunCrc32c {
  public:
