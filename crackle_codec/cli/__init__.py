@@ -38,11 +38,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PROG, CLIError, _one_line
+from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PROG, CLIError, UsageError, _one_line
 from .registry import load_commands
 from .synthetic import DEMO_SHAPE, synthetic_segmentation
 
-__all__ = ["main", "build_parser", "CLIError", "synthetic_segmentation", "PROG",
+__all__ = ["main", "build_parser", "CLIError", "UsageError", "synthetic_segmentation", "PROG",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "DEMO_SHAPE"]
 
 
@@ -74,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, summary, setup in load_commands():
         p = sub.add_parser(name, parents=[common], help=summary, description=summary)
         setup(p)
+        p.set_defaults(parser=p)  # for UsageError: the subcommand's own usage line
     return parser
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,6 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)
     try:
         return int(args.run(args) or EXIT_OK)
+    except UsageError as exc:
+        if args.debug:
+            raise
+        try:
+            args.parser.error(str(exc))  # prints the usage and the message, raises SystemExit(2)
+        except SystemExit:
+            pass
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
