@@ -20,8 +20,12 @@ if os.environ.get("CRACKLE_SANITIZE"):
     compile_args += san
     link_args += san
 
+# The compiled core is a top-level module, not crackle_codec._crackle: a clone's crackle_codec/ folder
+# (first on sys.path when Python runs from the repository root) then still imports the installed
+# build instead of failing on a missing extension. crackle_codec/__init__.py keeps the name
+# crackle_codec._crackle for it.
 ext = Extension(
-    "crackle_codec._crackle",
+    "_crackle_codec",
     sources=SOURCES,
     depends=sorted(glob.glob("ext/*.hpp")),  # a header change must rebuild the extension
     include_dirs=["ext", np.get_include()],
