@@ -189,7 +189,7 @@ def test_corrupt_outer_layer_names_the_file_and_the_layer(tmp_path, volume, suff
 def test_convert_refuses_one_voxel_chunks_with_the_reason(tmp_path, seg_npy, run_main):
     _zarr()
     err = one_line_error(run_main("convert", seg_npy, tmp_path / "a.zarr", "--chunks", "1"),
-                         "chunks of 1 voxel", "14,400 chunks", "at least 64 voxels")
+                         "--chunks 1,1,1: chunks of 1 voxel", "14,400 chunks", "at least 64 voxels")
     assert "header" in err
     assert not (tmp_path / "a.zarr").exists()
 
@@ -202,7 +202,7 @@ def test_convert_small_chunks_warn_and_report_larger_honestly(tmp_path, run_main
     np.save(src, vol)
     proc = run_main("convert", src, tmp_path / "a.zarr", "--chunks", "4,4,8")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.startswith("crackle-zarr: warning: chunks of 128 voxels (4,4,8) make 16 chunks")
+    assert proc.stderr.startswith("crackle-zarr: warning: --chunks 4,4,8: chunks of 128 voxels make 16 chunks")
     assert "x larger than raw" in proc.stdout and "smaller" not in proc.stdout
 
 

@@ -178,7 +178,7 @@ def _check_chunks(source_path: str, shape: Sequence[int], chunks: Sequence[int],
     n_chunks = math.prod(-(-s // c) for s, c in zip(shape, chunks))
     if chunk_voxels >= SMALL_CHUNK_VOXELS or n_chunks <= 1:
         return
-    why = (f"chunks of {chunk_voxels:,} voxel{'s' if chunk_voxels != 1 else ''} ({','.join(map(str, chunks))}) "
+    why = (f"--chunks {','.join(map(str, chunks))}: chunks of {chunk_voxels:,} voxel{'s' if chunk_voxels != 1 else ''} "
            f"make {n_chunks:,} chunks, each with a Crackle header, label table and CRCs (about 100 bytes) and a "
            "stored object of its own: the array can end up larger than the raw volume, and slow to write")
     if chunk_voxels < MIN_CHUNK_VOXELS:
