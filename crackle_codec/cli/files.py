@@ -211,6 +211,9 @@ def _read_stream(path: str) -> bytes:
         raise CLIError(f"{path}: cannot read it ({_one_line(exc)})") from exc
 
 
+READ_SLAB_BYTES = 64 << 20  # compress reads a memory-mapped input this much at a time
+
+
 def _read_whole(volume: Any, path: str, *, progress: bool) -> np.ndarray:
     """``volume`` (from ``_read_volume(lazy=True)``) in memory, same memory order.
 
@@ -224,7 +227,7 @@ def _read_whole(volume: Any, path: str, *, progress: bool) -> np.ndarray:
     axis = volume.ndim - 1 if order == "F" else 0  # the slowest-varying axis
     count = volume.shape[axis]
     per_slice = volume.size // count if count else 0
-    step = max(1, (64 << 20) // max(1, per_slice * volume.dtype.itemsize))  # about 64 MB a slab
+    step = max(1, READ_SLAB_BYTES // max(1, per_slice * volume.dtype.itemsize))
     with Progress(count, "slice", enabled=progress, desc=f"read {os.path.basename(path)}") as bar:
         for lo in range(0, count, step):
             box = [slice(None)] * volume.ndim
