@@ -26,7 +26,10 @@ Adding a subcommand is a one-module change: in a module of ``commands/`` (a new 
 ``registry.load_commands``), write a ``_setup_NAME(parser)`` function decorated with
 ``@_subcommand(name, summary)`` that adds its arguments and sets ``run`` to a function
 ``run(args) -> int``. Errors are raised as exceptions; ``main`` prints them as one line on stderr (a
-traceback only with ``--debug``).
+traceback only with ``--debug``); a ``UsageError`` (an option value wrong for this input) exits 2
+with the command's usage. A long command runs its per-chunk tasks with ``pool.ThreadPool.run(tasks,
+on_done)`` and reports each completed task to a ``progress.Progress`` (items and voxels), so its
+progress moves with the work and shows the throughput.
 
 Exit codes: 0 success, 1 failure (including a stream that fails to verify), 2 usage error.
 """
