@@ -118,7 +118,10 @@ def save(obj: Union[np.ndarray, BytesLike], path: Union[PathLike, IO[bytes]], *,
 
 def _write_atomically(path: str, data: bytes, *, exclusive: bool) -> None:
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".crackle-", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".crackle-", suffix=".tmp", dir=directory)
+    except OSError as exc:  # name the file asked for, not the temporary one
+        raise type(exc)(exc.errno, exc.strerror, path) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -129,3 +129,10 @@ def test_file_objects(volume):
     buf.seek(0)
     assert np.array_equal(crackle_codec.load(buf), volume)
     assert crackle_codec.load(io.BytesIO(gzip.compress(buf.getvalue())), decode=False) == buf.getvalue()
+
+
+def test_save_into_a_missing_directory_names_the_file(tmp_path, volume):
+    target = tmp_path / "no" / "such" / "v.ckl"
+    with pytest.raises(FileNotFoundError) as info:
+        crackle_codec.save(volume, target)
+    assert info.value.filename == str(target)
