@@ -26,6 +26,7 @@ from zarr.core.buffer import default_buffer_prototype  # noqa: E402
 from zarr.core.dtype import parse_dtype  # noqa: E402
 from zarr.storage import LocalStore, WrapperStore  # noqa: E402
 
+import crackle_codec as cc  # noqa: E402
 import crackle_codec.zarr3 as cz3  # noqa: E402
 from crackle_codec import DecodeError  # noqa: E402
 from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
@@ -45,9 +46,9 @@ def create(path, shape, chunks, dtype, *, shards=None, compressors=None, codec=N
 def test_to_dict_from_dict_and_pickle():
     codec = CrackleCodec(markov_model_order=5, allow_pins=True)
     d = codec.to_dict()
-    assert d == {"name": "crackle", "configuration": {"markov_model_order": 5, "allow_pins": True}}
+    assert d == {"name": "crackle", "configuration": {"markov_model_order": 5, "allow_pins": True,
+                                                      "x_axis": "fastest"}}
     assert CrackleCodec.from_dict(json.loads(json.dumps(d))) == codec
-    assert CrackleCodec.from_dict({"name": "crackle"}) == CrackleCodec()
     assert pickle.loads(pickle.dumps(codec)) == codec
     with pytest.raises(ValueError):
         CrackleCodec(markov_model_order=99)
@@ -55,6 +56,22 @@ def test_to_dict_from_dict_and_pickle():
         CrackleCodec(allow_pins=1)
     with pytest.raises(ValueError):
         CrackleCodec.from_dict({"name": "zstd", "configuration": {}})
+
+
+def test_metadata_without_x_axis_is_the_legacy_mapping():
+    """Metadata of the first release has no "x_axis": chunk axis 0 stays x, and round-trips so."""
+    legacy = CrackleCodec.from_dict({"name": "crackle", "configuration": {"markov_model_order": 0,
+                                                                          "allow_pins": False}})
+    assert legacy.x_axis is None and legacy != CrackleCodec()
+    assert legacy.to_dict() == {"name": "crackle", "configuration": {"markov_model_order": 0, "allow_pins": False}}
+    assert CrackleCodec.from_dict({"name": "crackle"}) == legacy
+    assert pickle.loads(pickle.dumps(legacy)) == legacy
+
+
+@pytest.mark.parametrize("config", [{"x_axis": "first"}, {"x_axis": None}, {"x_axis": 2}, {"axes": "zyx"}])
+def test_unknown_configuration_fails_loudly(config):
+    with pytest.raises((ValueError, TypeError)):
+        CrackleCodec.from_dict({"name": "crackle", "configuration": {"markov_model_order": 0, **config}})
 
 
 def test_registered_under_its_name():
@@ -117,7 +134,8 @@ def test_real_volume_round_trip(tmp_path, compressors, name, chunks):
     z = create(tmp_path / "a.zarr", vol.shape, chunks, vol.dtype, compressors=compressors)
     z[...] = vol
     meta = json.loads((tmp_path / "a.zarr" / "zarr.json").read_text())
-    assert meta["codecs"][0] == {"name": "crackle", "configuration": {"markov_model_order": 0, "allow_pins": False}}
+    assert meta["codecs"][0] == {"name": "crackle", "configuration": {"markov_model_order": 0, "allow_pins": False,
+                                                                      "x_axis": "fastest"}}
     back = zarr.open_array(str(tmp_path / "a.zarr"), mode="r")
     assert isinstance(back.serializer, CrackleCodec)
     assert np.array_equal(back[...], vol)
@@ -148,35 +166,51 @@ def test_options_and_memory_order_f(tmp_path):
 
 
 def test_partial_decode_reads_only_needed_z_slices(tmp_path, monkeypatch):
-    vol = crop("flyem_medulla_ws", (64, 64, 64))
+    vol = np.ascontiguousarray(crop("flyem_medulla_ws", (64, 64, 64)).T)  # (z, y, x)
     z = create(tmp_path / "a.zarr", vol.shape, (32, 32, 32), vol.dtype)
     z[...] = vol
     calls = []
-    real = cz3.decompress
+    real = cz3.decode_chunk
 
-    def spy(data, **kwargs):
-        calls.append(kwargs.get("z"))
-        return real(data, **kwargs)
+    def spy(data, shape, x_axis, order, z_range=None):
+        calls.append(z_range)
+        return real(data, shape, x_axis, order, z_range)
 
-    monkeypatch.setattr(cz3, "decompress", spy)
+    monkeypatch.setattr(cz3, "decode_chunk", spy)
     back = zarr.open_array(str(tmp_path / "a.zarr"), mode="r")
-    assert np.array_equal(back[:, :, 37], vol[:, :, 37])
-    assert calls and all(c == slice(5, 6) for c in calls)
+    assert np.array_equal(back[37], vol[37])
+    assert calls and all(c == (5, 6) for c in calls)
     calls.clear()
-    assert np.array_equal(back[3:50, 10:20, 33:60:7], vol[3:50, 10:20, 33:60:7])
-    assert calls and all(c == slice(1, 23) for c in calls)  # z = 33, 40, 47, 54
+    assert np.array_equal(back[33:60:7, 10:20, 3:50], vol[33:60:7, 10:20, 3:50])
+    assert calls and all(c == (1, 23) for c in calls)  # z = 33, 40, 47, 54
+    calls.clear()
+    assert np.array_equal(back[:, :, 37], vol[:, :, 37])  # x is not sliced: whole chunks
+    assert calls and all(c is None for c in calls)
 
     # every other selection kind gives the same answer as numpy
     rng = np.random.default_rng(0)
     xs, ys, zs = (np.sort(rng.choice(64, 9, replace=False)) for _ in range(3))
-    assert np.array_equal(back.oindex[xs, :, zs], vol[np.ix_(xs, np.arange(64), zs)])
-    assert np.array_equal(back.oindex[xs, 5, 40:44], vol[xs, 5, 40:44])
-    assert np.array_equal(back.vindex[xs, ys, zs], vol[xs, ys, zs])
+    assert np.array_equal(back.oindex[zs, :, xs], vol[np.ix_(zs, np.arange(64), xs)])
+    assert np.array_equal(back.oindex[40:44, 5, xs], vol[40:44, 5, xs])
+    assert np.array_equal(back.vindex[zs, ys, xs], vol[zs, ys, xs])
     mask = rng.random(64) < 0.3
-    assert np.array_equal(back.oindex[:, :, mask], vol[:, :, mask])
+    assert np.array_equal(back.oindex[mask], vol[mask])
     assert np.array_equal(back[5, 6, 7], vol[5, 6, 7])
     assert np.array_equal(back[-1, :, -1], vol[-1, :, -1])
-    assert np.array_equal(back[:, :, 31:33], vol[:, :, 31:33])
+    assert np.array_equal(back[31:33], vol[31:33])
+
+
+def test_partial_decode_of_five_dimensional_chunks(tmp_path):
+    """(t, c, z, y, x) with chunks of length 1 in t and c: z is axis 2, sliced alone."""
+    vol = blobs((2, 3, 20, 18, 16), "uint16", seed=8)
+    z = create(tmp_path / "a.zarr", vol.shape, (1, 1, 8, 18, 16), vol.dtype)
+    z[...] = vol
+    back = zarr.open_array(str(tmp_path / "a.zarr"), mode="r")
+    assert np.array_equal(back[...], vol)
+    assert np.array_equal(back[1, 2, 13], vol[1, 2, 13])
+    assert np.array_equal(back[:, 1, 3:11, ::3, 5], vol[:, 1, 3:11, ::3, 5])
+    chunk = tmp_path / "a.zarr" / "c" / "1" / "2" / "1" / "0" / "0"
+    assert cc.header(chunk.read_bytes()).shape == (16, 18, 8)
 
 
 class CountingStore(WrapperStore):
