@@ -77,8 +77,14 @@ def test_config_without_x_axis_is_the_legacy_mapping():
     assert pickle.loads(pickle.dumps(legacy)) == legacy
     arr = blobs((9, 8, 7), "uint16")
     # legacy: the stream is the (9, 8, 7) chunk itself, in its memory order
-    assert crackle_codec.header(legacy.encode(arr)).shape == (9, 8, 7)
+    stream = legacy.encode(arr)
+    assert crackle_codec.header(stream).shape == (9, 8, 7)
     assert crackle_codec.header(Crackle().encode(arr)).shape == (7, 8, 9)
+    assert np.array_equal(legacy.decode(stream), arr)
+    for order in ("C", "F"):  # into a chunk-shaped out, either memory order: the logical chunk
+        out = np.zeros(arr.shape, arr.dtype, order=order)
+        legacy.decode(stream, out=out)
+        assert np.array_equal(out, arr)
 
 
 @pytest.mark.parametrize("config", [{"x_axis": "first"}, {"x_axis": 0}, {"x_axis": "FASTEST"},
