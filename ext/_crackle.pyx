@@ -164,6 +164,41 @@ def decompress(const uint8_t[::1] buf, uint32_t z0, uint32_t z1, int threads):
     return out
 
 
+def layout(const uint8_t[::1] buf):
+    """(sx, sy, sz, dtype, fortran) from the header alone: what decompress_into needs to size ``out``."""
+    cdef Header h = parse_header(_ptr(buf), buf.shape[0])
+    return (h.sx, h.sy, h.sz, np.dtype(("<i" if h.is_signed else "<u") + str(h.data_width)), h.fortran)
+
+
+def decompress_into(const uint8_t[::1] buf, uint32_t z0, uint32_t z1, cnp.ndarray out, int threads):
+    """Decode slices [z0, z1) into ``out``, a writeable (sx, sy, z1-z0) array of the stream's dtype
+    (``bool`` for a uint8 stream too) that is F- or C-contiguous: the slices are written in the
+    layout of ``out`` (F when it is both), whatever order the header records. Returns ``out``.
+
+    TypeError for another dtype (never a cast); DecodeError for another shape (the stream does not
+    fit the destination); ValueError for a read-only or non-contiguous ``out``.
+    """
+    cdef StreamInfo s = _open(buf)
+    cdef Header h = s.header
+    if z1 > h.sz or z0 > z1:
+        raise IndexError(f"z range {z0}:{z1} is outside 0:{h.sz}")
+    dtype = np.dtype(("<i" if h.is_signed else "<u") + str(h.data_width))
+    if out.dtype != dtype and not (out.dtype == np.bool_ and dtype == np.uint8):
+        raise TypeError(f"the Crackle stream holds {dtype} labels; cannot decode them into a {out.dtype} array")
+    if out.ndim != 3 or (out.shape[0], out.shape[1], out.shape[2]) != (h.sx, h.sy, z1 - z0):
+        raise DecodeError(f"the Crackle stream decodes to a {h.sx}x{h.sy}x{z1 - z0} volume; "
+                          f"the destination has shape {(<object>out).shape}")
+    if not out.flags.writeable:
+        raise ValueError("the destination array is read-only")
+    if not (out.flags.f_contiguous or out.flags.c_contiguous):
+        raise ValueError("the destination array must be C- or F-contiguous")
+    s.header.fortran = out.flags.f_contiguous
+    cdef void* dst = cnp.PyArray_DATA(out)
+    with nogil:
+        decode_c(s, z0, z1, dst, threads)
+    return out
+
+
 def verify(const uint8_t[::1] buf, int threads):
     """Decode every slice without output, checking every CRC and count."""
     cdef StreamInfo s = _open(buf)
