@@ -1,0 +1,103 @@
+"""Hostile streams that buy work or memory out of proportion to their size ("bombs").
+
+Each builder returns a small stream (CRCs recomputed, so only the decoder's own bounds can stop
+it). ``tests/test_bombs.py`` runs them in a child process under an address-space and time cap.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from fuzz.seeds import Sections, crc8  # noqa: F401
+
+
+def _w(v: int) -> int:
+    return 1 if v <= 0xFF else 2 if v <= 0xFFFF else 4 if v <= 0xFFFFFFFF else 8
+
+
+def _flat(sx: int, sy: int, codes: list[bytes], counts: list[int], *, order: int = 0, model: bytes = b"",
+          keys: bytes | None = None, permissible: bool = False, version: int = 1) -> bytes:
+    """A FLAT uint8 stream with one label (0) and the given per-slice crack codes and cc counts."""
+    sz = len(codes)
+    cw = _w(sx * sy)
+    total = sum(counts)
+    labels = struct.pack("<Q", 1) + b"\x00" + b"".join(c.to_bytes(cw, "little") for c in counts)
+    labels += keys if keys is not None else b"\x00" * total
+    ff = (1 if permissible else 0) << 4 | order << 9
+    s = Sections(1, ff, sx, sy, sz, 31, len(labels), [len(c) for c in codes], labels, model, b"".join(codes),
+                 True, slice_crcs=[0] * sz)
+    stream = s.build()
+    if version == 0:
+        from fuzz.seeds import strip_crcs
+        stream = strip_crcs(stream)
+    return stream
+
+
+def _empty_code(sy: int) -> bytes:
+    """A slice with no chains: B = YW, num_rows = 0, no move bytes."""
+    yw = _w(sy + 1)
+    return struct.pack("<I", yw) + b"\x00" * yw
+
+
+def _boc_one_start(sx: int, sy: int, x: int, y: int) -> bytes:
+    xw, yw = _w(sx + 1), _w(sy + 1)
+    return (1).to_bytes(yw, "little") + y.to_bytes(yw, "little") + (1).to_bytes(xw, "little") + x.to_bytes(xw, "little")
+
+
+def _markov_model(order: int, entry: int) -> bytes:
+    """A model whose every context holds permutation ``entry`` (5-bit entries, LSB-first)."""
+    n = 4 ** order
+    bits = 0
+    for i in range(n):
+        bits |= entry << (5 * i)
+    return bits.to_bytes((5 * n + 7) // 8, "little")
+
+
+def branch_bomb(side: int = 4096, move_bytes: int = 1, version: int = 1) -> bytes:
+    """Markov order 1 whose most likely symbol is a difference of 2 (permutation 12 = 2,0,1,3), a
+    first direction UP, and one zero byte of moves: read on past the end as zeros, every symbol is
+    the second half of an UP,DOWN pair, a BRANCH, and the branch stack grows without end."""
+    boc = _boc_one_start(side, side, 0, 0)
+    code = struct.pack("<I", len(boc)) + boc + b"\x00" * move_bytes
+    return _flat(side, side, [code], [1], order=1, model=_markov_model(1, 12), version=version)
+
+
+def pins_component_bomb(side: int = 4096, sz: int = 64, permissible: bool = False, version: int = 1) -> bytes:
+    """A PINS stream with no pin records and no cracks whose cc_per_grid claims every pixel of
+    every slice is its own component (background everywhere)."""
+    sxy = side * side
+    cw = _w(sxy)
+    labels = b"\x00" + struct.pack("<Q", 0) + sxy.to_bytes(cw, "little") * sz + b"\x00"
+    codes = [_empty_code(side)] * sz
+    ff = 2 << 5 | (1 if permissible else 0) << 4
+    s = Sections(1, ff, side, side, sz, 31, len(labels), [len(c) for c in codes], labels, b"", b"".join(codes),
+                 True, slice_crcs=[0] * sz)
+    stream = s.build()
+    if version == 0:
+        from fuzz.seeds import strip_crcs
+        stream = strip_crcs(stream)
+    return stream
+
+
+def many_uniform_slices(side: int = 4096, sz: int = 30000, bad_last: bool = True) -> bytes:
+    """Uniform slices (no cracks, one component each): a consistent stream for a huge volume. With
+    ``bad_last`` the last slice's CRC is wrong, so verify must walk every slice to find it."""
+    codes = [_empty_code(side)] * sz
+    stream = bytearray(_flat(side, side, codes, [1] * sz))
+    # Slice CRCs of sxy zero ids: computed once (all equal), the last one broken if asked.
+    from fuzz.seeds import crc32c
+    zero = crc32c(b"\x00" * (4 * side * side)) if side * side <= 1 << 22 else 0
+    for z in range(sz):
+        stream[len(stream) - 4 * (sz - z):len(stream) - 4 * (sz - z) + 4] = struct.pack("<I", zero)
+    if bad_last:
+        stream[-1] ^= 1
+    return bytes(stream)
+
+
+def flipped_sx(stream: bytes, bit: int) -> bytes:
+    """``stream`` with one bit of sx flipped and the CRCs re-signed."""
+    s = Sections.parse(stream)
+    s.sx ^= 1 << bit
+    return s.build()
