@@ -4,7 +4,7 @@ The stream format is the one written by the reference package ``crackle-codec`` 
 versions 0 and 1); see docs/format.md.
 """
 
-from .errors import DecodeError
+from .errors import DecodeError, SliceOutOfRange
 from .core import (
     Header,
     compress,
@@ -26,6 +26,7 @@ __all__ = [
     "Crackle",
     "DecodeError",
     "Header",
+    "SliceOutOfRange",
     "chunk_labels",
     "compress",
     "contains",

@@ -6,7 +6,7 @@ import bz2
 import gzip
 import lzma
 import os
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -69,10 +69,12 @@ def save(obj: Union[np.ndarray, BytesLike], path: PathLike, **compress_kwargs) -
         f.write(data)
 
 
-def load(path: PathLike, *, decode: bool = True, parallel: int = 1) -> Union[np.ndarray, bytes]:
+def load(path: PathLike, *, decode: bool = True, parallel: int = 1,
+         max_voxels: Optional[int] = None) -> Union[np.ndarray, bytes]:
     """Read a ``.ckl`` file (undoing a ``.gz``/``.bz2``/``.xz``/``.zst`` stage named by its extension).
 
-    Returns the decoded array, or the stream itself with ``decode=False``.
+    Returns the decoded array, or the stream itself with ``decode=False``. ``max_voxels``: refuse
+    (DecodeError) a stream whose header claims more voxels, before decoding (see ``decompress``).
     """
     with open(path, "rb") as f:
         data = f.read()
@@ -82,4 +84,4 @@ def load(path: PathLike, *, decode: bool = True, parallel: int = 1) -> Union[np.
     if not decode:
         header(data)
         return data
-    return decompress(data, parallel=parallel)
+    return decompress(data, parallel=parallel, max_voxels=max_voxels)

@@ -92,9 +92,13 @@ def shape(const uint8_t[::1] buf):
     return (h.sx, h.sy, h.sz)
 
 
-def info(const uint8_t[::1] buf):
-    """Header fields and section layout of a stream, after checking its structure."""
+def info(const uint8_t[::1] buf, bint check_labels=False):
+    """Header fields and section layout of a stream, after checking its structure (and with
+    check_labels, the labels CRC: what the label queries read)."""
     cdef StreamInfo s = _open(buf)
+    if check_labels:
+        with nogil:
+            check_labels_crc_c(s)
     cdef Header h = s.header
     return {
         "version": h.version,

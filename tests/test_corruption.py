@@ -10,8 +10,8 @@ Version-1 streams carry CRCs, so the rule there is strict:
 * decompress, z-range decompress, verify: ``DecodeError`` or exactly the original volume
   (values, dtype, shape, memory order) -- zero silent corruptions;
 * header: ``DecodeError`` or the original shape, dtype, order and formats;
-* labels / num_labels / contains skip the labels CRC by design: for a mutation outside the labels
-  section they give ``DecodeError`` or the original answer; inside it, any answer (never a crash);
+* labels / num_labels / contains: ``DecodeError`` or the original answer, wherever the mutation
+  is (they check the labels section and its CRC before answering);
 * remap checks the labels CRC; its output decodes to the mapped original or raises ``DecodeError``.
 
 Version-0 streams (no CRCs at all) can only promise no crash, no exception but ``DecodeError``,
@@ -82,8 +82,7 @@ def sweep_exact(stream: bytes, expected: np.ndarray, long: bool = False) -> list
     np.testing.assert_array_equal(original, expected)
     ref_labels = cc.labels(stream)
     mapped = expected ^ expected.dtype.type(1)
-    lab_lo = ref_head.header_bytes + ref_head.index_bytes
-    lab_hi = lab_lo + ref_head.label_bytes
+    ref_count = cc.num_labels(stream)
     sz = expected.shape[2]
     failures = []
     for k, (what, at, m) in enumerate(_mutants(stream, long)):
@@ -103,9 +102,11 @@ def sweep_exact(stream: bytes, expected: np.ndarray, long: bool = False) -> list
             if head is not FAILED and not _same_header(head, ref_head):
                 raise oracles.Finding(f"header() silently changed: {head}")
             labels = res.get("labels", FAILED)
-            in_labels = at is not None and lab_lo <= at < lab_hi
-            if labels is not FAILED and not in_labels and not np.array_equal(labels, ref_labels):
-                raise oracles.Finding(f"labels() changed by a mutation outside the labels section: {labels}")
+            if labels is not FAILED and not np.array_equal(labels, ref_labels):
+                raise oracles.Finding(f"labels() answered from a corrupted stream: {labels}")
+            count = res.get("num_labels", FAILED)
+            if count is not FAILED and count != ref_count:
+                raise oracles.Finding(f"num_labels() answered from a corrupted stream: {count}")
             dec2 = res.get("remap_decoded", FAILED)
             if dec2 is not FAILED and not np.array_equal(dec2, mapped):
                 raise oracles.Finding("silent corruption: remap output decodes to other voxels")
