@@ -2,6 +2,7 @@
 // label components, check the count and CRC, map components to labels and write the output.
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -132,6 +133,28 @@ uint32_t crc_of_component_ids(const SliceRuns& runs, uint32_t sx, uint32_t sy, s
   return crc;
 }
 
+// Whether slice z's code is well formed and draws nothing (an empty move stream: no chains).
+bool slice_draws_nothing(const StreamInfo& s, uint32_t z) {
+  const uint64_t begin = s.layout.slice_offsets[z];
+  const uint64_t len = s.layout.slice_offsets[z + 1] - begin;
+  return len >= 4 && load_u32(s.data + begin) == len - 4;
+}
+
+// The slice CRC of a slice with no cracks: one component (impermissible: ids all 0) or a
+// component per pixel (permissible: ids 0, 1, 2, ...), written a band at a time.
+uint32_t crackless_slice_crc(bool permissible, uint64_t sxy) {
+  std::vector<uint8_t> band(std::min<uint64_t>(sxy, uint64_t{1} << 16) * 4, 0);
+  uint32_t crc = 0;
+  for (uint64_t p0 = 0; p0 < sxy; p0 += band.size() / 4) {
+    const uint64_t n = std::min<uint64_t>(band.size() / 4, sxy - p0);
+    if (permissible) {
+      for (uint64_t i = 0; i < n; i++) store_le(band.data() + 4 * i, p0 + i, 4);
+    }
+    crc = crc32c(band.data(), 4 * n, crc);
+  }
+  return crc;
+}
+
 // The component of pixel (x, y): binary search in row y's runs (pins only; they are few).
 uint32_t component_at(const SliceRuns& runs, uint32_t x, uint32_t y) {
   const uint32_t* first = runs.start.data() + runs.row_first[y];
@@ -240,6 +263,11 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
   std::vector<std::vector<T>> values(nthreads);
   std::vector<std::vector<T>> run_values(nthreads);
   std::vector<std::vector<T>> staging(c_order ? nthreads : 0);
+  // verify: a slice that draws nothing has a known labelling, the same for every such slice, so
+  // its check costs O(1) after the first (a few bytes of stream per slice may declare a huge
+  // uniform volume; checking it must not cost a labelling per slice).
+  std::once_flag crackless_once;
+  uint32_t crackless_crc = 0;
   parallel_for(tasks, nthreads, [&](uint64_t t, int w) {
     const uint64_t g0 = t * group, g1 = std::min(nz, g0 + group);
     T* stage = nullptr;
@@ -251,6 +279,19 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
       const uint32_t z = static_cast<uint32_t>(z0 + i);
       const std::string section = "slice z=" + std::to_string(z);
       DecodeScratch& sc = scratch[w];
+      if (out == nullptr && slice_draws_nothing(s, z)) {
+        const uint64_t expected = L.cc_offsets[z + 1] - L.cc_offsets[z];
+        const uint64_t count = h.permissible ? sxy : 1;
+        if (count != expected) {
+          fail(section, "crack code yields " + std::to_string(count) + " components, the labels section says " +
+                            std::to_string(expected));
+        }
+        if (s.layout.has_crcs) {
+          std::call_once(crackless_once, [&] { crackless_crc = crackless_slice_crc(h.permissible, sxy); });
+          if (crackless_crc != s.layout.slice_crc(s.data, z)) fail(section, "CRC32C mismatch (crack code corrupted)");
+        }
+        continue;
+      }
       decode_slice_components(s, model, z, sc, section);
       const uint64_t first = L.cc_offsets[z];
       const uint32_t count = static_cast<uint32_t>(L.cc_offsets[z + 1] - first);
@@ -334,6 +375,21 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
 }
 
 }  // namespace
+
+void check_slice_codes(const StreamInfo& s, uint32_t z0, uint32_t z1) {
+  const Header& h = s.header;
+  if (z1 > h.sz || h.voxels() == 0) return;
+  std::vector<Vertex> starts;
+  for (uint32_t z = z0; z < z1; z++) {
+    const std::string section = "slice z=" + std::to_string(z);
+    const uint64_t begin = s.layout.slice_offsets[z];
+    const uint64_t len = s.layout.slice_offsets[z + 1] - begin;
+    if (len < 4) fail(section, "crack code shorter than its 4-byte BOC length field");
+    const uint64_t boc_bytes = load_u32(s.data + begin);
+    if (boc_bytes > len - 4) fail(section, "BOC length " + std::to_string(boc_bytes) + " runs past the slice's crack code");
+    if (len - 4 - boc_bytes > 0) parse_boc(s.data + begin + 4, boc_bytes, h.sx, h.sy, section.c_str(), starts);
+  }
+}
 
 void decode(const StreamInfo& s, uint32_t z0, uint32_t z1, void* out, int threads) {
   const Header& h = s.header;

@@ -87,8 +87,12 @@ def many_uniform_slices(side: int = 4096, sz: int = 30000, bad_last: bool = True
     codes = [_empty_code(side)] * sz
     stream = bytearray(_flat(side, side, codes, [1] * sz))
     # Slice CRCs of sxy zero ids: computed once (all equal), the last one broken if asked.
-    from fuzz.seeds import crc32c
-    zero = crc32c(b"\x00" * (4 * side * side)) if side * side <= 1 << 22 else 0
+    from crackle_codec import _crackle
+    block = bytes(1 << 20)
+    zero, left = 0, 4 * side * side
+    while left:
+        zero = _crackle.crc32c(block[:min(left, len(block))], zero)
+        left -= min(left, len(block))
     for z in range(sz):
         stream[len(stream) - 4 * (sz - z):len(stream) - 4 * (sz - z) + 4] = struct.pack("<I", zero)
     if bad_last:
