@@ -6,7 +6,13 @@ it). ``tests/test_bombs.py`` runs them in a child process under an address-space
 
 from __future__ import annotations
 
+import json
+import os
 import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 
@@ -105,3 +111,78 @@ def flipped_sx(stream: bytes, bit: int) -> bytes:
     s = Sections.parse(stream)
     s.sx ^= 1 << bit
     return s.build()
+
+
+# ------------------------------------------------------------------ running under a cap
+
+SANITIZED = os.environ.get("CRACKLE_SANITIZED") == "1"  # ASan reserves terabytes: no RLIMIT_AS
+CAP_MB = 64
+
+_CHILD = textwrap.dedent(r'''
+    import json, resource, sys, time
+    import crackle_codec as cc
+    from crackle_codec import DecodeError
+    cases = json.load(sys.stdin)
+    cap_mb = int(sys.argv[1])
+    def status():
+        with open("/proc/self/status") as f:
+            return {l.split(":")[0]: int(l.split()[1]) * 1024 for l in f if l.startswith(("VmSize", "VmHWM", "VmRSS"))}
+    if cap_mb:
+        cap = status()["VmSize"] + (cap_mb << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    measure = sys.argv[3] == "1"  # peak memory per call (two /proc reads a call)
+    cpu = int(sys.argv[2])  # a hard stop for the whole batch (SIGXCPU kills the child)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    calls = {
+        "header": lambda s: cc.header(s),
+        "labels": lambda s: cc.labels(s),
+        "decompress": lambda s: cc.decompress(s),
+        "decompress_z": lambda s: cc.decompress(s, z=slice(0, 1)),
+        "verify": lambda s: cc.verify(s),
+        "verify_parallel": lambda s: cc.verify(s, parallel=2),
+        "num_labels": lambda s: cc.num_labels(s),
+        "contains": lambda s: cc.contains(s, 7),
+        "remap": lambda s: cc.remap(s, {}, preserve_missing_labels=True),
+    }
+    out = {}
+    for name, (hexs, fns) in cases.items():
+        s = bytes.fromhex(hexs)
+        row = {}
+        for fn in fns:
+            if measure:
+                before = status()
+                with open("/proc/self/clear_refs", "w") as f:
+                    f.write("5")  # reset the peak (VmHWM) to the current RSS
+            t = time.perf_counter()
+            try:
+                calls[fn](s)
+                r = "ok"
+            except DecodeError:
+                r = "DecodeError"
+            except BaseException as e:
+                r = f"{type(e).__name__}: {str(e)[:120]}"
+            dt = time.perf_counter() - t
+            row[fn] = [r, dt, (status()["VmHWM"] - before["VmRSS"]) / 2**20 if measure else 0.0]
+        out[name] = row
+    json.dump(out, sys.stdout)
+''')
+
+
+def run_capped(cases: dict[str, tuple[bytes, tuple[str, ...]]], cap_mb: int = CAP_MB, cpu_seconds: int = 300,
+               measure: bool = True) -> dict:
+    """{case: {fn: [result, seconds, peak RSS growth in MB]}} from a child whose address space is
+    capped ``cap_mb`` above its size at start (RLIMIT_AS; not under ASan) and whose CPU time is
+    capped at ``cpu_seconds`` for the whole batch (RLIMIT_CPU). ``measure``: record each call's
+    peak RSS growth (else 0; the cap still holds)."""
+    env = dict(os.environ)
+    import crackle_codec as cc
+
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(cc.__file__).resolve().parents[1])] + sys.path)
+    payload = {k: [s.hex(), list(fns)] for k, (s, fns) in cases.items()}
+    proc = subprocess.run([sys.executable, "-c", _CHILD, "0" if SANITIZED else str(cap_mb), str(cpu_seconds),
+                           "1" if measure else "0"],
+                          input=json.dumps(payload), capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, f"child crashed (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout)
+
+

@@ -9,13 +9,6 @@ measured times and memory are in docs/robustness.md ("Bounded work").
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -23,64 +16,9 @@ import crackle_codec as cc
 from crackle_codec import DecodeError
 
 import bombs
+from bombs import run_capped
 
-SANITIZED = os.environ.get("CRACKLE_SANITIZED") == "1"  # ASan reserves terabytes: no RLIMIT_AS
-CAP_MB = 64
 MAX_SECONDS = 1.0  # measured: < 0.03 s each (docs/robustness.md); the bound leaves room for CI load
-
-_CHILD = textwrap.dedent(r'''
-    import json, resource, sys, time
-    import crackle_codec as cc
-    from crackle_codec import DecodeError
-    cases = json.load(sys.stdin)
-    cap_mb = int(sys.argv[1])
-    def status():
-        with open("/proc/self/status") as f:
-            return {l.split(":")[0]: int(l.split()[1]) * 1024 for l in f if l.startswith(("VmSize", "VmHWM", "VmRSS"))}
-    if cap_mb:
-        cap = status()["VmSize"] + (cap_mb << 20)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    calls = {
-        "header": lambda s: cc.header(s),
-        "labels": lambda s: cc.labels(s),
-        "decompress": lambda s: cc.decompress(s),
-        "decompress_z": lambda s: cc.decompress(s, z=slice(0, 1)),
-        "verify": lambda s: cc.verify(s),
-        "verify_parallel": lambda s: cc.verify(s, parallel=2),
-    }
-    out = {}
-    for name, (hexs, fns) in cases.items():
-        s = bytes.fromhex(hexs)
-        row = {}
-        for fn in fns:
-            before = status()
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")  # reset the peak (VmHWM) to the current RSS
-            t = time.perf_counter()
-            try:
-                calls[fn](s)
-                r = "ok"
-            except DecodeError:
-                r = "DecodeError"
-            except BaseException as e:
-                r = f"{type(e).__name__}: {str(e)[:120]}"
-            dt = time.perf_counter() - t
-            row[fn] = [r, dt, (status()["VmHWM"] - before["VmRSS"]) / 2**20]
-        out[name] = row
-    json.dump(out, sys.stdout)
-''')
-
-
-def run_capped(cases: dict[str, tuple[bytes, tuple[str, ...]]], cap_mb: int = CAP_MB) -> dict:
-    """{case: {fn: [result, seconds, peak RSS growth in MB]}} from a child under an RLIMIT_AS cap."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(cc.__file__).resolve().parents[1])] + sys.path)
-    payload = {k: [s.hex(), list(fns)] for k, (s, fns) in cases.items()}
-    proc = subprocess.run([sys.executable, "-c", _CHILD, "0" if SANITIZED else str(cap_mb)],
-                          input=json.dumps(payload), capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, f"child crashed (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
-    return json.loads(proc.stdout)
-
 
 ALL = ("header", "labels", "decompress", "decompress_z", "verify", "verify_parallel")
 DECODE = ("decompress", "decompress_z", "verify", "verify_parallel")

@@ -194,3 +194,48 @@ def test_short_random_mutation_run():
     findings = mutation_loop(corpus, seconds=float(os.environ.get("CRACKLE_MUTATION_SECONDS", "5")), runs=0,
                              seed=1, artifacts=Path(tempfile.mkdtemp(prefix="crackle-findings-")))
     assert findings == 0, "the mutation loop found bad inputs (saved, see the output above)"
+
+
+def _capped_mutants() -> dict[str, tuple[bytes, tuple[str, ...]]]:
+    """Every truncation and single-bit flip of three small streams (FLAT, markov order 2, PINS), with
+    the CRCs re-signed after the mutation (so it reaches the parsers; a flip in sx/sy/sz becomes a
+    header claiming a huge volume) and as CRC-free version-0 streams."""
+    x, y, z = np.meshgrid(np.arange(20), np.arange(16), np.arange(3), indexing="ij")
+    a = np.asfortranarray(((x // 3 + y // 5 + z) % 4).astype(np.uint16))
+    p = np.zeros((12, 10, 4), np.uint8, order="F")
+    p[2:5, 3:7, :] = 3
+    p[7, 1, 1:] = 9
+    streams = {"flat": cc.compress(a), "m2": cc.compress(a, markov_model_order=2),
+               "pins": cc.compress(p, allow_pins=True)}
+    fns = ("header", "labels", "contains", "remap", "decompress", "decompress_z", "verify")
+    cases = {}
+    for name, s in streams.items():
+        for k, (what, _, m) in enumerate(_mutants(s)):
+            cases[f"{name} resigned {what}"] = (seeds.resign(m), fns)
+            cases[f"{name} v0 {what}"] = (seeds.strip_crcs(m), fns)
+    return cases
+
+
+def test_mutants_under_resource_caps():
+    """Each mutant through every entry point in a child process whose address space is capped 64 MB
+    above its start (RLIMIT_AS) and whose CPU time is capped (RLIMIT_CPU): only DecodeError or an
+    answer, never MemoryError, and each call fast (the bound leaves room for a loaded CI machine;
+    the measured figures are in docs/robustness.md)."""
+    from bombs import run_capped
+
+    cases = _capped_mutants()
+    res = run_capped(cases, cap_mb=64, cpu_seconds=240, measure=False)
+    bad, slow = [], []
+    worst_t = 0.0
+    for name, row in res.items():
+        for fn, (r, t, _) in row.items():
+            if r not in ("ok", "DecodeError"):
+                bad.append(f"{name}: {fn} -> {r}")
+            if t > 0.25:
+                slow.append(f"{name}: {fn} {t:.3f} s")
+            worst_t = max(worst_t, t)
+    assert len(res) == len(cases) > 10_000
+    assert not bad, f"{len(bad)} mutants raised something else:\n" + "\n".join(bad[:10])
+    assert not slow, f"{len(slow)} slow calls:\n" + "\n".join(slow[:10])
+    print(f"{len(cases)} mutants x {len(next(iter(res.values())))} entry points: "
+          f"slowest call {worst_t * 1e3:.1f} ms")
