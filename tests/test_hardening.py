@@ -189,3 +189,27 @@ def test_v0_dangling_crack_follows_format_6_6():
         return
     ref = crackle.decompress(_v0_dangling(2))[:, :, 0]
     assert ref[0].tolist() == [5, 5, 5, 5] and ref[1:].tolist() == [[9, 9, 9, 9]] * 3, ref
+
+
+def test_chunk_queries_refuse_a_corrupted_chunk(tmp_path):
+    """chunk_labels / find_label / label_index on a zarr array with one chunk whose labels section
+    has a flipped bit: DecodeError, never a wrong label list."""
+    zarr = pytest.importorskip("zarr")
+    if int(zarr.__version__.split(".")[0]) < 3:
+        pytest.skip("zarr 3 needed for this test (tests/zarr2 covers zarr 2)")
+    from crackle_codec import Crackle, chunk_labels, find_label, label_index
+
+    vol = np.zeros((16, 16, 16), np.uint16)
+    vol[2:9, 3:7, :] = 2
+    arr = zarr.create_array(str(tmp_path / "a.zarr"), zarr_format=2, compressors=Crackle(), filters=None,
+                            shape=vol.shape, chunks=(8, 16, 16), dtype=vol.dtype, fill_value=0)
+    arr[:] = vol
+    assert {c: v.tolist() for c, v in chunk_labels(arr).items()} == {(0, 0, 0): [0, 2], (1, 0, 0): [0, 2]}
+    chunk = next(p for p in (tmp_path / "a.zarr").rglob("*") if p.is_file() and p.name in ("0.0.0", "0"))
+    data = bytearray(chunk.read_bytes())
+    h = cc.header(bytes(data))
+    data[h.header_bytes + h.index_bytes + 8] ^= 0x04  # the first unique label value
+    chunk.write_bytes(bytes(data))
+    for query in (lambda: chunk_labels(arr), lambda: find_label(arr, 2), lambda: label_index(arr)):
+        with pytest.raises(DecodeError, match="labels"):
+            query()
