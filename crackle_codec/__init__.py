@@ -16,7 +16,7 @@ except ImportError as _exc:
     ) from _exc
 _sys.modules[__name__ + "._crackle"] = _crackle  # its name inside the package: crackle_codec._crackle
 
-from .errors import DecodeError  # noqa: E402  (after the compiled core, which they use)
+from .errors import DecodeError, SliceOutOfRange  # noqa: E402  (after the compiled core, which they use)
 from .core import (
     Header,
     compress,
@@ -38,6 +38,7 @@ __all__ = [
     "Crackle",
     "DecodeError",
     "Header",
+    "SliceOutOfRange",
     "chunk_labels",
     "compress",
     "contains",

@@ -59,6 +59,7 @@ cdef extern from "codec.hpp" namespace "crackle":
                                                    const EncodeOptions&) except +raise_py_error nogil
     void decode_c "crackle::decode"(const StreamInfo&, uint32_t, uint32_t, void*, int) except +raise_py_error nogil
     void check_labels_crc_c "crackle::check_labels_crc"(const StreamInfo&) except +raise_py_error nogil
+    void check_slice_codes_c "crackle::check_slice_codes"(const StreamInfo&, uint32_t, uint32_t) except +raise_py_error nogil
     vector[uint8_t] replace_labels_c "crackle::replace_labels"(const StreamInfo&, const uint8_t*, uint64_t, int,
                                                                cbool, cbool) except +raise_py_error nogil
 
@@ -92,9 +93,13 @@ def shape(const uint8_t[::1] buf):
     return (h.sx, h.sy, h.sz)
 
 
-def info(const uint8_t[::1] buf):
-    """Header fields and section layout of a stream, after checking its structure."""
+def info(const uint8_t[::1] buf, bint check_labels=False):
+    """Header fields and section layout of a stream, after checking its structure (and with
+    check_labels, the labels CRC: what the label queries read)."""
     cdef StreamInfo s = _open(buf)
+    if check_labels:
+        with nogil:
+            check_labels_crc_c(s)
     cdef Header h = s.header
     return {
         "version": h.version,
@@ -154,6 +159,9 @@ def decompress(const uint8_t[::1] buf, uint32_t z0, uint32_t z1, int threads):
     if z1 > h.sz or z0 > z1:
         raise IndexError(f"z range {z0}:{z1} is outside 0:{h.sz}")
     dtype = np.dtype(("<i" if h.is_signed else "<u") + str(h.data_width))
+    # Before an output sized by the header: the slices' own BOC sections (O(their bytes)).
+    with nogil:
+        check_slice_codes_c(s, z0, z1)
     try:
         out = np.empty((h.sx, h.sy, z1 - z0), dtype=dtype, order="F" if h.fortran else "C")
     except ValueError as e:  # numpy cannot represent the shape (even an empty one)

@@ -651,3 +651,20 @@ def test_convert_force_replaces_only_zarr(tmp_path, seg_npy, volume, run_main):
     ok(run_main("convert", seg_npy, dest, "--chunks", "16", "--force"))
     z = zarr.open_array(dest, mode="r")
     assert z.chunks == (16, 16, 10) and np.array_equal(z[...], volume)
+
+
+def test_max_voxels_refuses_large_claims(stream_file, tmp_path):
+    """--max-voxels (untrusted input): verify and decompress refuse a stream whose header claims
+    more voxels, with exit 1 and the reason."""
+    path, _ = stream_file
+    voxels = crackle_codec.header(path.read_bytes()).voxels
+    ok = run_cli("verify", "--max-voxels", str(voxels), str(path))
+    assert ok.returncode == 0, ok.stderr
+    refused = run_cli("verify", "--max-voxels", str(voxels - 1), str(path))
+    assert refused.returncode == 1 and "max_voxels" in refused.stdout
+    out = tmp_path / "out.npy"
+    refused = run_cli("decompress", str(path), "-o", str(out), "--max-voxels", "10")
+    assert refused.returncode == 1 and not out.exists()
+    assert_one_line_error(refused, "max_voxels")
+    bad = run_cli("decompress", str(path), "-o", str(out), "--max-voxels", "-5")
+    assert bad.returncode == 2

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..args import _add_force, _add_parallel, _markov_arg, _threads_arg
+from ..args import _add_force, _add_max_voxels, _add_parallel, _markov_arg, _threads_arg
 from ..errors import EXIT_FAILURE, EXIT_OK, CLIError, _codec, _one_line
 from ..files import (STREAM_SUFFIXES, VOLUME_SUFFIXES, _OPTIONAL_LIBRARIES, _check_new_output, _chunks_hint,
                      _optional_library, _output_file, _read_stream, _read_volume, _read_whole, _replace_suffix,
@@ -118,6 +118,7 @@ def _setup_verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="Crackle streams (.ckl, optionally compressed)")
     p.add_argument("--parallel", type=_threads_arg, default=1, metavar="N", help="threads, 0 = all cores")
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+    _add_max_voxels(p)
     p.set_defaults(run=run_verify)
 
 
@@ -127,7 +128,7 @@ def run_verify(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            cc.verify(_read_stream(path), parallel=args.parallel)
+            cc.verify(_read_stream(path), parallel=args.parallel, max_voxels=args.max_voxels)
         except (CLIError, cc.DecodeError, OSError) as exc:
             failed += 1
             # A DecodeError's message starts with the failing section; the class name adds nothing.
@@ -220,6 +221,7 @@ def _setup_decompress(p: argparse.ArgumentParser) -> None:
                         + " (default: IN with its extension replaced by .npy)")
     p.add_argument("--key", metavar="NAME", default="labels", help="array name in an .npz output (default: labels)")
     p.add_argument("--transpose", action="store_true", help="reverse the axes of the decoded volume")
+    _add_max_voxels(p)
     _add_parallel(p)
     _add_force(p)
     p.set_defaults(run=run_decompress)
@@ -237,7 +239,7 @@ def run_decompress(args: argparse.Namespace) -> int:
     stream = _read_stream(args.input)
     t0 = time.perf_counter()
     try:
-        volume = cc.decompress(stream, parallel=args.parallel)
+        volume = cc.decompress(stream, parallel=args.parallel, max_voxels=args.max_voxels)
     except cc.DecodeError as exc:
         raise CLIError(f"{args.input}: not a valid Crackle stream: {exc}") from exc
     if args.transpose:
