@@ -22,7 +22,6 @@ struct SliceResult {
   uint32_t cc_count = 0;
   uint32_t crc = 0;
   std::vector<uint64_t> cc_values;    // raw element value of each component (zero-extended)
-  std::vector<uint32_t> first_pixel;  // first pixel of each component (pins only)
   SliceDiffs diffs;                   // kept from the first pass to the second
   SliceCracks cracks;
   std::vector<uint8_t> moves;         // the packed move stream
@@ -91,7 +90,8 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
 
   // First pass, per slice: difference masks, runs, components, CRC, component values, and the
   // count of equal consecutive voxels that decides the crack format.
-  std::vector<uint32_t> all_ids(opt.allow_pins && sz > 1 && !is_signed && voxels < (1ull << 32) ? voxels : 0);
+  const bool pins_possible = (opt.allow_pins || opt.optimize) && sz > 1 && !is_signed && voxels < (1ull << 32);
+  std::vector<uint32_t> all_ids(pins_possible ? voxels : 0);
   const bool keep_ids = !all_ids.empty();
   std::vector<SliceResult> slices(sz);
   std::vector<EncodeScratch> scratch(threads);
@@ -128,14 +128,12 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
       r.crc = crc32c_of_ids(ids, sxy, sc.crc_bytes);
     }
     r.cc_values.resize(r.cc_count);
-    if (keep_ids) r.first_pixel.resize(r.cc_count);
     uint32_t next = 0;
     for (uint32_t y = 0; y < sy && next < r.cc_count; y++) {
       for (uint32_t k = runs.row_first[y]; k < runs.row_first[y + 1] - 1; k++) {
         if (runs.component[k] == next) {
           const uint64_t p = static_cast<uint64_t>(y) * sx + runs.start[k];
           r.cc_values[next] = static_cast<uint64_t>(px[p]);
-          if (keep_ids) r.first_pixel[next] = static_cast<uint32_t>(p);
           next++;
         }
       }
@@ -147,8 +145,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   uint64_t num_pairs = 0;
   for (const auto& r : slices) num_pairs += r.equal_pairs;
   h.permissible = num_pairs < voxels / 2;
-  const bool use_pins = keep_ids && !h.permissible;
-  h.label_format = use_pins ? kPins : kFlat;
+  const bool try_pins = keep_ids && !h.permissible;
 
   // Second pass, per slice: the crack chains.
   parallel_for(sz, threads, [&](uint64_t z, int w) {
@@ -162,15 +159,14 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   uint64_t total_cc = 0;
   for (const auto& r : slices) total_cc += r.cc_count;
   std::vector<uint64_t> cc_values;
-  std::vector<uint32_t> cc_counts(sz), first_pixel;
+  std::vector<uint32_t> cc_counts(sz);
+  std::vector<uint64_t> offsets(static_cast<size_t>(sz) + 1, 0);
   cc_values.reserve(total_cc);
-  if (use_pins) first_pixel.reserve(total_cc);
   for (uint32_t z = 0; z < sz; z++) {
     cc_counts[z] = slices[z].cc_count;
+    offsets[z + 1] = offsets[z] + cc_counts[z];
     cc_values.insert(cc_values.end(), slices[z].cc_values.begin(), slices[z].cc_values.end());
-    if (use_pins) first_pixel.insert(first_pixel.end(), slices[z].first_pixel.begin(), slices[z].first_pixel.end());
     std::vector<uint64_t>().swap(slices[z].cc_values);
-    std::vector<uint32_t>().swap(slices[z].first_pixel);
   }
   h.stored_width = choose_stored_width(cc_values, is_signed, sizeof(T));
   if (is_signed) {
@@ -179,19 +175,33 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   }
   const int cc_width = width_of(sxy);
   std::vector<uint8_t> labels;
-  if (use_pins) {
-    write_pins_labels(h, cc_values, all_ids.data(), first_pixel, cc_counts, h.stored_width, cc_width, labels);
-  } else {
-    write_flat_labels(cc_values, cc_counts, h.stored_width, cc_width, labels);
+  if (try_pins) {
+    std::vector<uint32_t> best_pixel, best_depth;
+    deepest_pixels(data, all_ids.data(), sxy, sz, offsets, best_pixel, best_depth);
+    write_pins_labels(h, cc_values, all_ids.data(), best_pixel, best_depth, cc_counts, h.stored_width, cc_width, labels);
+    h.label_format = kPins;
+  }
+  std::vector<uint32_t>().swap(all_ids);
+  if (!try_pins || opt.optimize) {
+    std::vector<uint8_t> flat;
+    write_flat_labels(cc_values, cc_counts, h.stored_width, cc_width, flat);
+    if (!try_pins || flat.size() <= labels.size()) {
+      labels.swap(flat);
+      h.label_format = kFlat;
+    }
   }
   std::vector<uint64_t>().swap(cc_values);
-  std::vector<uint32_t>().swap(all_ids);
   h.num_label_bytes = labels.size();
 
   // Markov model from the statistics of every slice; no chains at all means no model (9.1).
   bool any_symbols = false;
   for (const auto& r : slices) any_symbols = any_symbols || !r.cracks.symbols.empty();
   h.markov_order = any_symbols ? opt.markov_order : 0;
+  if (opt.optimize) {
+    std::vector<SymbolSpan> spans(sz);
+    for (uint32_t z = 0; z < sz; z++) spans[z] = {slices[z].cracks.symbols.data(), slices[z].cracks.symbols.size()};
+    h.markov_order = best_markov_order(spans, kMaxOptimizeOrder);
+  }
   MarkovModel model;
   std::vector<uint8_t> model_bytes;
   if (h.markov_order > 0) {

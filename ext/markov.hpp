@@ -43,6 +43,15 @@ constexpr uint8_t kDefaultEntry = 23;
 // the stream and the encoder keeps only the contexts its data visits.
 constexpr int kDenseMaxOrder = 10;
 
+// The largest model the encoder writes: 1 MiB, so orders up to 10 (640 KiB). Each symbol saves
+// at most one bit over plain codes, so an order-11 model (2.5 MiB) pays for itself only past 21
+// million crack moves per stream, far beyond any chunk (the best orders measured on real
+// segmentations are 2..7); and from order 14 up other decoders cannot read the stream at all.
+constexpr uint64_t kMaxModelBytes = 1ull << 20;
+constexpr int kMaxOptimizeOrder = 10;
+static_assert((5 * (1ull << (2 * kMaxOptimizeOrder)) + 7) / 8 <= kMaxModelBytes, "order 10 fits the model limit");
+static_assert((5 * (1ull << (2 * (kMaxOptimizeOrder + 1))) + 7) / 8 > kMaxModelBytes, "order 11 does not");
+
 // The model: for each context, the index k of the permutation that ranks its symbols.
 struct MarkovModel {
   int order = 0;
@@ -175,18 +184,129 @@ class MarkovStats {
     return m;
   }
 
- private:
   static int rank_entry(const std::array<uint64_t, 4>& k) {
     std::array<uint8_t, 4> perm = {3, 2, 1, 0};  // ties go to the higher symbol
     std::stable_sort(perm.begin(), perm.end(), [&](uint8_t a, uint8_t b) { return k[a] > k[b]; });
     return permutation_index(perm);
   }
 
+ private:
   int order_;
   bool dense_;
   std::vector<uint64_t> counts_;
   std::vector<uint64_t> sparse_;
 };
+
+// The bytes of one slice's markov-coded move stream under `model`, without writing it.
+inline uint64_t markov_coded_bytes(const uint8_t* f, uint64_t n, const MarkovModel& model) {
+  if (n == 0) return 0;
+  const auto& perms = permutations();
+  const int shift = 2 * (model.order - 1);
+  static constexpr uint8_t kLen[4] = {1, 2, 3, 3};
+  uint8_t len_of[24 * 4];
+  for (int k = 0; k < 24; k++) {
+    for (int r = 0; r < 4; r++) len_of[4 * k + perms[k][r]] = kLen[r];
+  }
+  uint64_t bits = 2;
+  uint64_t ctx = static_cast<uint64_t>(f[0]) << shift;
+  for (uint64_t i = 1; i < n; i++) {
+    bits += len_of[4 * model.entry(ctx) + f[i]];
+    ctx = (ctx >> 2) | (static_cast<uint64_t>(f[i]) << shift);
+  }
+  return (bits + 7) / 8;
+}
+
+// A slice's difference symbols, as the order search sees them.
+struct SymbolSpan {
+  const uint8_t* f;
+  uint64_t n;
+};
+
+// The markov order (0..max_order) that gives the smallest model plus move streams, and that
+// size. Orders only pay when the model is smaller than the bits they can save (at most one per
+// symbol), which bounds the search. One pass counts symbols in the contexts of the highest order
+// left; a lower order's context is the higher one without its oldest symbol, so its counts are
+// sums of four higher contexts, and every order's coded size follows from its counts (ranking
+// by count is the code the encoder writes: 1, 2, 3, 3 bits by rank). Only the padding of each
+// slice to whole bytes is not known from counts: orders whose size is within that margin of the
+// best are measured exactly.
+inline int best_markov_order(const std::vector<SymbolSpan>& slices, int max_order, uint64_t* best_bytes = nullptr) {
+  uint64_t plain = 0, floor_bytes = 0, coded_slices = 0;
+  std::array<uint64_t, 4> first = {0, 0, 0, 0};
+  for (const SymbolSpan& s : slices) {
+    if (s.n == 0) continue;
+    plain += (s.n + 3) / 4;
+    floor_bytes += (s.n + 1 + 7) / 8;  // 2 raw bits, then at least one bit per symbol
+    coded_slices++;
+    first[s.f[0]]++;
+  }
+  auto model_bytes = [](int order) { return (5 * num_contexts(order) + 7) / 8; };
+  int top = 0;
+  while (top < max_order && model_bytes(top + 1) + floor_bytes < plain) top++;
+  if (best_bytes) *best_bytes = plain;
+  if (top == 0) return 0;
+
+  std::vector<uint64_t> counts(num_contexts(top) * 4, 0);
+  const int shift = 2 * (top - 1);
+  for (const SymbolSpan& s : slices) {
+    uint64_t ctx = 0;
+    for (uint64_t i = 0; i < s.n; i++) {
+      counts[ctx * 4 + s.f[i]]++;
+      ctx = (ctx >> 2) | (static_cast<uint64_t>(s.f[i]) << shift);
+    }
+  }
+  // Lower and upper bounds of each order's size (exact bits; padding between 0 and 7 per slice).
+  std::vector<uint64_t> low(top + 1, plain), high(top + 1, plain);
+  static constexpr uint64_t kLen[4] = {1, 2, 3, 3};
+  for (int order = top; order >= 1; order--) {
+    const uint64_t n = num_contexts(order);
+    uint64_t bits = 0;
+    for (uint64_t c = 0; c < n; c++) {
+      const uint64_t* k = &counts[c * 4];
+      uint64_t a = k[0], b = k[1], x = k[2], y = k[3];
+      // the two largest counts take 1 and 2 bits, the others 3
+      if (a < b) std::swap(a, b);
+      if (x < y) std::swap(x, y);
+      const uint64_t m1 = std::max(a, x);
+      const uint64_t m2 = a > x ? std::max(b, x) : std::max(a, y);
+      bits += 3 * (k[0] + k[1] + k[2] + k[3]) - 2 * m1 - m2;
+    }
+    // Each slice's first symbol is counted in context 0 but written in 2 raw bits.
+    const auto& rank0 = permutations()[MarkovStats::rank_entry({counts[0], counts[1], counts[2], counts[3]})];
+    for (int r = 0; r < 4; r++) bits = bits + 2 * first[rank0[r]] - kLen[r] * first[rank0[r]];
+    low[order] = model_bytes(order) + (bits + 7) / 8;
+    high[order] = model_bytes(order) + (bits + 7 * coded_slices + 7) / 8;
+    // fold: drop the oldest symbol (the least significant base-4 digit of the context)
+    for (uint64_t c = 0; c < n / 4; c++) {
+      for (int f = 0; f < 4; f++) {
+        counts[c * 4 + f] = counts[(4 * c) * 4 + f] + counts[(4 * c + 1) * 4 + f] + counts[(4 * c + 2) * 4 + f] +
+                            counts[(4 * c + 3) * 4 + f];
+      }
+    }
+  }
+  int best = 0;
+  for (int order = 1; order <= top; order++) {
+    if (high[order] < high[best]) best = order;
+  }
+  uint64_t best_size = high[best];
+  if (best != 0) {
+    // Measure every order that might beat the best bound.
+    for (int order = 1; order <= top; order++) {
+      if (low[order] > best_size) continue;
+      MarkovStats stats(order);
+      for (const SymbolSpan& s : slices) stats.add(s.f, s.n);
+      const MarkovModel model = stats.build();
+      uint64_t size = model_bytes(order);
+      for (const SymbolSpan& s : slices) size += markov_coded_bytes(s.f, s.n, model);
+      if (size < best_size || (size == best_size && order < best)) {
+        best_size = size;
+        best = order;
+      }
+    }
+  }
+  if (best_bytes) *best_bytes = best_size;
+  return best;
+}
 
 // Encodes one slice's difference symbols: 2 raw bits, then one prefix code per symbol for its
 // rank in the current context (rank r = r ones then a zero; rank 3 = three ones). Codes gather
