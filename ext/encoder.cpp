@@ -22,6 +22,7 @@ struct SliceResult {
   uint32_t cc_count = 0;
   uint32_t crc = 0;
   std::vector<uint64_t> cc_values;    // raw element value of each component (zero-extended)
+  RunComponents runs;                 // the slice's components as runs (pins only)
   SliceDiffs diffs;                   // kept from the first pass to the second
   SliceCracks cracks;
   std::vector<uint8_t> moves;         // the packed move stream
@@ -91,8 +92,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   // First pass, per slice: difference masks, runs, components, CRC, component values, and the
   // count of equal consecutive voxels that decides the crack format.
   const bool pins_possible = (opt.allow_pins || opt.optimize) && sz > 1 && !is_signed && voxels < (1ull << 32);
-  std::vector<uint32_t> all_ids(pins_possible ? voxels : 0);
-  const bool keep_ids = !all_ids.empty();
+  const bool keep_runs = pins_possible;
   std::vector<SliceResult> slices(sz);
   std::vector<EncodeScratch> scratch(threads);
   // Slice CRCs from runs where the CPU allows (crc.hpp), else from written-out ids.
@@ -103,9 +103,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
     SliceResult& r = slices[z];
     const T* px = data + z * sxy;
     uint32_t* ids = nullptr;
-    if (keep_ids) {
-      ids = all_ids.data() + z * sxy;
-    } else if (!run_crc_ok) {
+    if (!run_crc_ok) {
       sc.ids.resize(sxy);
       ids = sc.ids.data();
     }
@@ -127,6 +125,12 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
     } else {
       r.crc = crc32c_of_ids(ids, sxy, sc.crc_bytes);
     }
+    if (keep_runs) {
+      const uint32_t used = runs.row_first[sy];
+      r.runs.start.assign(runs.start.begin(), runs.start.begin() + used);
+      r.runs.component.assign(runs.component.begin(), runs.component.begin() + used);
+      r.runs.row_first.assign(runs.row_first.begin(), runs.row_first.begin() + sy + 1);
+    }
     r.cc_values.resize(r.cc_count);
     uint32_t next = 0;
     for (uint32_t y = 0; y < sy && next < r.cc_count; y++) {
@@ -145,7 +149,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   uint64_t num_pairs = 0;
   for (const auto& r : slices) num_pairs += r.equal_pairs;
   h.permissible = num_pairs < voxels / 2;
-  const bool try_pins = keep_ids && !h.permissible;
+  const bool try_pins = keep_runs && !h.permissible;
 
   // Second pass, per slice: the crack chains.
   parallel_for(sz, threads, [&](uint64_t z, int w) {
@@ -176,12 +180,13 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   const int cc_width = width_of(sxy);
   std::vector<uint8_t> labels;
   if (try_pins) {
+    std::vector<RunComponents> runs(sz);
+    for (uint32_t z = 0; z < sz; z++) std::swap(runs[z], slices[z].runs);
     std::vector<uint32_t> best_pixel, best_depth;
-    deepest_pixels(data, all_ids.data(), sxy, sz, offsets, best_pixel, best_depth);
-    write_pins_labels(h, cc_values, all_ids.data(), best_pixel, best_depth, cc_counts, h.stored_width, cc_width, labels);
+    deepest_pixels(data, runs, sx, sy, offsets, best_pixel, best_depth);
+    write_pins_labels(h, cc_values, runs, best_pixel, best_depth, cc_counts, h.stored_width, cc_width, labels);
     h.label_format = kPins;
   }
-  std::vector<uint32_t>().swap(all_ids);
   if (!try_pins || opt.optimize) {
     std::vector<uint8_t> flat;
     write_flat_labels(cc_values, cc_counts, h.stored_width, cc_width, flat);

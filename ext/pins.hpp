@@ -63,35 +63,60 @@ inline PinsData read_pins(const uint8_t* data, const Header& h, const LabelsSect
 
 // ------------------------------------------------------------------------------------- encoder
 
+// One slice's components as the runs ccl.hpp found them: row y's runs start at
+// start[row_first[y] .. row_first[y+1] - 1) (the last entry of each row is the sentinel sx), and
+// run r belongs to component[r]. Kept per slice instead of a component id per voxel.
+struct RunComponents {
+  std::vector<uint32_t> start, row_first, component;
+
+  uint32_t at(uint32_t sx, uint64_t p) const {
+    const uint32_t y = static_cast<uint32_t>(p / sx), x = static_cast<uint32_t>(p % sx);
+    const uint32_t* lo = start.data() + row_first[y];
+    const uint32_t* hi = start.data() + row_first[y + 1] - 1;
+    return component[(std::upper_bound(lo, hi, x) - 1) - start.data()];
+  }
+};
+
 // For every component, the pixel whose column keeps the component's value for the most slices
 // below it: a pin through that pixel covers the most of the label's components beneath. Computed
-// bottom up with one slice of depths (memory follows the component count, not the volume), and
-// from the element values, which compare a whole row at a time. `best_depth[g]`: slices below
-// component g that its pin can reach; `best_pixel[g]`: where.
+// bottom up with one slice of depths (memory follows the component count, not the volume): the
+// depths from the element values a row at a time, then each run's deepest pixel from a maximum
+// over the run. `best_depth[g]`: slices below component g that its pin can reach;
+// `best_pixel[g]`: where.
 template <typename T>
-void deepest_pixels(const T* data, const uint32_t* ids, uint64_t sxy, uint32_t sz, const std::vector<uint64_t>& offsets,
-                    std::vector<uint32_t>& best_pixel, std::vector<uint32_t>& best_depth) {
+void deepest_pixels(const T* data, const std::vector<RunComponents>& runs, uint32_t sx, uint32_t sy,
+                    const std::vector<uint64_t>& offsets, std::vector<uint32_t>& best_pixel,
+                    std::vector<uint32_t>& best_depth) {
+  const uint32_t sz = static_cast<uint32_t>(runs.size());
+  const uint64_t sxy = static_cast<uint64_t>(sx) * sy;
   const uint64_t total = offsets[sz];
   best_pixel.assign(total, 0);
   best_depth.assign(total, 0);
-  std::vector<uint32_t> reach(total, 0);  // 1 + the best depth seen so far, 0 = no pixel seen
+  std::vector<uint32_t> reach(total, 0);  // 1 + the best depth so far; 0 = no run seen yet
   std::vector<uint32_t> depth(sxy, 0);
   for (uint32_t z = sz; z-- > 0;) {
     const T* cur = data + z * sxy;
+    uint32_t* d = depth.data();
     if (z + 1 < sz) {
       const T* below = cur + sxy;
-      uint32_t* d = depth.data();
       for (uint64_t p = 0; p < sxy; p++) d[p] = cur[p] == below[p] ? d[p] + 1 : 0;
     }
-    const uint32_t* id = ids + z * sxy;
+    const RunComponents& rc = runs[z];
     uint32_t* r = reach.data() + offsets[z];
     uint32_t* bp = best_pixel.data() + offsets[z];
-    for (uint64_t p = 0; p < sxy; p++) {
-      const uint32_t g = id[p];
-      const uint32_t want = depth[p] + 1;
-      if (want > r[g]) {
-        r[g] = want;
-        bp[g] = static_cast<uint32_t>(p);
+    for (uint32_t y = 0; y < sy; y++) {
+      const uint32_t* row = d + static_cast<uint64_t>(y) * sx;
+      for (uint32_t k = rc.row_first[y]; k < rc.row_first[y + 1] - 1; k++) {
+        const uint32_t a = rc.start[k], b = rc.start[k + 1];
+        uint32_t m = 0;
+        for (uint32_t x = a; x < b; x++) m = std::max(m, row[x]);
+        const uint32_t g = rc.component[k];
+        if (m + 1 > r[g]) {
+          r[g] = m + 1;
+          uint32_t x = a;
+          while (row[x] != m) x++;
+          bp[g] = static_cast<uint32_t>(static_cast<uint64_t>(y) * sx + x);
+        }
       }
     }
   }
@@ -104,10 +129,9 @@ void deepest_pixels(const T* data, const uint32_t* ids, uint64_t sxy, uint32_t s
 // covers gets the pin through its deepest pixel, cut after the last component it newly covers,
 // if that pin is cheaper than listing those components; else the component is listed. Every
 // label's record is then costed, and the costliest label becomes the background (it needs no
-// record). `cc_values`: stored value per global component; `ids`: every slice's component ids
-// (slice z at z*sx*sy); `best_pixel`/`best_depth` from deepest_pixels; `cc_counts[z]`:
-// components in slice z.
-inline void write_pins_labels(const Header& h, const std::vector<uint64_t>& cc_values, const uint32_t* ids,
+// record). `cc_values`: stored value per global component; `runs`: every slice's components;
+// `best_pixel`/`best_depth` from deepest_pixels; `cc_counts[z]`: components in slice z.
+inline void write_pins_labels(const Header& h, const std::vector<uint64_t>& cc_values, const std::vector<RunComponents>& runs,
                               const std::vector<uint32_t>& best_pixel, const std::vector<uint32_t>& best_depth,
                               const std::vector<uint32_t>& cc_counts, int stored_width, int cc_width,
                               std::vector<uint8_t>& out) {
@@ -142,7 +166,7 @@ inline void write_pins_labels(const Header& h, const std::vector<uint64_t>& cc_v
       uint32_t last = 0;
       for (uint32_t k = 1; k <= best_depth[g]; k++) {
         const uint64_t zz = static_cast<uint64_t>(z) + k;
-        if (!covered[offsets[zz] + ids[zz * sxy + p]]) {
+        if (!covered[offsets[zz] + runs[zz].at(h.sx, p)]) {
           fresh++;
           last = k;
         }
@@ -153,7 +177,7 @@ inline void write_pins_labels(const Header& h, const std::vector<uint64_t>& cc_v
       }
       for (uint32_t k = 1; k <= last; k++) {
         const uint64_t zz = static_cast<uint64_t>(z) + k;
-        covered[offsets[zz] + ids[zz * sxy + p]] = 1;
+        covered[offsets[zz] + runs[zz].at(h.sx, p)] = 1;
       }
       pins.push_back({label[g], last, p + sxy * z});
     }
