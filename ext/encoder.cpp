@@ -187,7 +187,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
     write_pins_labels(h, cc_values, runs, best_pixel, best_depth, cc_counts, h.stored_width, cc_width, labels);
     h.label_format = kPins;
   }
-  if (!try_pins || opt.optimize) {
+  {  // FLAT when pins do not apply or are no smaller (a few bytes of work per component)
     std::vector<uint8_t> flat;
     write_flat_labels(cc_values, cc_counts, h.stored_width, cc_width, flat);
     if (!try_pins || flat.size() <= labels.size()) {
