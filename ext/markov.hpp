@@ -288,20 +288,20 @@ inline int best_markov_order(const std::vector<SymbolSpan>& slices, int max_orde
   for (int order = 1; order <= top; order++) {
     if (high[order] < high[best]) best = order;
   }
+  // Measure every order that might beat the best bound (order 0's size is exact).
   uint64_t best_size = high[best];
-  if (best != 0) {
-    // Measure every order that might beat the best bound.
-    for (int order = 1; order <= top; order++) {
-      if (low[order] > best_size) continue;
-      MarkovStats stats(order);
-      for (const SymbolSpan& s : slices) stats.add(s.f, s.n);
-      const MarkovModel model = stats.build();
-      uint64_t size = model_bytes(order);
-      for (const SymbolSpan& s : slices) size += markov_coded_bytes(s.f, s.n, model);
-      if (size < best_size || (size == best_size && order < best)) {
-        best_size = size;
-        best = order;
-      }
+  bool measured = best == 0;
+  for (int order = 1; order <= top; order++) {
+    if (low[order] > best_size || (measured && low[order] >= best_size)) continue;
+    MarkovStats stats(order);
+    for (const SymbolSpan& s : slices) stats.add(s.f, s.n);
+    const MarkovModel model = stats.build();
+    uint64_t size = model_bytes(order);
+    for (const SymbolSpan& s : slices) size += markov_coded_bytes(s.f, s.n, model);
+    if (size < best_size || (size == best_size && (order < best || !measured))) {
+      best_size = size;
+      best = order;
+      measured = true;
     }
   }
   if (best_bytes) *best_bytes = best_size;

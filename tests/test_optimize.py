@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import crackle_codec
 from crackle_codec import _crackle
 from crackle_codec.core import MAX_MARKOV_MODEL_BYTES, MAX_WRITTEN_MARKOV_ORDER, markov_model_bytes
-from conftest import assert_decoded_equal, assert_roundtrip, crop, logical_3d
+from conftest import UNSIGNED, assert_decoded_equal, assert_roundtrip, crop, label_volumes, logical_3d
 
 crackle = pytest.importorskip("crackle", reason="the reference crackle-codec is the interop oracle")
+from test_interop import ref_decodes_ours  # noqa: E402  (the reference's decoder, around its quirks)
 
 # One crop per real volume; 3D crops are deep enough for labels to continue across slices.
 REAL_CROPS = [
@@ -81,6 +83,14 @@ def test_optimize_edge_volumes(arr):
     if arr.size and arr.dtype.kind == "u":
         assert_decoded_equal(crackle.decompress(stream), logical_3d(arr),
                              what="reference decode")
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(label_volumes(dtypes=tuple(UNSIGNED) + (np.bool_,), min_dims=3))
+def test_hypothesis_reference_decodes_optimized(arr):
+    stream = ref_decodes_ours(arr, {"optimize": True}, "optimize")
+    assert len(stream) <= min(len(crackle_codec.compress(arr, allow_pins=pins, markov_model_order=order))
+                              for pins in (False, True) for order in (0, 1, 2, 3))
 
 
 def test_optimize_picks_pins_and_an_order():
