@@ -202,14 +202,14 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   bool any_symbols = false;
   for (const auto& r : slices) any_symbols = any_symbols || !r.cracks.symbols.empty();
   h.markov_order = any_symbols ? opt.markov_order : 0;
+  MarkovModel model;
+  std::vector<uint8_t> model_bytes;
   if (opt.optimize) {
     std::vector<SymbolSpan> spans(sz);
     for (uint32_t z = 0; z < sz; z++) spans[z] = {slices[z].cracks.symbols.data(), slices[z].cracks.symbols.size()};
-    h.markov_order = best_markov_order(spans, kMaxOptimizeOrder);
-  }
-  MarkovModel model;
-  std::vector<uint8_t> model_bytes;
-  if (h.markov_order > 0) {
+    h.markov_order = best_markov_order(spans, kMaxOptimizeOrder, model);
+    if (h.markov_order > 0) model.write(model_bytes);
+  } else if (h.markov_order > 0) {
     MarkovStats stats(h.markov_order);
     for (const auto& r : slices) stats.add(r.cracks.symbols.data(), r.cracks.symbols.size());
     model = stats.build();

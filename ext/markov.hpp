@@ -165,11 +165,7 @@ class MarkovStats {
     m.order = order_;
     const uint64_t n = num_contexts(order_);
     if (dense_) {
-      m.dense.assign(n, kDefaultEntry);
-      for (uint64_t c = 0; c < n; c++) {
-        const uint64_t* k = &counts_[c * 4];
-        if (k[0] | k[1] | k[2] | k[3]) m.dense[c] = static_cast<uint8_t>(rank_entry({k[0], k[1], k[2], k[3]}));
-      }
+      m.dense = dense_entries(counts_.data(), n);
     } else {
       std::sort(sparse_.begin(), sparse_.end());
       size_t i = 0;
@@ -182,6 +178,16 @@ class MarkovStats {
       }
     }
     return m;
+  }
+
+  // The entry of each of n contexts from its symbol counts (counts[4*c + f]).
+  static std::vector<uint8_t> dense_entries(const uint64_t* counts, uint64_t n) {
+    std::vector<uint8_t> entries(n, kDefaultEntry);
+    for (uint64_t c = 0; c < n; c++) {
+      const uint64_t* k = counts + c * 4;
+      if (k[0] | k[1] | k[2] | k[3]) entries[c] = static_cast<uint8_t>(rank_entry({k[0], k[1], k[2], k[3]}));
+    }
+    return entries;
   }
 
   static int rank_entry(const std::array<uint64_t, 4>& k) {
@@ -197,20 +203,25 @@ class MarkovStats {
   std::vector<uint64_t> sparse_;
 };
 
-// The bytes of one slice's markov-coded move stream under `model`, without writing it.
-inline uint64_t markov_coded_bytes(const uint8_t* f, uint64_t n, const MarkovModel& model) {
-  if (n == 0) return 0;
+// Code lengths of a dense model: lengths[4*ctx + f] = bits of symbol f in context ctx.
+inline std::vector<uint8_t> code_lengths(const MarkovModel& model) {
   const auto& perms = permutations();
-  const int shift = 2 * (model.order - 1);
   static constexpr uint8_t kLen[4] = {1, 2, 3, 3};
-  uint8_t len_of[24 * 4];
-  for (int k = 0; k < 24; k++) {
-    for (int r = 0; r < 4; r++) len_of[4 * k + perms[k][r]] = kLen[r];
+  std::vector<uint8_t> lengths(model.dense.size() * 4);
+  for (size_t c = 0; c < model.dense.size(); c++) {
+    for (int r = 0; r < 4; r++) lengths[4 * c + perms[model.dense[c]][r]] = kLen[r];
   }
+  return lengths;
+}
+
+// The bytes of one slice's markov-coded move stream, from code_lengths, without writing it.
+inline uint64_t markov_coded_bytes(const uint8_t* f, uint64_t n, int order, const uint8_t* lengths) {
+  if (n == 0) return 0;
+  const int shift = 2 * (order - 1);
   uint64_t bits = 2;
   uint64_t ctx = static_cast<uint64_t>(f[0]) << shift;
   for (uint64_t i = 1; i < n; i++) {
-    bits += len_of[4 * model.entry(ctx) + f[i]];
+    bits += lengths[4 * ctx + f[i]];
     ctx = (ctx >> 2) | (static_cast<uint64_t>(f[i]) << shift);
   }
   return (bits + 7) / 8;
@@ -230,7 +241,7 @@ struct SymbolSpan {
 // by count is the code the encoder writes: 1, 2, 3, 3 bits by rank). Only the padding of each
 // slice to whole bytes is not known from counts: orders whose size is within that margin of the
 // best are measured exactly.
-inline int best_markov_order(const std::vector<SymbolSpan>& slices, int max_order, uint64_t* best_bytes = nullptr) {
+inline int best_markov_order(const std::vector<SymbolSpan>& slices, int max_order, MarkovModel& best_model) {
   uint64_t plain = 0, floor_bytes = 0, coded_slices = 0;
   std::array<uint64_t, 4> first = {0, 0, 0, 0};
   for (const SymbolSpan& s : slices) {
@@ -243,7 +254,7 @@ inline int best_markov_order(const std::vector<SymbolSpan>& slices, int max_orde
   auto model_bytes = [](int order) { return (5 * num_contexts(order) + 7) / 8; };
   int top = 0;
   while (top < max_order && model_bytes(top + 1) + floor_bytes < plain) top++;
-  if (best_bytes) *best_bytes = plain;
+  best_model = MarkovModel();
   if (top == 0) return 0;
 
   std::vector<uint64_t> counts(num_contexts(top) * 4, 0);
@@ -257,6 +268,7 @@ inline int best_markov_order(const std::vector<SymbolSpan>& slices, int max_orde
   }
   // Lower and upper bounds of each order's size (exact bits; padding between 0 and 7 per slice).
   std::vector<uint64_t> low(top + 1, plain), high(top + 1, plain);
+  std::vector<std::vector<uint64_t>> counts_of(top + 1);  // each order's counts, for its model
   static constexpr uint64_t kLen[4] = {1, 2, 3, 3};
   for (int order = top; order >= 1; order--) {
     const uint64_t n = num_contexts(order);
@@ -274,6 +286,7 @@ inline int best_markov_order(const std::vector<SymbolSpan>& slices, int max_orde
     // Each slice's first symbol is counted in context 0 but written in 2 raw bits.
     const auto& rank0 = permutations()[MarkovStats::rank_entry({counts[0], counts[1], counts[2], counts[3]})];
     for (int r = 0; r < 4; r++) bits = bits + 2 * first[rank0[r]] - kLen[r] * first[rank0[r]];
+    counts_of[order].assign(counts.begin(), counts.begin() + 4 * n);
     low[order] = model_bytes(order) + (bits + 7) / 8;
     high[order] = model_bytes(order) + (bits + 7 * coded_slices + 7) / 8;
     // fold: drop the oldest symbol (the least significant base-4 digit of the context)
@@ -293,18 +306,20 @@ inline int best_markov_order(const std::vector<SymbolSpan>& slices, int max_orde
   bool measured = best == 0;
   for (int order = 1; order <= top; order++) {
     if (low[order] > best_size || (measured && low[order] >= best_size)) continue;
-    MarkovStats stats(order);
-    for (const SymbolSpan& s : slices) stats.add(s.f, s.n);
-    const MarkovModel model = stats.build();
+    MarkovModel model;
+    model.order = order;
+    model.dense = MarkovStats::dense_entries(counts_of[order].data(), num_contexts(order));
+    const std::vector<uint8_t> lengths = code_lengths(model);
     uint64_t size = model_bytes(order);
-    for (const SymbolSpan& s : slices) size += markov_coded_bytes(s.f, s.n, model);
+    for (const SymbolSpan& s : slices) size += markov_coded_bytes(s.f, s.n, order, lengths.data());
     if (size < best_size || (size == best_size && (order < best || !measured))) {
       best_size = size;
       best = order;
       measured = true;
+      best_model = std::move(model);
     }
   }
-  if (best_bytes) *best_bytes = best_size;
+  if (best == 0) best_model = MarkovModel();
   return best;
 }
 
