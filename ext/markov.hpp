@@ -257,46 +257,58 @@ inline int best_markov_order(const std::vector<SymbolSpan>& slices, int max_orde
   best_model = MarkovModel();
   if (top == 0) return 0;
 
-  std::vector<uint64_t> counts(num_contexts(top) * 4, 0);
-  const int shift = 2 * (top - 1);
-  for (const SymbolSpan& s : slices) {
-    uint64_t ctx = 0;
-    for (uint64_t i = 0; i < s.n; i++) {
-      counts[ctx * 4 + s.f[i]]++;
-      ctx = (ctx >> 2) | (static_cast<uint64_t>(s.f[i]) << shift);
-    }
-  }
   // Lower and upper bounds of each order's size (exact bits; padding between 0 and 7 per slice).
   std::vector<uint64_t> low(top + 1, plain), high(top + 1, plain);
   std::vector<std::vector<uint64_t>> counts_of(top + 1);  // each order's counts, for its model
   static constexpr uint64_t kLen[4] = {1, 2, 3, 3};
-  for (int order = top; order >= 1; order--) {
-    const uint64_t n = num_contexts(order);
-    uint64_t bits = 0;
-    for (uint64_t c = 0; c < n; c++) {
-      const uint64_t* k = &counts[c * 4];
-      uint64_t a = k[0], b = k[1], x = k[2], y = k[3];
-      // the two largest counts take 1 and 2 bits, the others 3
-      if (a < b) std::swap(a, b);
-      if (x < y) std::swap(x, y);
-      const uint64_t m1 = std::max(a, x);
-      const uint64_t m2 = a > x ? std::max(b, x) : std::max(a, y);
-      bits += 3 * (k[0] + k[1] + k[2] + k[3]) - 2 * m1 - m2;
-    }
-    // Each slice's first symbol is counted in context 0 but written in 2 raw bits.
-    const auto& rank0 = permutations()[MarkovStats::rank_entry({counts[0], counts[1], counts[2], counts[3]})];
-    for (int r = 0; r < 4; r++) bits = bits + 2 * first[rank0[r]] - kLen[r] * first[rank0[r]];
-    counts_of[order].assign(counts.begin(), counts.begin() + 4 * n);
-    low[order] = model_bytes(order) + (bits + 7) / 8;
-    high[order] = model_bytes(order) + (bits + 7 * coded_slices + 7) / 8;
-    // fold: drop the oldest symbol (the least significant base-4 digit of the context)
-    for (uint64_t c = 0; c < n / 4; c++) {
-      for (int f = 0; f < 4; f++) {
-        counts[c * 4 + f] = counts[(4 * c) * 4 + f] + counts[(4 * c + 1) * 4 + f] + counts[(4 * c + 2) * 4 + f] +
-                            counts[(4 * c + 3) * 4 + f];
+  auto evaluate = [&](int highest) {  // fills low, high and counts_of for orders 1..highest
+    std::vector<uint64_t> counts(num_contexts(highest) * 4, 0);
+    const int shift = 2 * (highest - 1);
+    for (const SymbolSpan& s : slices) {
+      uint64_t ctx = 0;
+      for (uint64_t i = 0; i < s.n; i++) {
+        counts[ctx * 4 + s.f[i]]++;
+        ctx = (ctx >> 2) | (static_cast<uint64_t>(s.f[i]) << shift);
       }
     }
-  }
+    for (int order = highest; order >= 1; order--) {
+      const uint64_t n = num_contexts(order);
+      uint64_t bits = 0;
+      for (uint64_t c = 0; c < n; c++) {
+        const uint64_t* k = &counts[c * 4];
+        uint64_t a = k[0], b = k[1], x = k[2], y = k[3];
+        // the two largest counts take 1 and 2 bits, the others 3
+        if (a < b) std::swap(a, b);
+        if (x < y) std::swap(x, y);
+        const uint64_t m1 = std::max(a, x);
+        const uint64_t m2 = a > x ? std::max(b, x) : std::max(a, y);
+        bits += 3 * (k[0] + k[1] + k[2] + k[3]) - 2 * m1 - m2;
+      }
+      // Each slice's first symbol is counted in context 0 but written in 2 raw bits.
+      const auto& rank0 = permutations()[MarkovStats::rank_entry({counts[0], counts[1], counts[2], counts[3]})];
+      for (int r = 0; r < 4; r++) bits = bits + 2 * first[rank0[r]] - kLen[r] * first[rank0[r]];
+      counts_of[order].assign(counts.begin(), counts.begin() + 4 * n);
+      low[order] = model_bytes(order) + (bits + 7) / 8;
+      high[order] = model_bytes(order) + (bits + 7 * coded_slices + 7) / 8;
+      // fold: drop the oldest symbol (the least significant base-4 digit of the context)
+      for (uint64_t c = 0; c < n / 4; c++) {
+        for (int f = 0; f < 4; f++) {
+          counts[c * 4 + f] = counts[(4 * c) * 4 + f] + counts[(4 * c + 1) * 4 + f] + counts[(4 * c + 2) * 4 + f] +
+                              counts[(4 * c + 3) * 4 + f];
+        }
+      }
+    }
+  };
+  // Count at order 6 first (a table that stays in cache; real data chooses 2..5): a higher order
+  // is counted only if its model leaves room to beat the best size found, so the search stays exact.
+  const int first_top = std::min(top, 6);
+  evaluate(first_top);
+  uint64_t best_high = plain;
+  for (int order = 1; order <= first_top; order++) best_high = std::min(best_high, high[order]);
+  int reach = first_top;
+  while (reach < top && model_bytes(reach + 1) + floor_bytes < best_high) reach++;
+  if (reach > first_top) evaluate(reach);
+  top = reach;
   int best = 0;
   for (int order = 1; order <= top; order++) {
     if (high[order] < high[best]) best = order;
