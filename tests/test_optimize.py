@@ -95,8 +95,10 @@ def test_hypothesis_reference_decodes_optimized(arr):
 
 def test_optimize_picks_pins_and_an_order():
     arr = crop("connectomics_512", (64, 64, 64))
-    h = crackle_codec.header(crackle_codec.compress(arr, optimize=True))
+    stream = crackle_codec.compress(arr, optimize=True)
+    h = crackle_codec.header(stream)
     assert h.label_format == "pins" and 1 <= h.markov_model_order <= MAX_WRITTEN_MARKOV_ORDER
+    assert crackle_codec.compress(arr, optimize=True, parallel=2) == stream  # threads change nothing
 
 
 def test_optimize_option_errors():
