@@ -51,6 +51,7 @@ cdef extern from "codec.hpp" namespace "crackle":
         cbool fortran
         int markov_order
         cbool allow_pins
+        cbool optimize
         int threads
 
     StreamInfo open_stream "crackle::StreamInfo::open"(const uint8_t*, uint64_t) except +raise_py_error nogil
@@ -130,7 +131,7 @@ def info(const uint8_t[::1] buf, bint check_labels=False):
     }
 
 
-def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins, int threads):
+def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins, int threads, bint optimize=False):
     """Compress a Fortran-contiguous (sx, sy, sz) integer array; see crackle_codec.compress."""
     if volume.ndim != 3 or not volume.flags.f_contiguous:
         raise ValueError("internal: expected a Fortran-contiguous 3D array")
@@ -138,6 +139,7 @@ def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins
     opt.fortran = fortran
     opt.markov_order = markov_order
     opt.allow_pins = allow_pins
+    opt.optimize = optimize
     opt.threads = threads
     cdef const void* data = cnp.PyArray_DATA(volume)
     cdef int itemsize = volume.dtype.itemsize

@@ -154,8 +154,11 @@ def _setup_compress(p: argparse.ArgumentParser) -> None:
                         + ", ".join(STREAM_SUFFIXES) + " (default: IN with its extension replaced by .ckl)")
     p.add_argument("--key", metavar="NAME", help="the array to read from an .npz holding several")
     p.add_argument("--markov", type=_markov_arg, default=0, metavar="N",
-                   help="markov model order of the crack codes, 0..15 (0 = none, fastest; 5 = smaller)")
+                   help="markov model order of the crack codes, 0..10 (0 = none, fastest; 5 = smaller)")
     p.add_argument("--pins", action="store_true", help="allow the PINS label format (often smaller)")
+    p.add_argument("--optimize", action="store_true",
+                   help="choose the label format and markov order that give the smallest stream "
+                        "(instead of --pins/--markov)")
     p.add_argument("--transpose", action="store_true",
                    help="reverse the axes first: a (z, y, x) TIFF stack becomes (x, y, z), so that "
                         "Crackle's slices are its image planes")
@@ -180,7 +183,8 @@ def run_compress(args: argparse.Namespace) -> int:
     volume, dropped = _squeeze_to_3d(volume, args.input)
     t0 = time.perf_counter()
     try:
-        stream = cc.compress(volume, allow_pins=args.pins, markov_model_order=args.markov, parallel=args.parallel)
+        stream = cc.compress(volume, allow_pins=args.pins, markov_model_order=args.markov, parallel=args.parallel,
+                             optimize=args.optimize)
     except (TypeError, ValueError) as exc:
         raise CLIError(f"{args.input}: {exc}") from exc
     with _output_file(out, args.force) as tmp:
