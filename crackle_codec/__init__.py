@@ -19,6 +19,7 @@ from .core import (
 from .io import load, save
 from .numcodecs_codec import Crackle
 from .chunks import chunk_labels, find_label, label_index, remap_array
+from .view import view  # needs neuroglancer only when called
 
 __version__ = "0.1.0"
 
@@ -40,4 +41,5 @@ __all__ = [
     "remap_array",
     "save",
     "verify",
+    "view",
 ]
