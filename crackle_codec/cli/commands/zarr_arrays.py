@@ -1,0 +1,357 @@
+"""Commands on Zarr arrays: convert (anything into a Crackle Zarr array) and query."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..args import _dims_arg, _markov_arg, _positive_arg
+from ..errors import EXIT_OK, CLIError, _codec, _one_line
+from ..files import (STREAM_SUFFIXES, VOLUME_SUFFIXES, _METADATA_FILES, _check_label_dtype, _read_stream,
+                     _read_volume, _require_file, _suffix_of)
+from ..pool import ThreadPool
+from ..progress import _progress
+from ..registry import _subcommand
+
+
+# ------------------------------------------------------------------------------------ convert
+
+class _Transposed:
+    """A sliceable volume seen with its axes reversed (a view; nothing is read up front)."""
+
+    def __init__(self, source: Any):
+        self.source = source
+        self.shape = tuple(source.shape)[::-1]
+        self.dtype = source.dtype
+
+    def __getitem__(self, box: tuple[slice, ...]) -> np.ndarray:
+        return np.asarray(self.source[box[::-1]]).T
+
+
+class _StreamSource:
+    """A Crackle stream read as a volume, one slab of z slices at a time (``slab``)."""
+
+    def __init__(self, path: str, stream: bytes, transpose: bool):
+        cc = _codec()
+        self.path = path
+        self.stream = stream
+        self.header = cc.header(stream)
+        self.transpose = transpose
+        shape = tuple(self.header.shape)
+        self.shape = shape[::-1] if transpose else shape
+        self.dtype = self.header.dtype
+        self.slab_axis = 0 if transpose else 2  # the stream's z axis, in output axes
+
+    def slab(self, lo: int, hi: int, parallel: int) -> "_Slab":
+        """The volume's slices lo..hi along ``slab_axis``, decoded once, for the regions inside them."""
+        cc = _codec()
+        try:
+            block = cc.decompress(self.stream, z=slice(lo, hi), parallel=parallel)
+        except cc.DecodeError as exc:
+            raise CLIError(f"{self.path}: not a valid Crackle stream: {exc}") from exc
+        return _Slab(block.T if self.transpose else block, self.slab_axis, lo)
+
+
+class _Slab:
+    """A decoded slab of a stream, indexed with boxes in whole-volume coordinates."""
+
+    def __init__(self, block: np.ndarray, axis: int, offset: int):
+        self.block, self.axis, self.offset = block, axis, offset
+
+    def __getitem__(self, box: tuple[slice, ...]) -> np.ndarray:
+        local = list(box)
+        s = local[self.axis]
+        local[self.axis] = slice(s.start - self.offset, s.stop - self.offset)
+        return self.block[tuple(local)]
+
+
+def _is_zarr_path(path: str) -> bool:
+    return "://" in path or os.path.isdir(path)
+
+
+def _open_zarr_array(path: str) -> Any:
+    """An existing Zarr array (any format and codec), read-only."""
+    try:
+        import zarr
+    except ImportError:
+        raise CLIError("Zarr arrays need zarr >= 3: pip install \"crackle-zarr[zarr]\"") from None
+    if "://" not in path and not os.path.exists(path):
+        raise CLIError(f"{path}: no such Zarr array")
+    try:
+        return zarr.open_array(path, mode="r")
+    except Exception as exc:
+        raise CLIError(f"{path}: cannot open it as a Zarr array ({_one_line(exc)})") from exc
+
+
+def _memory_order_of(source: Any) -> str:
+    """The memory order that makes copies of ``source`` blocks cheap ("F" or "C")."""
+    if isinstance(source, _Transposed):
+        return "C" if _memory_order_of(source.source) == "F" else "F"
+    if isinstance(source, _StreamSource):
+        order = source.header.order
+        return ("C" if order == "F" else "F") if source.transpose else order
+    if isinstance(source, np.ndarray):
+        return "F" if source.flags.f_contiguous and not source.flags.c_contiguous else "C"
+    if type(source).__module__.startswith("nibabel"):
+        return "F"  # NIfTI voxels are stored x fastest
+    order = getattr(source, "order", None)
+    return order if order in ("C", "F") else "C"
+
+
+def open_source(path: str, *, key: str | None = None, transpose: bool = False) -> Any:
+    """A convert source: a lazily read volume with ``shape``, ``dtype`` and ``source[box]``."""
+    if _is_zarr_path(path):
+        if key is not None:
+            raise CLIError("--key applies to .npz sources only")
+        source: Any = _open_zarr_array(path)
+        _check_label_dtype(source.dtype, path)
+    elif _suffix_of(path, STREAM_SUFFIXES) is not None:
+        if key is not None:
+            raise CLIError("--key applies to .npz sources only")
+        return _StreamSource(path, _read_stream(path), transpose)
+    elif _suffix_of(path, VOLUME_SUFFIXES) is not None:
+        source = _read_volume(path, key=key, lazy=True)
+    else:
+        _require_file(path)
+        raise CLIError(f"{path}: unknown source extension; expected a Zarr array or one of "
+                       f"{', '.join(VOLUME_SUFFIXES + STREAM_SUFFIXES)}")
+    if transpose:
+        source = source.T if isinstance(source, np.ndarray) else _Transposed(source)
+    return source
+
+
+def _grid(shape: Sequence[int], chunks: Sequence[int], shards: Sequence[int] | None,
+          ) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """Chunk (and shard) shapes fitted to ``shape``: none bigger than needed, shards still multiples."""
+    ndim = len(shape)
+
+    def per_axis(dims: Sequence[int], what: str) -> tuple[int, ...]:
+        if len(dims) == 1:
+            return tuple(dims) * ndim
+        if len(dims) != ndim:
+            raise CLIError(f"--{what} has {len(dims)} values, the volume has {ndim} axes {tuple(shape)}")
+        return tuple(dims)
+
+    chunks = per_axis(chunks, "chunks")
+    fitted = tuple(max(1, min(c, s)) for c, s in zip(chunks, shape))
+    if shards is None:
+        return fitted, None
+    shards = per_axis(shards, "shards")
+    bad = [(sh, c) for sh, c in zip(shards, chunks) if sh % c]
+    if bad:
+        raise CLIError(f"--shards {','.join(map(str, shards))} must be multiples of --chunks "
+                       f"{','.join(map(str, chunks))}")
+    fitted_shards = tuple(min(sh, -(-max(s, 1) // c) * c) for sh, s, c in zip(shards, shape, fitted))
+    return fitted, fitted_shards
+
+
+def _stored_bytes(path: str) -> int | None:
+    if "://" in path or not os.path.isdir(path):
+        return None
+    return sum(os.path.getsize(os.path.join(root, f))
+               for root, _, files in os.walk(path) for f in files if f not in _METADATA_FILES)
+
+
+
+def create_crackle_array(path: str, *, shape: Sequence[int], dtype: np.dtype, chunks: Sequence[int],
+                         shards: Sequence[int] | None, zarr_format: int, markov: int, pins: bool,
+                         order: str, overwrite: bool) -> Any:
+    """A new, empty Crackle-compressed Zarr array (format 2: numcodecs compressor; 3: serializer)."""
+    import zarr
+
+    cc = _codec()
+    common = dict(shape=tuple(shape), chunks=tuple(chunks), dtype=dtype, fill_value=0, overwrite=overwrite)
+    if zarr_format == 2:
+        if shards is not None:
+            raise CLIError("--shards needs --zarr-format 3 (format 2 has no sharding)")
+        return zarr.create_array(path, zarr_format=2, compressors=cc.Crackle(markov_model_order=markov, allow_pins=pins),
+                                 filters=None, order=order, **common)
+    from ...zarr3 import CrackleCodec
+
+    return zarr.create_array(path, zarr_format=3, shards=None if shards is None else tuple(shards),
+                             serializer=CrackleCodec(markov_model_order=markov, allow_pins=pins),
+                             compressors=None, config={"order": order}, **common)
+
+
+@_subcommand("convert", "Write a volume, a .ckl stream or any Zarr array into a new Crackle Zarr array, "
+                        "chunk by chunk on all cores.")
+def _setup_convert(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="SRC",
+                   help="a volume (" + ", ".join(VOLUME_SUFFIXES) + "), a Crackle stream (.ckl...) or a Zarr array")
+    p.add_argument("dest", metavar="DST.zarr", help="the Zarr array to create")
+    p.add_argument("--chunks", type=_dims_arg, default=(128,), metavar="CX,CY,CZ",
+                   help="chunk shape, one value per axis or one for all (default: 128; fitted to the volume)")
+    p.add_argument("--shards", type=_dims_arg, default=None, metavar="SX,SY,SZ",
+                   help="shard shape, multiples of --chunks (format 3 only; default: no sharding)")
+    p.add_argument("--zarr-format", type=int, choices=(2, 3), default=3,
+                   help="3: CrackleCodec serializer (default); 2: Crackle numcodecs compressor")
+    p.add_argument("--markov", type=_markov_arg, default=0, metavar="N",
+                   help="markov model order of the crack codes, 0..15 (default: 0)")
+    p.add_argument("--pins", action="store_true", help="allow the PINS label format")
+    p.add_argument("--key", metavar="NAME", help="the array to read from an .npz holding several")
+    p.add_argument("--transpose", action="store_true", help="reverse the axes of SRC first (see compress)")
+    p.add_argument("--workers", type=_positive_arg, default=os.cpu_count() or 1, metavar="N",
+                   help=f"chunks (or shards) written concurrently (default: all cores, {os.cpu_count() or 1})")
+    p.add_argument("--verify", action="store_true", help="read every chunk back and compare it with SRC")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-f", "--force", action="store_true", help="replace DST if it exists")
+    p.set_defaults(run=run_convert)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """``convert SRC DST``: SRC into a new Crackle Zarr array, one whole chunk or shard per write."""
+    _codec()
+    try:
+        import zarr
+    except ImportError:
+        zarr = None
+    if zarr is None or int(zarr.__version__.split(".")[0]) < 3:
+        raise CLIError("convert needs zarr >= 3: pip install \"crackle-zarr[zarr]\"")
+    dest, source_path = args.dest, args.source
+    local_dest = "://" not in dest
+    if local_dest and os.path.exists(dest):
+        if not args.force:
+            raise CLIError(f"{dest} already exists (use --force to replace it)")
+        if os.path.exists(source_path) and os.path.samefile(dest, source_path):
+            raise CLIError(f"{dest}: the destination is the source")
+        # --force deletes what is there: only ever a Zarr array or group, or an empty directory.
+        if not os.path.isdir(dest) or (os.listdir(dest) and not _METADATA_FILES & set(os.listdir(dest))):
+            raise CLIError(f"{dest} exists and is not a Zarr array; refusing to replace it, even with --force")
+    source = open_source(source_path, key=args.key, transpose=args.transpose)
+    shape = tuple(int(s) for s in source.shape)
+    dtype = np.dtype(source.dtype)
+    if dtype.itemsize > 1 and not dtype.isnative:
+        dtype = dtype.newbyteorder("=")  # the codecs take native integers; values are unchanged
+    chunks, shards = _grid(shape, args.chunks, args.shards)
+    region = shards or chunks
+    existed = local_dest and os.path.exists(dest)
+    t0 = time.perf_counter()
+    try:
+        out = create_crackle_array(dest, shape=shape, dtype=dtype, chunks=chunks, shards=shards,
+                                   zarr_format=args.zarr_format, markov=args.markov, pins=args.pins,
+                                   order=_memory_order_of(source), overwrite=args.force)
+        _write_regions(source, out, shape, region, dtype=dtype, workers=args.workers, verify=args.verify,
+                       progress=not args.no_progress, unit="shard" if shards else "chunk")
+    except BaseException:
+        if local_dest and not existed:
+            shutil.rmtree(dest, ignore_errors=True)  # no half-written array left behind
+        raise
+    seconds = time.perf_counter() - t0
+    voxels = math.prod(shape)
+    raw = voxels * dtype.itemsize
+    stored = _stored_bytes(dest)
+    n_regions = math.prod(-(-s // r) for s, r in zip(shape, region)) if voxels else 0
+    what = f"{n_regions} {'shard' if shards else 'chunk'}{'s' if n_regions != 1 else ''}"
+    size = (f"{stored:,} bytes written ({raw / stored:.1f}x smaller than raw)" if stored
+            else "bytes written unknown" if stored is None else "0 bytes written")
+    print(f"{source_path} -> {dest}: {voxels:,} voxels {dtype} ({raw:,} bytes raw) in {what}, {size}, "
+          f"{seconds:.2f} s, {voxels / 1e6 / max(seconds, 1e-9):.1f} MVx/s"
+          + (", verified" if args.verify else ""))
+    return EXIT_OK
+
+
+def _write_regions(source: Any, out: Any, shape: tuple[int, ...], region: tuple[int, ...], *,
+                   dtype: np.dtype, workers: int, verify: bool, progress: bool, unit: str) -> None:
+    """Copy ``source`` into ``out`` one region (a whole chunk or shard) per task, ``workers`` at a time.
+
+    Each task reads its own block, so memory stays near ``workers`` blocks. A stream source is
+    decoded one slab of z slices at a time (all of its regions in that slab, then the next), since
+    decoding a few slices costs as much per slice as decoding them all.
+    """
+    if any(s == 0 for s in shape):
+        return
+    grid = [range(-(-s // r)) for s, r in zip(shape, region)]
+
+    def box_of(index: tuple[int, ...]) -> tuple[slice, ...]:
+        return tuple(slice(i * r, min((i + 1) * r, s)) for i, r, s in zip(index, region, shape))
+
+    boxes = [box_of(index) for index in itertools.product(*grid)]
+    if isinstance(source, _StreamSource):
+        axis = source.slab_axis
+        slabs: dict[int, list[tuple[slice, ...]]] = {}
+        for box in boxes:
+            slabs.setdefault(box[axis].start, []).append(box)
+        groups = [(lambda b=group[0][axis]: source.slab(b.start, b.stop, workers), group) for group in slabs.values()]
+    else:
+        groups = [(lambda: source, boxes)]
+
+    def write(reader: Any, box: tuple[slice, ...]) -> None:
+        block = np.asarray(reader[box])
+        if block.dtype != dtype:
+            block = block.astype(dtype)
+        out[box] = block
+        if verify and not np.array_equal(np.asarray(out[box]), block):
+            raise CLIError(f"chunk at {', '.join(f'{s.start}:{s.stop}' for s in box)} does not read back equal")
+
+    with _progress(len(boxes), unit, progress) as bar, ThreadPool(workers) as pool:
+        for make_reader, group in groups:
+            reader = make_reader()
+            pool.run([lambda box=box: write(reader, box) for box in group],
+                     on_done=(lambda: bar.update(1)) if bar is not None else None)
+
+
+# -------------------------------------------------------------------------------------- query
+
+@_subcommand("query", "Which chunks of a Crackle Zarr array hold a label, or the labels of every chunk "
+                      "(read from the chunks' label tables, no voxel decoding).")
+def _setup_query(p: argparse.ArgumentParser) -> None:
+    p.add_argument("store", metavar="STORE.zarr", help="a Zarr array whose chunks are Crackle streams")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--label", type=int, metavar="N", help="list the chunks that hold label N")
+    what.add_argument("--chunk-labels", action="store_true", help="list the labels of every chunk")
+    what.add_argument("--index", action="store_true", help="list, for every label, the chunks that hold it")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--workers", type=_positive_arg, default=16, metavar="N",
+                   help="chunks read concurrently (default: 16)")
+    p.set_defaults(run=run_query)
+
+
+def _coords_text(coords: Sequence[int]) -> str:
+    return ",".join(str(int(c)) for c in coords)
+
+
+def run_query(args: argparse.Namespace) -> int:
+    """``query STORE``: find_label / chunk_labels / label_index on a Crackle Zarr array."""
+    cc = _codec()
+    array = _open_zarr_array(args.store)
+    try:
+        from ...chunks import _source
+
+        chunk_shape = list(_source(array).chunks)  # inner chunks for sharded arrays
+        if args.label is not None:
+            found = cc.find_label(array, args.label, max_workers=args.workers)
+        elif args.chunk_labels:
+            per_chunk = cc.chunk_labels(array, max_workers=args.workers)
+        else:
+            index = cc.label_index(array, max_workers=args.workers)
+    except (ValueError, TypeError, NotImplementedError, cc.DecodeError) as exc:
+        raise CLIError(f"{args.store}: {exc}") from exc
+    if args.label is not None:
+        if args.json:
+            print(json.dumps({"label": args.label, "chunk_shape": chunk_shape, "chunks": [list(c) for c in found]}))
+        else:
+            sys.stdout.write("".join(_coords_text(c) + "\n" for c in found))
+    elif args.chunk_labels:
+        if args.json:
+            print(json.dumps({"chunk_shape": chunk_shape, "chunks": [
+                {"chunk": list(c), "labels": [int(v) for v in values.tolist()]} for c, values in per_chunk.items()]}))
+        else:
+            sys.stdout.write("".join(f"{_coords_text(c)}: {' '.join(str(int(v)) for v in values.tolist())}\n"
+                                     for c, values in per_chunk.items()))
+    else:
+        if args.json:
+            print(json.dumps({"chunk_shape": chunk_shape,
+                              "labels": {str(int(k)): [list(c) for c in v] for k, v in index.items()}}))
+        else:
+            sys.stdout.write("".join(f"{int(k)}: {' '.join(_coords_text(c) for c in v)}\n" for k, v in index.items()))
+    return EXIT_OK
