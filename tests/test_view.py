@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -291,17 +292,35 @@ def _assert_shows_segmentation(result):
     assert result["centre_differs"] > 0.95, result
 
 
-def test_browser_shows_the_demo_volume(tmp_path):
-    _require_browser()
+def _run_demo(tmp_path, *args):
+    """Run ``crackle-zarr demo``; returns its output and the ``view`` command it ends with."""
+    proc = subprocess.run([sys.executable, "-m", "crackle_codec.cli", "demo", "--zstd-levels", "3", *args],
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})  # the demo keeps its array there
+    assert proc.returncode == 0, proc.stderr
+    command = shlex.split(proc.stdout.rstrip().splitlines()[-1])
+    assert command[:2] == ["crackle-zarr", "view"], proc.stdout
+    return proc.stdout, command[2:]
+
+
+def test_demo_prints_a_view_command_that_shows_its_volume(tmp_path):
     from crackle_codec.cli import synthetic_segmentation
 
-    seg = synthetic_segmentation((256, 256, 128), 0)  # the demo's volume, axes (x, y, z)
-    path = tmp_path / "demo.zarr"
-    z = zarr.create_array(path, shape=seg.shape, chunks=(64, 64, 64), dtype=seg.dtype,
-                          serializer=CrackleCodec(), compressors=None, fill_value=0)
-    z[...] = seg
+    _, args = _run_demo(tmp_path, "--shape", "48,40,24")
+    path, options = args[0], args[1:]
+    assert path.startswith(str(tmp_path)) and path.endswith("demo.zarr")
+    axes = options[options.index("--axes") + 1] if "--axes" in options else None
+    vol = view_module.open_volume(path, axes=axes)
+    seg = synthetic_segmentation((48, 40, 24), 0)
+    assert dict(zip(vol.axes, vol.shape)) == {"x": 48, "y": 40, "z": 24}
+    np.testing.assert_array_equal(vol.read((0, 0, 0), seg.shape, (1, 1, 1)), seg)
+
+
+def test_browser_shows_the_demo_volume(tmp_path):
+    _require_browser()
+    _, args = _run_demo(tmp_path)  # the demo's volume, 256 x 256 x 128, as `crackle-zarr demo` writes it
     out = tmp_path / "view.png"
-    result = _screenshot(path, out, "--axes", "x,y,z", "--layout", "4panel")
+    result = _screenshot(args[0], out, *args[1:], "--layout", "4panel")
     _assert_shows_segmentation(result)
     keep = os.environ.get("CRACKLE_VIEW_SCREENSHOT")  # how docs/view.png is made
     if keep:
@@ -319,3 +338,58 @@ def test_browser_shows_a_real_volume(tmp_path):
     z[...] = seg
     result = _screenshot(path, tmp_path / "real.png", "--layout", "xy")
     _assert_shows_segmentation(result)
+
+
+# ------------------------------------------------------------------------------------- the CLI
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "crackle_codec.cli", *args], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL, **kw)
+
+
+def test_cli_view_serves_until_interrupted(tmp_path):
+    pytest.importorskip("neuroglancer")
+    seg = _segmentation()
+    crackle_codec.save(np.asfortranarray(seg), tmp_path / "seg.ckl")
+    proc = subprocess.Popen([sys.executable, "-m", "crackle_codec.cli", "view", str(tmp_path / "seg.ckl"),
+                             "--no-browser", "--label", str(int(seg[3, 3, 3])), "-v"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        first = proc.stdout.readline()
+        url = proc.stdout.readline().strip()
+        assert first.startswith("Serving Crackle stream") and "axes x,y,z" in first, first
+        assert url.startswith("http://127.0.0.1:") and "/v/" in url, url
+        assert proc.stdout.readline().startswith("Press Ctrl-C")
+        with urllib.request.urlopen(url, timeout=30) as r:  # the bundled Neuroglancer client
+            assert r.status == 200 and b"neuroglancer" in r.read().lower()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert out.strip().endswith("Stopped."), out
+    assert "Traceback" not in err
+
+
+def test_cli_view_without_neuroglancer_says_what_to_install(tmp_path):
+    crackle_codec.save(_segmentation(), tmp_path / "seg.ckl")
+    code = ("import sys; sys.modules['neuroglancer'] = None; from crackle_codec.cli import main; "
+            f"sys.exit(main(['view', {str(tmp_path / 'seg.ckl')!r}, '--no-browser']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ('crackle-zarr: error: view needs the neuroglancer package: '
+                                   'pip install "crackle-zarr[view]" (or: pip install neuroglancer)')
+
+
+def test_cli_view_errors(tmp_path):
+    pytest.importorskip("neuroglancer")
+    proc = _cli("view", str(tmp_path / "missing.zarr"), "--no-browser")
+    assert proc.returncode == 1 and proc.stderr.strip().endswith("missing.zarr: no such file or directory")
+    crackle_codec.save(_segmentation(), tmp_path / "seg.ckl")
+    proc = _cli("view", str(tmp_path / "seg.ckl"), "--axes", "x,y", "--no-browser")
+    assert proc.returncode == 1 and "name 2 axes, but the array has 3" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    for bad in (["--port", "70000"], ["--voxel-size", "1,-2,3"], ["--label", "x"]):
+        assert _cli("view", str(tmp_path / "seg.ckl"), "--no-browser", *bad).returncode == 2
