@@ -610,7 +610,6 @@ def view(source: Any, *, labels: Any = None, image: Any = None, axes: Union[None
         s.layout = layout
         s.cross_section_scale = _fit_scale(seg)
         s.projection_scale = _fit_scale(seg, pixels=1) * 1.8
-        s.projection_orientation = [0.25, 0.3, 0.05, 0.92]  # tilted, so that the 3D panel shows depth
     logger.info("serving %s at %s", seg.description, viewer.get_viewer_url())
     if open_browser:
         import webbrowser
