@@ -180,14 +180,20 @@ class Level:
 
 @dataclass
 class Volume:
-    """What ``view`` shows: the levels of one array, with axis names, voxel size and units."""
+    """What ``view`` shows: the levels of one array, with axis names, voxel size and units.
+
+    ``axes_known`` / ``scale_known``: the axes / voxel size came from metadata or the caller, not
+    from a default (an image layer without its own then takes the segmentation's).
+    """
 
     name: str
     levels: list[Level]
-    axes: tuple[str, ...]
-    scales: tuple[float, ...]
-    units: tuple[str, ...]
     description: str
+    axes: Optional[tuple[str, ...]] = None
+    scales: Optional[tuple[float, ...]] = None
+    units: Optional[tuple[str, ...]] = None
+    axes_known: bool = False
+    scale_known: bool = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -247,7 +253,7 @@ def _suffix(path: str, suffixes: Sequence[str]) -> Optional[str]:
     return next((s for s in sorted(suffixes, key=len, reverse=True) if lower.endswith(s)), None)
 
 
-def _stream_volume(path: str, cache: _DecodedCache, name: str) -> tuple[list[Level], tuple[str, ...], str]:
+def _stream_volume(path: str, cache: _DecodedCache, name: str) -> Volume:
     from .core import decompress, header
     from .io import load
 
@@ -260,8 +266,10 @@ def _stream_volume(path: str, cache: _DecodedCache, name: str) -> tuple[list[Lev
         return decompress(stream, z=box[2])[box[0], box[1], :]
 
     array = _Blocked(h.shape, h.dtype, (sx, sy, slab), fetch, cache, name)
+    # Fortran order is how (x, y, z) volumes are kept in numpy; C order is Zarr's (z, y, x).
     axes = ("x", "y", "z") if h.order == "F" else ("z", "y", "x")
-    return [Level(array, (1, 1, 1))], axes, f"Crackle stream {path} ({sx} x {sy} x {sz} {h.dtype}, {h.order} order)"
+    return Volume(name, [Level(array, (1, 1, 1))], f"Crackle stream {path} ({sx} x {sy} x {sz} {h.dtype}, "
+                  f"{h.order} order)", axes=axes, axes_known=True)
 
 
 def _zarr() -> Any:
@@ -354,56 +362,55 @@ def open_volume(source: Any, *, name: str = "segmentation", axes: Union[None, st
             voxel sizes that do not fit the array.
         ImportError: a Zarr source without zarr >= 3.
     """
-    cache = _DecodedCache(cache_bytes)
-    scales: Optional[tuple[float, ...]] = None
-    unit_names: Optional[tuple[str, ...]] = None
-    found_axes: Optional[tuple[str, ...]] = None
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not os.path.exists(path) and "://" not in path:
-            raise FileNotFoundError(f"{path}: no such file or directory")
-        if _suffix(path, STREAM_SUFFIXES):
-            levels, found_axes, description = _stream_volume(path, cache, name)
-        elif path.lower().endswith(".npy"):
-            array = np.load(path, mmap_mode="r")
-            levels, description = [Level(_Direct(array), (1,) * array.ndim)], f"{path} (.npy, memory-mapped)"
-        elif os.path.isfile(path):
-            raise ValueError(f"{path}: not a Zarr array, an OME-Zarr group, a .ckl stream or a .npy file")
-        else:
-            source = _zarr().open(path, mode="r")
-            levels, found_axes, scales, unit_names, description = _zarr_source(source, cache, name, path)
-    elif isinstance(source, np.ndarray):
-        levels, description = [Level(_Direct(source), (1,) * source.ndim)], "numpy array"
-    elif hasattr(source, "chunks") and hasattr(source, "attrs") or hasattr(source, "group_keys"):
-        levels, found_axes, scales, unit_names, description = _zarr_source(source, cache, name, repr(source))
-    else:
-        raise TypeError(f"cannot view a {type(source).__name__}: give a Zarr array or group, a path, or a numpy array")
-
-    rank = len(levels[0].array.shape)
+    vol = _open_source(source, name, _DecodedCache(cache_bytes))
+    rank = len(vol.shape)
     if axes is not None:
-        found_axes = _parse_axes(axes, rank)
-    elif found_axes is None:
-        found_axes = _default_axes(rank)
+        vol.axes, vol.axes_known = _parse_axes(axes, rank), True
+    elif vol.axes is None:
+        vol.axes = _default_axes(rank)
     if voxel_size is not None:
-        scales = _check_scales(voxel_size, rank)
+        vol.scales, vol.scale_known = _check_scales(voxel_size, rank), True
+    elif vol.scales is None:
+        vol.scales = (1.0,) * rank
     if units is not None:
-        unit_names = (units,) * rank if isinstance(units, str) else tuple(units)
-        if len(unit_names) != rank:
-            raise ValueError(f"units has {len(unit_names)} values, but the array has {rank} axes")
-    unit_names = unit_names or ("",) * rank
-    for unit in unit_names:
+        vol.units = (units,) * rank if isinstance(units, str) else tuple(units)
+        if len(vol.units) != rank:
+            raise ValueError(f"units has {len(vol.units)} values, but the array has {rank} axes")
+    elif vol.units is None:
+        vol.units = ("",) * rank
+    for unit in vol.units:
         if unit not in _NEUROGLANCER_UNITS:
             raise ValueError(f"unknown unit {unit!r}; use one of {', '.join(sorted(u for u in _NEUROGLANCER_UNITS if u))}")
-    return Volume(name, levels, found_axes, scales or (1.0,) * rank, unit_names, description)
+    return vol
 
 
-def _zarr_source(node: Any, cache: _DecodedCache, name: str, label: str) -> tuple:
-    attrs = dict(node.attrs)
+def _open_source(source: Any, name: str, cache: _DecodedCache) -> Volume:
+    if isinstance(source, np.ndarray):
+        return Volume(name, [Level(_Direct(source), (1,) * source.ndim)], "numpy array")
+    if not isinstance(source, (str, os.PathLike)):
+        if hasattr(source, "chunks") and hasattr(source, "attrs") or hasattr(source, "group_keys"):
+            return _zarr_volume(source, cache, name, repr(source))
+        raise TypeError(f"cannot view a {type(source).__name__}: give a Zarr array or group, a path, or a numpy array")
+    path = os.fspath(source)
+    if not os.path.exists(path) and "://" not in path:
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    if _suffix(path, STREAM_SUFFIXES):
+        return _stream_volume(path, cache, name)
+    if path.lower().endswith(".npy"):
+        array = np.load(path, mmap_mode="r")
+        return Volume(name, [Level(_Direct(array), (1,) * array.ndim)], f"{path} (.npy, memory-mapped)")
+    if os.path.isfile(path):
+        raise ValueError(f"{path}: not a Zarr array, an OME-Zarr group, a .ckl stream or a .npy file")
+    return _zarr_volume(_zarr().open(path, mode="r"), cache, name, path)
+
+
+def _zarr_volume(node: Any, cache: _DecodedCache, name: str, label: str) -> Volume:
     if hasattr(node, "chunks"):  # an array
-        return ([_zarr_level(node, cache, name, (1,) * node.ndim)], _zarr_axes(node), None, None,
-                f"Zarr array {label} ({' x '.join(map(str, node.shape))} {node.dtype}, chunks "
-                f"{' x '.join(map(str, node.chunks))})")
-    ms = _multiscales(attrs)
+        axes = _zarr_axes(node)
+        return Volume(name, [_zarr_level(node, cache, name, (1,) * node.ndim)],
+                      f"Zarr array {label} ({' x '.join(map(str, node.shape))} {node.dtype}, chunks "
+                      f"{' x '.join(map(str, node.chunks))})", axes=axes, axes_known=axes is not None)
+    ms = _multiscales(dict(node.attrs))
     if ms is None:
         children = sorted(k for k in node.array_keys())
         hint = f" (arrays in it: {', '.join(children)})" if children else ""
@@ -411,8 +418,9 @@ def _zarr_source(node: Any, cache: _DecodedCache, name: str, label: str) -> tupl
                          f"array inside it{hint}")
     levels, axes, scales, units = _ome_volume(node, ms, cache, name)
     shape = levels[0].array.shape
-    return (levels, axes, scales, units,
-            f"OME-Zarr {label} ({len(levels)} levels, {' x '.join(map(str, shape))} {levels[0].array.dtype})")
+    return Volume(name, levels, f"OME-Zarr {label} ({len(levels)} levels, {' x '.join(map(str, shape))} "
+                  f"{levels[0].array.dtype})", axes=axes, scales=scales, units=units, axes_known=True,
+                  scale_known=True)
 
 
 # ============================================================================ serving
@@ -477,8 +485,9 @@ def _served_volume_class() -> type:
                 block = block.view(self.served_dtype) if same_bits else block.astype(self.served_dtype)
             with self._count_lock:
                 self.requests += 1
-            logger.debug("%s: served %s voxels %s..%s at scale %s in %.1f ms", self.volume.name, "x".join(
-                map(str, block.shape)), list(start), list(end), scale_key, (time.perf_counter() - t0) * 1e3)
+            logger.debug("%s: served %s voxels from %s to %s at scale %s in %.1f ms", self.volume.name,
+                         "x".join(map(str, block.shape)), ",".join(map(str, start)), ",".join(map(str, end)),
+                         scale_key, (time.perf_counter() - t0) * 1e3)
             if data_format == "raw":  # the client reads raw chunks with the first axis fastest
                 return block.tobytes(order="F"), "application/octet-stream"
             if data_format == "npz":
@@ -590,11 +599,11 @@ def view(source: Any, *, labels: Any = None, image: Any = None, axes: Union[None
     img = None
     if image is not None:
         img = open_volume(image, name="image", cache_bytes=cache_bytes)
-        rank = len(img.shape)
-        if axes is not None and rank == len(seg.shape):
-            img.axes = _parse_axes(axes, rank)
-        if img.scales == (1.0,) * rank and img.units == ("",) * rank and img.axes == seg.axes:
-            img.scales, img.units = seg.scales, seg.units
+        if len(img.shape) == len(seg.shape):  # what its metadata does not say, it shares with the segmentation
+            if not img.axes_known:
+                img.axes = seg.axes
+            if not img.scale_known:
+                img.scales, img.units = seg.scales, seg.units
     _start_server(port)
     served = _served_volume_class()
     viewer = ng.Viewer()
@@ -608,7 +617,7 @@ def view(source: Any, *, labels: Any = None, image: Any = None, axes: Union[None
             layer.not_selected_alpha = 0.15
         s.layers["segmentation"] = layer
         s.layout = layout
-        s.cross_section_scale = _fit_scale(seg)
+        s.cross_section_scale = _fit_scale(seg, pixels=280 if layout == "4panel" else 560)
         s.projection_scale = _fit_scale(seg, pixels=1) * 1.8
     logger.info("serving %s at %s", seg.description, viewer.get_viewer_url())
     if open_browser:

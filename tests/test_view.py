@@ -255,9 +255,13 @@ def test_image_layer_beside(tmp_path):
     pytest.importorskip("neuroglancer")
     seg = _segmentation()
     np.save(tmp_path / "img.npy", (seg * 5).astype(np.uint8))
-    viewer = crackle_codec.view(seg, image=str(tmp_path / "img.npy"), layout="xy")
-    layers = [layer.name for layer in viewer.state.layers]
-    assert layers == ["image", "segmentation"]
+    viewer = crackle_codec.view(seg, image=str(tmp_path / "img.npy"), layout="xy", axes="x,y,z",
+                                voxel_size=(4, 4, 40), units="nm")
+    assert [layer.name for layer in viewer.state.layers] == ["image", "segmentation"]
+    served = {v.volume.name: v.volume for v in viewer.volume_manager.volumes.values()}
+    image = served["image"]  # a .npy says nothing of its axes: it takes the segmentation's
+    assert (image.axes, image.scales, image.units) == (("x", "y", "z"), (4.0, 4.0, 40.0), ("nm",) * 3)
+    np.testing.assert_array_equal(image.read((0, 0, 0), (8, 8, 8), (1, 1, 1)), seg[:8, :8, :8] * 5)
 
 
 # ------------------------------------------------------------------------------- a real browser
