@@ -279,11 +279,18 @@ def _require_browser():
 
 
 def _screenshot(source, out, *args):
-    proc = subprocess.run([sys.executable, str(SCREENSHOT_SCRIPT), str(source), str(out), *args],
-                          capture_output=True, text=True, timeout=BROWSER_TIMEOUT, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "SE_OFFLINE": "true"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    """Run view_screenshot.py in its own process group, so that a timeout also ends its browser."""
+    proc = subprocess.Popen([sys.executable, str(SCREENSHOT_SCRIPT), str(source), str(out), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                            env={**os.environ, "SE_OFFLINE": "true"}, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=BROWSER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"no screenshot within {BROWSER_TIMEOUT} s (a browser without WebGL2 never renders)")
+    assert proc.returncode == 0, stderr[-3000:]
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def _assert_shows_segmentation(result):
