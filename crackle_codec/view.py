@@ -194,6 +194,7 @@ class Volume:
     units: Optional[tuple[str, ...]] = None
     axes_known: bool = False
     scale_known: bool = False
+    cache: Optional[_DecodedCache] = None  # decoded chunks (or z slabs) of every level
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -362,7 +363,9 @@ def open_volume(source: Any, *, name: str = "segmentation", axes: Union[None, st
             voxel sizes that do not fit the array.
         ImportError: a Zarr source without zarr >= 3.
     """
-    vol = _open_source(source, name, _DecodedCache(cache_bytes))
+    cache = _DecodedCache(cache_bytes)
+    vol = _open_source(source, name, cache)
+    vol.cache = cache
     rank = len(vol.shape)
     if axes is not None:
         vol.axes, vol.axes_known = _parse_axes(axes, rank), True
@@ -485,9 +488,10 @@ def _served_volume_class() -> type:
                 block = block.view(self.served_dtype) if same_bits else block.astype(self.served_dtype)
             with self._count_lock:
                 self.requests += 1
-            logger.debug("%s: served %s voxels from %s to %s at scale %s in %.1f ms", self.volume.name,
-                         "x".join(map(str, block.shape)), ",".join(map(str, start)), ",".join(map(str, end)),
-                         scale_key, (time.perf_counter() - t0) * 1e3)
+            logger.debug("%s: served %s voxels from %s to %s at scale %s in %.1f ms (%d chunks decoded so far)",
+                         self.volume.name, "x".join(map(str, block.shape)), ",".join(map(str, start)),
+                         ",".join(map(str, end)), scale_key, (time.perf_counter() - t0) * 1e3,
+                         self.volume.cache.decoded if self.volume.cache else 0)
             if data_format == "raw":  # the client reads raw chunks with the first axis fastest
                 return block.tobytes(order="F"), "application/octet-stream"
             if data_format == "npz":

@@ -293,8 +293,8 @@ def _screenshot(source, out, *args):
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def _assert_shows_segmentation(result):
-    assert (result["width"], result["height"]) == (800, 600)
+def _assert_shows_segmentation(result, width=800, height=600):
+    assert result["width"] == width and result["height"] == (height or result["height"])
     assert result["requests_served"] > 0, result  # the viewer asked the server for chunks ...
     assert result["codec_chunks_decoded"] > 0, result  # ... that our codec decoded
     # The centre of the x-y panel shows many segment colours, none of them the background.
@@ -346,8 +346,11 @@ def test_browser_shows_a_real_volume(tmp_path):
     z = zarr.create_array(path, shape=seg.shape, shards=(128, 256, 256), chunks=(64, 128, 128), dtype=seg.dtype,
                           serializer=CrackleCodec(), compressors=None, fill_value=0)
     z[...] = seg
-    result = _screenshot(path, tmp_path / "real.png", "--layout", "xy")
-    _assert_shows_segmentation(result)
+    # Through the command line, as a user runs it: crackle-zarr view PATH, then Ctrl-C.
+    result = _screenshot(path, tmp_path / "real.png", "--cli", "--layout", "xy")
+    _assert_shows_segmentation(result, height=None)  # the browser's page, less its window frame
+    assert result["header"].startswith("Serving Zarr array") and result["header"].endswith("axes z,y,x")
+    assert result["exit_code"] == 0 and result["stopped"], result
 
 
 # ------------------------------------------------------------------------------------- the CLI

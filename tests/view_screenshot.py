@@ -3,7 +3,13 @@
 Run by tests/test_view.py in a subprocess with a timeout (a browser without WebGL2 makes
 Neuroglancer's screenshot call wait forever). Also usable by hand:
 
-    python tests/view_screenshot.py SOURCE OUT.png [--axes x,y,z] [--label ID ...] [--size 800,600]
+    python tests/view_screenshot.py SOURCE OUT.png [--axes x,y,z] [--label ID ...] [--size 800,600] [--cli]
+
+Without ``--cli`` it calls ``crackle_codec.view`` in this process and takes Neuroglancer's own
+screenshot, which waits until every visible chunk has loaded. With ``--cli`` it runs
+``crackle-zarr view SOURCE --no-browser -v`` as a separate process, opens the printed URL in Chromium
+through Selenium, takes browser screenshots until the x-y panel shows the segmentation (or a
+minute passes), then stops the command with Ctrl-C (SIGINT) as a user would.
 
 Prints one JSON object: the screenshot's size, the chunk requests the server answered, the chunks
 our codec decoded, the colours found, and timings.
@@ -16,7 +22,10 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -72,10 +81,8 @@ def _count_codec_decodes() -> dict[str, int]:
 
 def screenshot(source: str, out: str, *, axes: str | None = None, labels: list[int] | None = None,
                size: tuple[int, int] = (800, 600), layout: str = "xy") -> dict:
-    import numpy as np
     import neuroglancer
     import neuroglancer.webdriver
-    from PIL import Image
 
     import crackle_codec
 
@@ -99,26 +106,87 @@ def screenshot(source: str, out: str, *, axes: str | None = None, labels: list[i
     png = shot.screenshot.image
     with open(out, "wb") as f:
         f.write(png)
+    result = {"url": url, **_pixel_stats(png, layout), "requests_served": counter.served,
+              "codec_chunks_decoded": decodes["chunks"], "browser_s": round(t_browser, 2),
+              "screenshot_s": round(t_shot, 2)}
+    return result
+
+
+def _pixel_stats(png: bytes, layout: str) -> dict:
+    """Size of the screenshot; background colour, and colours in the centre of the x-y panel.
+
+    ``layout``: "4panel" or "xy" for Neuroglancer's screenshots (its canvas only; the background is
+    read in the panel's corner), "page" for a browser screenshot of the whole page with one x-y panel
+    (the background is read at the left margin of the panel, half-way down).
+    """
+    import numpy as np
+    from PIL import Image
+
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    height, width, _ = pixels.shape
     if layout == "4panel":  # look at the x-y panel, the top-left quarter
-        pixels = pixels[: pixels.shape[0] // 2, : pixels.shape[1] // 2]
+        pixels = pixels[: height // 2, : width // 2]
     h, w, _ = pixels.shape
     centre = pixels[h // 2 - h // 8: h // 2 + h // 8, w // 2 - w // 8: w // 2 + w // 8].reshape(-1, 3)
-    corner = pixels[:4, :4].reshape(-1, 3)
-    background = [int(v) for v in np.median(corner, axis=0)]
+    corner = pixels[h // 2 - 8: h // 2 + 8, 4:12] if layout == "page" else pixels[:4, :4]
+    background = [int(v) for v in np.median(corner.reshape(-1, 3), axis=0)]
     differs = np.any(centre != np.asarray(background, dtype=pixels.dtype), axis=1)
-    return {
-        "url": url,
-        "width": shot.screenshot.width,
-        "height": shot.screenshot.height,
-        "requests_served": counter.served,
-        "codec_chunks_decoded": decodes["chunks"],
-        "background": background,
-        "centre_colours": int(len(np.unique(centre, axis=0))),
-        "centre_differs": float(differs.mean()),
-        "browser_s": round(t_browser, 2),
-        "screenshot_s": round(t_shot, 2),
-    }
+    return {"width": width, "height": height, "background": background,
+            "centre_colours": int(len(np.unique(centre, axis=0))), "centre_differs": float(differs.mean())}
+
+
+def screenshot_cli(source: str, out: str, cli_args: list[str], *, size: tuple[int, int] = (800, 600),
+                   layout: str = "xy", wait_s: float = 60.0) -> dict:
+    """Run ``crackle-zarr view`` and look at its URL in Chromium; stop it with SIGINT at the end."""
+    import selenium.webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver_path = find_browser()
+    t0 = time.perf_counter()
+    command = [sys.executable, "-m", "crackle_codec.cli", "view", source, "--no-browser", "-v",
+               "--layout", layout, *cli_args]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: log.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    try:
+        header = proc.stdout.readline()
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), (header, url, log)
+        options = selenium.webdriver.ChromeOptions()
+        options.binary_location = browser
+        for arg in ["--headless=new", f"--window-size={size[0]},{size[1]}", *CHROME_ARGS]:
+            options.add_argument(arg)
+        driver = selenium.webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+        try:
+            driver.get(url)
+            t_browser = time.perf_counter() - t0
+            stats, previous = None, None
+            while time.perf_counter() - t0 < wait_s:  # until the picture shows labels and stops changing
+                png = driver.get_screenshot_as_png()
+                stats = _pixel_stats(png, "page")
+                if stats["centre_colours"] >= 10 and png == previous:
+                    break
+                previous = png
+                time.sleep(0.5)
+            t_shot = time.perf_counter() - t0
+        finally:
+            driver.quit()
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=30)
+        reader.join(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    with open(out, "wb") as f:
+        f.write(png)
+    served = [line for line in log if "served" in line]
+    decoded = [int(m.group(1)) for m in map(re.compile(r"\((\d+) chunks decoded so far\)").search, served) if m]
+    return {"url": url, **stats, "requests_served": len(served), "codec_chunks_decoded": max(decoded, default=0),
+            "header": header.strip(), "exit_code": proc.returncode, "stopped": stdout.strip().endswith("Stopped."),
+            "browser_s": round(t_browser, 2), "screenshot_s": round(t_shot, 2)}
 
 
 def main() -> int:
@@ -129,9 +197,16 @@ def main() -> int:
     p.add_argument("--label", type=int, action="append")
     p.add_argument("--size", default="800,600")
     p.add_argument("--layout", default="xy")
+    p.add_argument("--cli", action="store_true",
+                   help="run crackle-zarr view and look at it with Selenium (use --layout xy)")
     args = p.parse_args()
     size = tuple(int(v) for v in args.size.split(","))
-    result = screenshot(args.source, args.out, axes=args.axes, labels=args.label, size=size, layout=args.layout)
+    if args.cli:
+        cli_args = (["--axes", args.axes] if args.axes else []) + [f"--label={i}" for i in args.label or []]
+        result = screenshot_cli(args.source, args.out, cli_args, size=size, layout=args.layout)
+    else:
+        result = screenshot(args.source, args.out, axes=args.axes, labels=args.label, size=size,
+                            layout=args.layout)
     print(json.dumps(result))
     sys.stdout.flush()
     os._exit(0)  # the server and zarr threads are daemons, but skip their slow teardown
