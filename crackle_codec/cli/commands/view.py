@@ -80,9 +80,25 @@ def run_view(args: argparse.Namespace) -> int:
         handler.setFormatter(logging.Formatter("%(message)s"))
         view_module.logger.addHandler(handler)
         view_module.logger.setLevel(logging.DEBUG)
+    _stop_on_signals()  # before the server starts, so that no interrupt leaves it half-done
+    try:
+        _serve(cc, args)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the shutdown
+        neuroglancer.stop()
+        print("Stopped.", flush=True)
+    return EXIT_OK
+
+
+def _serve(cc: Any, args: argparse.Namespace) -> None:
+    """Start the viewer, print its URL, open a browser, and serve until interrupted."""
     try:
         viewer = cc.view(args.path, labels=args.label or None, image=args.image, axes=args.axes,
                          voxel_size=args.voxel_size, units=args.units, port=args.port, layout=args.layout)
+    except OSError as exc:
+        if exc.filename is not None or not exc.strerror:
+            raise
+        raise CLIError(f"cannot serve on 127.0.0.1:{args.port}: {exc.strerror}") from None  # port in use
     except (ValueError, TypeError) as exc:
         raise CLIError(f"{args.path}: {exc}") from None
     url = viewer.get_viewer_url()
@@ -95,11 +111,5 @@ def run_view(args: argparse.Namespace) -> int:
 
         if not webbrowser.open(url):
             print("(no web browser found: open the URL above)", flush=True)
-    _stop_on_signals()
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        neuroglancer.stop()
-        print("Stopped.", flush=True)
-    return EXIT_OK
+    while True:
+        time.sleep(3600)
