@@ -421,7 +421,7 @@ def _zarr_volume(node: Any, cache: _DecodedCache, name: str, label: str) -> Volu
                          f"array inside it{hint}")
     levels, axes, scales, units = _ome_volume(node, ms, cache, name)
     shape = levels[0].array.shape
-    return Volume(name, levels, f"OME-Zarr {label} ({len(levels)} levels, {' x '.join(map(str, shape))} "
+    return Volume(name, levels, f"OME-Zarr {label} ({len(levels)} level{'s' if len(levels) != 1 else ''}, {' x '.join(map(str, shape))} "
                   f"{levels[0].array.dtype})", axes=axes, scales=scales, units=units, axes_known=True,
                   scale_known=True)
 
@@ -599,6 +599,8 @@ def view(source: Any, *, labels: Any = None, image: Any = None, axes: Union[None
     ng = _neuroglancer()
     seg = open_volume(source, name="segmentation", axes=axes, voxel_size=voxel_size, units=units,
                       cache_bytes=cache_bytes)
+    if seg.dtype.kind not in "uib":
+        raise TypeError(f"a segmentation needs integer labels, not {seg.dtype}{_label_images_hint(source)}")
     selected = _label_ids(labels, seg.dtype)
     img = None
     if image is not None:
@@ -629,6 +631,22 @@ def view(source: Any, *, labels: Any = None, image: Any = None, axes: Union[None
 
         webbrowser.open(viewer.get_viewer_url())
     return viewer
+
+
+def _label_images_hint(source: Any) -> str:
+    """For an OME-Zarr image with a ``labels`` group: which label images to view instead."""
+    if not isinstance(source, (str, os.PathLike)):
+        return ""
+    labels_dir = os.path.join(os.fspath(source), "labels")
+    try:
+        names = sorted(n for n in os.listdir(labels_dir) if os.path.isdir(os.path.join(labels_dir, n)))
+    except OSError:
+        return ""
+    if not names:
+        return ""
+    first = os.path.join(os.fspath(source), "labels", names[0])
+    return (f"; its label images: {', '.join(names)} (view one, e.g. {first}, with --image / image= "
+            f"{os.fspath(source)} beside it)")
 
 
 def _fit_scale(volume: Volume, pixels: int = 280) -> float:

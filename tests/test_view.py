@@ -179,6 +179,17 @@ def test_ome_zarr_multiscales(tmp_path, ngff):
     assert levels_decoded() == ["segmentation/0", "segmentation/1"]  # (2, 2, 1) is not stored: from level 0
 
 
+def test_ome_image_with_labels_points_to_them(tmp_path):
+    pytest.importorskip("neuroglancer")
+    root = zarr.open_group(tmp_path / "img.zarr", mode="w")
+    root.create_array("0", shape=(8, 8, 8), dtype="f4")
+    root.attrs["multiscales"] = [{"version": "0.4", "axes": ["z", "y", "x"], "datasets": [{"path": "0"}]}]
+    labels = root.create_group("labels")
+    labels.create_group("cells")
+    with pytest.raises(TypeError, match=r"integer labels, not float32; its label images: cells .*labels/cells"):
+        crackle_codec.view(str(tmp_path / "img.zarr"))
+
+
 def test_group_without_multiscales_names_its_arrays(tmp_path):
     root = zarr.open_group(tmp_path / "g.zarr", mode="w")
     root.create_array("labels", shape=(4, 4, 4), dtype="u4")
