@@ -67,14 +67,14 @@ def _stop_on_signals() -> None:
 def run_view(args: argparse.Namespace) -> int:
     cc = _codec()
     view_module = importlib.import_module("crackle_codec.view")  # cc.view is the function
-    try:
-        import neuroglancer
-    except ImportError:
-        raise CLIError(f"view needs the neuroglancer package: {view_module.VIEW_INSTALL_HINT}") from None
     if not os.path.exists(args.path) and "://" not in args.path:
         raise CLIError(f"{args.path}: no such file or directory")
     if args.image and not os.path.exists(args.image):
         raise CLIError(f"{args.image}: no such file or directory")
+    try:
+        import neuroglancer
+    except ImportError:
+        raise CLIError(f"view needs the neuroglancer package: {view_module.VIEW_INSTALL_HINT}") from None
     if args.verbose:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
