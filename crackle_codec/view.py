@@ -579,7 +579,7 @@ def view(source: Any, *, labels: Any = None, image: Any = None, axes: Union[None
         source: a Zarr array (format 2 or 3, sharded or not) or its path, an OME-Zarr multiscale
             group or its path, a ``.ckl`` stream file (``.ckl.gz`` & co.), a ``.npy`` file, or a
             numpy array.
-        labels: label ids to select (highlighted; the others are shown faintly).
+        labels: label ids to select: Neuroglancer then shows only these (its visible segments).
         image: an image to show beside the segmentation (same kinds of source; a ``.npy`` file is
             memory-mapped), with the same axes and voxel size unless its own metadata says otherwise.
         axes: axis names in array order, e.g. ``"x,y,z"`` or ``("z", "y", "x")``; overrides the
@@ -617,11 +617,8 @@ def view(source: Any, *, labels: Any = None, image: Any = None, axes: Union[None
         s.dimensions = _display_space(ng, seg)
         if img is not None:
             s.layers["image"] = ng.ImageLayer(source=served(img, "image", _image_dtype(img.dtype)))
-        layer = ng.SegmentationLayer(source=served(seg, "segmentation", _segmentation_dtype(seg.dtype)),
-                                     segments=selected)
-        if selected:
-            layer.not_selected_alpha = 0.15
-        s.layers["segmentation"] = layer
+        s.layers["segmentation"] = ng.SegmentationLayer(
+            source=served(seg, "segmentation", _segmentation_dtype(seg.dtype)), segments=selected)
         s.layout = layout
         s.cross_section_scale = _fit_scale(seg, pixels=280 if layout == "4panel" else 560)
         s.projection_scale = _fit_scale(seg, pixels=1) * 1.8
