@@ -383,7 +383,8 @@ def open_volume(source: Any, *, name: str = "segmentation", axes: Union[None, st
         vol.units = ("",) * rank
     for unit in vol.units:
         if unit not in _NEUROGLANCER_UNITS:
-            raise ValueError(f"unknown unit {unit!r}; use one of {', '.join(sorted(u for u in _NEUROGLANCER_UNITS if u))}")
+            known = ", ".join(sorted(u for u in _NEUROGLANCER_UNITS if u))
+            raise ValueError(f"unknown unit {unit!r}; use one of {known}")
     return vol
 
 
@@ -393,7 +394,8 @@ def _open_source(source: Any, name: str, cache: _DecodedCache) -> Volume:
     if not isinstance(source, (str, os.PathLike)):
         if hasattr(source, "chunks") and hasattr(source, "attrs") or hasattr(source, "group_keys"):
             return _zarr_volume(source, cache, name, repr(source))
-        raise TypeError(f"cannot view a {type(source).__name__}: give a Zarr array or group, a path, or a numpy array")
+        raise TypeError(f"cannot view a {type(source).__name__}: give a Zarr array or group, a path, "
+                        "or a numpy array")
     path = os.fspath(source)
     if not os.path.exists(path) and "://" not in path:
         raise FileNotFoundError(f"{path}: no such file or directory")
@@ -421,7 +423,8 @@ def _zarr_volume(node: Any, cache: _DecodedCache, name: str, label: str) -> Volu
                          f"array inside it{hint}")
     levels, axes, scales, units = _ome_volume(node, ms, cache, name)
     shape = levels[0].array.shape
-    return Volume(name, levels, f"OME-Zarr {label} ({len(levels)} level{'s' if len(levels) != 1 else ''}, {' x '.join(map(str, shape))} "
+    plural = "s" if len(levels) != 1 else ""
+    return Volume(name, levels, f"OME-Zarr {label} ({len(levels)} level{plural}, {' x '.join(map(str, shape))} "
                   f"{levels[0].array.dtype})", axes=axes, scales=scales, units=units, axes_known=True,
                   scale_known=True)
 
@@ -466,7 +469,8 @@ def _served_volume_class() -> type:
             self.served_dtype = dtype
             self.requests = 0
             self._count_lock = threading.Lock()
-            dims = ng.CoordinateSpace(names=list(volume.axes), units=list(volume.units), scales=list(volume.scales))
+            dims = ng.CoordinateSpace(names=list(volume.axes), units=list(volume.units),
+                                      scales=list(volume.scales))
             # The array-like handed to LocalVolume is used for its shape and dtype only.
             super().__init__(_Shape(volume.shape, dtype), dimensions=dims, volume_type=volume_type,
                              encoding="raw")

@@ -15,6 +15,9 @@ from ..errors import EXIT_OK, CLIError, _codec
 from ..registry import _subcommand
 
 
+LAYOUTS = ("4panel", "xy", "xz", "yz", "3d", "xy-3d", "xz-3d", "yz-3d")
+
+
 def _port_arg(text: str) -> int:
     try:
         port = int(text)
@@ -35,10 +38,11 @@ def _floats_arg(text: str) -> tuple[float, ...]:
     return values
 
 
-@_subcommand("view", "Show a Crackle Zarr array or .ckl stream in Neuroglancer (local server, needs neuroglancer).")
+@_subcommand("view", "Show a Crackle Zarr array or .ckl stream in Neuroglancer, served from this machine.")
 def _setup_view(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="PATH",
-                   help="a Zarr array (format 2 or 3, sharded or not), an OME-Zarr multiscale group, or a .ckl stream")
+                   help="a Zarr array (format 2 or 3, sharded or not), an OME-Zarr multiscale group, "
+                        "or a .ckl stream")
     p.add_argument("--label", type=int, action="append", default=[], metavar="ID",
                    help="select this label (repeat for several)")
     p.add_argument("--image", metavar="PATH", help="an image to show beside it (Zarr array or .npy)")
@@ -48,8 +52,10 @@ def _setup_view(p: argparse.ArgumentParser) -> None:
     p.add_argument("--voxel-size", type=_floats_arg, metavar="S1,S2,S3",
                    help="voxel size per axis, in array order (default: OME-Zarr metadata, else 1)")
     p.add_argument("--units", metavar="UNIT", help="unit of the voxel size, e.g. nm (default: none)")
-    p.add_argument("--layout", default="4panel", help="Neuroglancer layout: 4panel (default), xy, xz, yz, 3d")
-    p.add_argument("--port", type=_port_arg, default=0, help="server port on 127.0.0.1 (default: any free port)")
+    p.add_argument("--layout", default="4panel", choices=LAYOUTS, metavar="LAYOUT",
+                   help=f"Neuroglancer layout: {', '.join(LAYOUTS)} (default: 4panel)")
+    p.add_argument("--port", type=_port_arg, default=0, metavar="N",
+                   help="server port on 127.0.0.1 (default: any free port)")
     p.add_argument("--no-browser", action="store_true", help="only print the URL, do not open a browser")
     p.add_argument("-v", "--verbose", action="store_true", help="log every chunk request the server answers")
     p.set_defaults(run=run_view)
