@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from . import _crackle
-from .errors import DecodeError
+from .errors import DecodeError, SliceOutOfRange
 
 __all__ = [
     "Header",
@@ -93,6 +93,37 @@ def _info(data: BytesLike) -> tuple[memoryview, dict[str, Any]]:
     return buf, _crackle.info(buf)
 
 
+def _verified_info(data: BytesLike) -> tuple[memoryview, dict[str, Any]]:
+    """``_info`` after checking what a label query reads: the structure (header CRC8, index CRC,
+    section lengths, the labels section's counts and keys) and the labels CRC (version 1 streams).
+    The label queries and the chunk-level tools answer only from a labels section that passed."""
+    buf = _as_buffer(data)
+    return buf, _crackle.info(buf, True)
+
+
+def _check_header_shape(data: BytesLike, shape: tuple[int, int, int]) -> None:
+    """DecodeError unless the stream's header declares ``shape`` as (sx, sy, sz); reads the header
+    alone (for callers that know the shape, e.g. a codec's chunk shape, before anything is
+    allocated)."""
+    got = tuple(_crackle.shape(_as_buffer(data)))
+    if got != tuple(shape):
+        raise DecodeError(f"header: the stream declares shape {got}, expected {tuple(shape)}")
+
+
+def _check_max_voxels(buf: memoryview, max_voxels: Optional[int]) -> None:
+    """DecodeError when the header claims more than ``max_voxels`` voxels (header read only)."""
+    if max_voxels is None:
+        return
+    if isinstance(max_voxels, bool) or not isinstance(max_voxels, numbers.Integral):
+        raise TypeError(f"max_voxels must be an int or None, not {type(max_voxels).__name__}")
+    if max_voxels < 0:
+        raise ValueError(f"max_voxels must be >= 0, got {max_voxels}")
+    sx, sy, sz = _crackle.shape(buf)
+    if sx * sy * sz > max_voxels:
+        raise DecodeError(f"header: the stream claims {sx}x{sy}x{sz} = {sx * sy * sz} voxels, "
+                          f"more than max_voxels={max_voxels}")
+
+
 def _dtype_of(info: dict[str, Any]) -> np.dtype:
     kind = "i" if info["signed"] else "u"
     return np.dtype(f"<{kind}{info['data_width']}")
@@ -164,9 +195,13 @@ def _normalize_input(labels: Any) -> tuple[np.ndarray, bool]:
     return labels, fortran
 
 
+MAX_THREADS = 1024
+
+
 def _check_parallel(parallel: Any) -> int:
-    if isinstance(parallel, bool) or not isinstance(parallel, numbers.Integral) or parallel < 0:
-        raise ValueError(f"parallel must be an int >= 0 (0 = all cores), got {parallel!r}")
+    if (isinstance(parallel, bool) or not isinstance(parallel, numbers.Integral)
+            or not 0 <= parallel <= MAX_THREADS):
+        raise ValueError(f"parallel must be an int in 0..{MAX_THREADS} (0 = all cores), got {parallel!r}")
     return int(parallel)
 
 
@@ -226,11 +261,12 @@ def _z_range(z: Union[None, int, slice], sz: int) -> tuple[int, int]:
     if zi < 0:
         zi += sz
     if not 0 <= zi < sz:
-        raise IndexError(f"z={z} is out of range for a volume with sz={sz}")
+        raise SliceOutOfRange(f"z={z} is out of range: the stream's header declares sz={sz}")
     return zi, zi + 1
 
 
-def decompress(data: BytesLike, *, z: Union[None, int, slice] = None, parallel: int = 1) -> np.ndarray:
+def decompress(data: BytesLike, *, z: Union[None, int, slice] = None, parallel: int = 1,
+               max_voxels: Optional[int] = None) -> np.ndarray:
     """Decode a Crackle stream into a label array.
 
     The result always has shape ``(sx, sy, sz)`` as stored: a 2D input of shape ``(sx, sy)``
@@ -242,26 +278,36 @@ def decompress(data: BytesLike, *, z: Union[None, int, slice] = None, parallel: 
         z: None for the whole volume, an int for one slice, or a ``slice`` with step 1 for a range
             of slices; only those slices are decoded (the result keeps a z axis).
         parallel: number of threads; 0 means all cores.
+        max_voxels: for untrusted input: refuse (DecodeError) a stream whose header claims more
+            than this many voxels (``sx * sy * sz``, whatever ``z`` selects), before anything is
+            allocated. None: no limit (a consistent stream may declare a huge volume in a few
+            bytes; see docs/robustness.md).
 
     Raises:
-        DecodeError: the stream is malformed; the message names the failing section. Every CRC of
-            a version-1 stream that covers the decoded slices is checked.
+        DecodeError: the stream is malformed, or larger than ``max_voxels``; the message names the
+            failing section. Every CRC of a version-1 stream that covers the decoded slices is
+            checked. An int ``z`` outside the stream's slices raises ``SliceOutOfRange``, a
+            DecodeError that is also an IndexError.
     """
     threads = _check_parallel(parallel)
     buf = _as_buffer(data)
+    _check_max_voxels(buf, max_voxels)
     z0, z1 = _z_range(z, _crackle.shape(buf)[2])
     return _crackle.decompress(buf, z0, z1, threads)
 
 
-def verify(data: BytesLike, *, parallel: int = 1) -> None:
+def verify(data: BytesLike, *, parallel: int = 1, max_voxels: Optional[int] = None) -> None:
     """Check a stream completely without producing the volume; raise DecodeError on any fault.
 
     Version-1 streams: the header CRC8, the crack-index CRC32C, the labels CRC32C and every
     slice's CRC32C (which needs each slice's connected components, so this costs about as much
     as a decode). Version-0 streams carry no CRCs: every structural check is still made.
+    ``max_voxels`` refuses (DecodeError) a stream whose header claims more voxels, before any work.
     """
     threads = _check_parallel(parallel)
-    buf, _ = _info(data)
+    buf = _as_buffer(data)
+    _check_max_voxels(buf, max_voxels)
+    buf, _ = _info(buf)
     _crackle.verify(buf, threads)
 
 
@@ -317,11 +363,13 @@ def _raw_labels(buf: memoryview, info: dict[str, Any]) -> np.ndarray:
 def labels(data: BytesLike) -> np.ndarray:
     """The sorted distinct label values of the volume, in its dtype, read from the labels section.
 
-    Crack codes are not decoded and the labels CRC is not checked (use ``verify`` for that). For a
-    stream written by the reference after ``remap``/``mask`` the list may include values that no
-    voxel holds any more, exactly as the reference reports them.
+    The labels section is checked before it is read (its structure, and its CRC32C in version-1
+    streams), so a corrupted section raises DecodeError instead of answering wrongly. Crack codes
+    and slice CRCs are not checked (use ``verify`` for that). For a stream written by the reference
+    after ``remap``/``mask`` the list may include values that no voxel holds any more, exactly as
+    the reference reports them.
     """
-    buf, info = _info(data)
+    buf, info = _verified_info(data)
     if info["sx"] * info["sy"] * info["sz"] == 0:
         return np.zeros(0, dtype=_dtype_of(info))
     return np.unique(_raw_labels(buf, info))
@@ -330,7 +378,8 @@ def labels(data: BytesLike) -> np.ndarray:
 def num_labels(data: BytesLike) -> int:
     """Number of distinct labels (``len(labels(data))``), from the labels section only.
 
-    Like ``labels``, it does not check the labels CRC or decode crack codes (use ``verify``).
+    Like ``labels``, it checks the labels section (and its CRC) but not the crack codes or slice
+    CRCs (use ``verify``).
     """
     return int(labels(data).size)
 
@@ -338,7 +387,8 @@ def num_labels(data: BytesLike) -> int:
 def contains(data: BytesLike, label: int) -> bool:
     """Whether ``label`` is one of the stream's labels, from the labels section only.
 
-    Like ``labels``, it does not check the labels CRC or decode crack codes (use ``verify``).
+    Like ``labels``, it checks the labels section (and its CRC) but not the crack codes or slice
+    CRCs (use ``verify``).
     """
     if isinstance(label, (bool, np.bool_)) or not isinstance(label, (numbers.Integral, np.integer)):
         raise TypeError(f"label must be an integer, not {type(label).__name__}")
@@ -375,31 +425,49 @@ def _to_stored(values: np.ndarray, width: int) -> np.ndarray:
     return as_u64
 
 
-def _apply_mapping(values: np.ndarray, mapping: Mapping, preserve_missing_labels: bool) -> np.ndarray:
-    dtype = values.dtype
+def _check_mapping(mapping: Mapping, dtype: np.dtype) -> dict[int, int]:
+    """``mapping`` as ``{int: int}``, every key and value an integer of ``dtype``'s range.
+
+    TypeError for a key or value that is not an integer (floats, strings, None, bools); ValueError
+    for one outside the dtype. Every entry is checked, whether or not the stream holds its key:
+    a key that can never match is a mistake, not something to skip.
+    """
     info = np.iinfo(dtype)
-    out = np.empty(values.shape, dtype=dtype)
-    for i, value in enumerate(values.tolist()):
-        if value in mapping:
-            new = mapping[value]
-        elif preserve_missing_labels:
-            new = value
-        else:
-            raise KeyError(value)
+    clean: dict[int, int] = {}
+    for old, new in mapping.items():
+        if isinstance(old, (bool, np.bool_)) or not isinstance(old, (numbers.Integral, np.integer)):
+            hint = (" (keys read from JSON are strings: convert them, e.g. {int(k): v for k, v in mapping.items()})"
+                    if isinstance(old, (str, bytes)) else "")
+            raise TypeError(f"mapping keys must be integers, got {old!r} ({type(old).__name__}){hint}")
         if isinstance(new, (bool, np.bool_)) or not isinstance(new, (numbers.Integral, np.integer)):
-            raise TypeError(f"mapping values must be integers; {value} maps to {new!r}")
+            raise TypeError(f"mapping values must be integers; {old!r} maps to {new!r} ({type(new).__name__})")
+        if not info.min <= int(old) <= info.max:
+            raise ValueError(f"mapping key {old} is not a value of the volume's dtype {dtype}")
         if not info.min <= int(new) <= info.max:
-            raise ValueError(f"label {value} maps to {new}, which does not fit the volume's dtype {dtype}")
-        out[i] = new
-    return out
+            raise ValueError(f"label {old} maps to {new}, which does not fit the volume's dtype {dtype}")
+        clean[int(old)] = int(new)
+    return clean
+
+
+def _apply_mapping(values: np.ndarray, mapping: dict[int, int], preserve_missing_labels: bool) -> np.ndarray:
+    present = values.tolist()
+    if not preserve_missing_labels:
+        missing = sorted(set(v for v in present if v not in mapping))
+        if missing:
+            shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+            raise ValueError(f"{len(missing)} label(s) of the stream are missing from the mapping: {shown} "
+                             "(pass preserve_missing_labels=True to keep them unchanged)")
+    return np.array([mapping.get(v, v) for v in present], dtype=values.dtype).reshape(values.shape)
 
 
 def remap(data: BytesLike, mapping: Mapping[int, int], *, preserve_missing_labels: bool = False) -> bytes:
     """Rewrite the label values of a stream without touching its crack codes.
 
     Every label ``v`` becomes ``mapping[v]``. Several labels may map to one value (a merge). A label
-    missing from ``mapping`` raises KeyError unless ``preserve_missing_labels`` is True, in which
-    case it keeps its value. New values must fit the volume's dtype (ValueError otherwise).
+    missing from ``mapping`` raises ValueError (naming the missing labels) unless
+    ``preserve_missing_labels`` is True, in which case it keeps its value. Keys and values must be
+    integers (TypeError otherwise: convert string keys read from JSON first) within the volume's
+    dtype (ValueError otherwise), checked for every entry; ``preserve_missing_labels`` must be a bool.
 
     FLAT streams come back sorted and deduplicated (merged labels share one entry), so ``labels``
     stays exact. PINS streams keep one entry per original label, so a merge leaves duplicates and
@@ -409,11 +477,13 @@ def remap(data: BytesLike, mapping: Mapping[int, int], *, preserve_missing_label
     """
     if not isinstance(mapping, Mapping):
         raise TypeError(f"mapping must be a dict-like Mapping, not {type(mapping).__name__}")
-    buf, info = _info(data)
+    if not isinstance(preserve_missing_labels, (bool, np.bool_)):
+        raise TypeError(f"preserve_missing_labels must be a bool, got {preserve_missing_labels!r}")
+    buf, info = _verified_info(data)
+    mapping = _check_mapping(mapping, _dtype_of(info))
     stream = bytes(buf)
     if info["sx"] * info["sy"] * info["sz"] == 0:
         return stream
-    _crackle.check_labels_crc(buf)
 
     ssb = info["stored_width"]
     label_offset = info["label_offset"]

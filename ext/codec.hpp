@@ -38,6 +38,10 @@ struct StreamInfo {
 // decodes and checks without writing (verify). Checks the labels CRC and each decoded slice's CRC.
 void decode(const StreamInfo& s, uint32_t z0, uint32_t z1, void* out, int threads);
 
+// Checks the BOC length and the BOC index of slices [z0, z1): O(their bytes), no allocation by
+// the slice size. Callers run it before allocating an output sized by the header.
+void check_slice_codes(const StreamInfo& s, uint32_t z0, uint32_t z1);
+
 // Raises DecodeError unless the labels CRC matches (no-op for streams without CRCs).
 void check_labels_crc(const StreamInfo& s);
 

@@ -59,11 +59,22 @@ struct LabelsSection {
     s.cc_offsets.resize(static_cast<size_t>(h.sz) + 1);
     uint64_t total = 0;
     const uint64_t pixels = h.slice_pixels();
+    // Each crack drawn splits at most one component in two (impermissible: cracks separate
+    // pixels) or joins at most two into one (permissible: cracks connect them), and a code of n
+    // bytes draws at most 8n cracks (one bit per symbol at least). So the counts, which size the
+    // per-component work, are bounded by the bytes of each slice's code.
+    const uint64_t interior = (static_cast<uint64_t>(h.sx) - 1) * h.sy + static_cast<uint64_t>(h.sx) * (h.sy - 1);
     for (uint32_t z = 0; z < h.sz; z++) {
       const uint64_t c = load_le(counts + static_cast<uint64_t>(z) * s.cc_width, s.cc_width);
       if (c == 0 || c > pixels) {
         fail(sec, "slice z=" + std::to_string(z) + " claims " + std::to_string(c) + " components in " +
                       std::to_string(pixels) + " pixels");
+      }
+      const uint64_t cracks = std::min(8 * (L.slice_offsets[z + 1] - L.slice_offsets[z]), interior);
+      if (h.permissible ? c + cracks < pixels : c > cracks + 1) {
+        fail(sec, "slice z=" + std::to_string(z) + " claims " + std::to_string(c) + " components in " +
+                      std::to_string(pixels) + " pixels, which its " +
+                      std::to_string(L.slice_offsets[z + 1] - L.slice_offsets[z]) + " bytes of crack code cannot draw");
       }
       s.cc_offsets[z] = total;
       total += c;

@@ -230,16 +230,20 @@ inline void markov_encode(const uint8_t* f, uint64_t n, const MarkovModel& model
 }
 
 // Reads markov-coded difference symbols (FORMAT 8.3: the direction of a move is the previous
-// direction plus its difference, mod 4; the caller keeps the direction). Bits past the end read
-// as zero; the caller bounds how many symbols it asks for, so a stream can never spin forever.
+// direction plus its difference, mod 4; the caller keeps the direction). A code cut short by the
+// end of the data reads its missing bits as zero (FORMAT 8.3), but a code that would start at or
+// past the end is the end of the stream: every symbol costs at least one bit of input, so a
+// stream of n bytes yields at most 8n symbols (zeros read past the end would decode as rank-0
+// symbols for ever).
 class MarkovDifferences {
  public:
-  static constexpr bool kEndless = true;  // reads zeros past the end
   MarkovDifferences(const uint8_t* data, uint64_t size, const MarkovModel& model)
       : data_(data), size_(size), model_(model), ranked_(model.ranked.empty() ? nullptr : model.ranked.data()),
         shift_(2 * (model.order - 1)) {}
 
   bool next(uint32_t& difference) {
+    // Bits consumed so far: 8 * pos_ loaded, fill_ of them still in the buffer.
+    if (8 * pos_ >= 8 * size_ + static_cast<uint64_t>(fill_)) return false;
     uint32_t f;
     if (first_) {
       refill();
@@ -293,7 +297,6 @@ class MarkovDifferences {
 // shift, mask) was most of the instructions of drawing a crack.
 class PlainDifferences {
  public:
-  static constexpr bool kEndless = false;
   PlainDifferences(const uint8_t* data, uint64_t size) : data_(data), size_(size) {}
   bool next(uint32_t& difference) {
     if (left_ == 0 && !refill()) return false;
