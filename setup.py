@@ -7,7 +7,8 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-SOURCES = ["ext/_crackle.pyx", "ext/ccl.cpp", "ext/crc.cpp", "ext/encoder.cpp", "ext/decoder.cpp", "ext/slice_writer.cpp"]
+SOURCES = ["ext/_crackle.pyx", "ext/ccl.cpp", "ext/crc.cpp", "ext/encoder.cpp", "ext/decoder.cpp", "ext/slice_writer.cpp",
+           "ext/label_slices.cpp"]
 
 compile_args = ["-std=c++17", "-O3", "-Wall", "-Wextra"]
 link_args = []

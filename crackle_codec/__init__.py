@@ -41,3 +41,33 @@ __all__ = [
     "save",
     "verify",
 ]
+
+# The reference's toolbox (issue #13): stream queries, one-label decoding, geometry.
+from .queries import (  # noqa: E402
+    component_lengths,
+    components,
+    contains_range,
+    crack_codes,
+    labels_for_z_range,
+    max,
+    min,
+    nbytes,
+)
+from .decoding import each  # noqa: E402
+from .geometry import bounding_boxes, centroids, edge_labels, voxel_counts  # noqa: E402
+
+__all__ += [
+    "bounding_boxes",
+    "centroids",
+    "component_lengths",
+    "components",
+    "contains_range",
+    "crack_codes",
+    "each",
+    "edge_labels",
+    "labels_for_z_range",
+    "max",
+    "min",
+    "nbytes",
+    "voxel_counts",
+]

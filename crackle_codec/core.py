@@ -70,6 +70,22 @@ class Header:
         return (self.header_bytes + self.index_bytes + self.label_bytes + self.markov_model_bytes
                 + self.crack_code_bytes + self.crc_bytes)
 
+    # The reference's field names (crackle.headers.CrackleHeader), for code written for it.
+    sx = property(lambda self: self.shape[0], doc="Size along x.")
+    sy = property(lambda self: self.shape[1], doc="Size along y.")
+    sz = property(lambda self: self.shape[2], doc="Size along z (number of slices).")
+    data_width = property(lambda self: self.dtype.itemsize, doc="Bytes per decoded voxel.")
+    stored_data_width = property(lambda self: self.stored_width, doc="Bytes per stored label value.")
+    stored_dtype = property(lambda self: np.dtype(f"<{self.dtype.kind}{self.stored_width}"),
+                            doc="dtype of the stored label values.")
+    signed = property(lambda self: self.dtype.kind == "i", doc="Whether the labels are signed.")
+    is_sorted = property(lambda self: not self.unsorted, doc="The unique-label list is sorted.")
+    is_remapped = property(lambda self: self.remapped, doc="Labels were remapped after compression.")
+    fortran_order = property(lambda self: self.order == "F", doc="The decoded array is Fortran-ordered.")
+    format_version = property(lambda self: self.version, doc="Format version, 0 or 1.")
+    num_label_bytes = property(lambda self: self.label_bytes, doc="Size of the labels section in bytes.")
+    num_markov_model_bytes = property(lambda self: self.markov_model_bytes, doc="Size of the markov model.")
+
 
 def _as_buffer(data: BytesLike) -> memoryview:
     """A contiguous, 1-byte-per-item view of ``data``; TypeError for anything else."""
@@ -230,8 +246,9 @@ def _z_range(z: Union[None, int, slice], sz: int) -> tuple[int, int]:
     return zi, zi + 1
 
 
-def decompress(data: BytesLike, *, z: Union[None, int, slice] = None, parallel: int = 1) -> np.ndarray:
-    """Decode a Crackle stream into a label array.
+def decompress(binary: BytesLike, label: Optional[int] = None, parallel: int = 1, crop: bool = False,
+               verify: bool = True, *, z: Union[None, int, slice] = None) -> np.ndarray:
+    """Decode a Crackle stream into a label array, or one label's binary image.
 
     The result always has shape ``(sx, sy, sz)`` as stored: a 2D input of shape ``(sx, sy)``
     comes back as ``(sx, sy, 1)`` (as with the reference ``crackle.decompress``). The dtype and
@@ -242,13 +259,20 @@ def decompress(data: BytesLike, *, z: Union[None, int, slice] = None, parallel: 
         z: None for the whole volume, an int for one slice, or a ``slice`` with step 1 for a range
             of slices; only those slices are decoded (the result keeps a z axis).
         parallel: number of threads; 0 means all cores.
+        label: decode only this label, as a bool array (see ``decoding.decompress_label``): only
+            the slices holding it are decoded. ``crop`` then crops the result in z to them, and
+            ``verify=False`` skips the CRC checks.
 
     Raises:
         DecodeError: the stream is malformed; the message names the failing section. Every CRC of
             a version-1 stream that covers the decoded slices is checked.
     """
+    if label is not None:
+        from .decoding import decompress_label
+
+        return decompress_label(binary, label, parallel=parallel, crop=crop, verify=verify, z=z)
     threads = _check_parallel(parallel)
-    buf = _as_buffer(data)
+    buf = _as_buffer(binary)
     z0, z1 = _z_range(z, _crackle.shape(buf)[2])
     return _crackle.decompress(buf, z0, z1, threads)
 
@@ -265,14 +289,19 @@ def verify(data: BytesLike, *, parallel: int = 1) -> None:
     _crackle.verify(buf, threads)
 
 
-def header(data: BytesLike) -> Header:
+def header(binary: BytesLike, ignore_crc_check: bool = False) -> Header:
     """Read the header and section sizes of a stream.
 
     Checks the header CRC8, the crack-index CRC32C, that the section lengths add up to the
     stream's length, and the labels section's structure. It does not check the labels CRC, the
-    per-slice CRCs or the crack codes (``verify`` does).
+    per-slice CRCs or the crack codes (``verify`` does). ``ignore_crc_check=True`` skips the
+    header CRC8 and the crack-index CRC32C (the structure is still checked).
     """
-    _, info = _info(data)
+    if ignore_crc_check:
+        from .queries import with_fixed_index_crcs
+
+        binary = with_fixed_index_crcs(binary)
+    _, info = _info(binary)
     return _header_from_info(info)
 
 

@@ -6,7 +6,7 @@ import bz2
 import gzip
 import lzma
 import os
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -69,10 +69,11 @@ def save(obj: Union[np.ndarray, BytesLike], path: PathLike, **compress_kwargs) -
         f.write(data)
 
 
-def load(path: PathLike, *, decode: bool = True, parallel: int = 1) -> Union[np.ndarray, bytes]:
+def load(path: PathLike, label: Optional[int] = None, parallel: int = 1, *, decode: bool = True) -> Union[np.ndarray, bytes]:
     """Read a ``.ckl`` file (undoing a ``.gz``/``.bz2``/``.xz``/``.zst`` stage named by its extension).
 
-    Returns the decoded array, or the stream itself with ``decode=False``.
+    Returns the decoded array, ``label``'s binary image when a label is given (see
+    ``decompress``), or the stream itself with ``decode=False``.
     """
     with open(path, "rb") as f:
         data = f.read()
@@ -82,4 +83,4 @@ def load(path: PathLike, *, decode: bool = True, parallel: int = 1) -> Union[np.
     if not decode:
         header(data)
         return data
-    return decompress(data, parallel=parallel)
+    return decompress(data, label=label, parallel=parallel)

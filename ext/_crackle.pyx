@@ -4,7 +4,7 @@
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libcpp cimport bool as cbool
 from libcpp.vector cimport vector
 
@@ -121,6 +121,7 @@ def info(const uint8_t[::1] buf):
         "cc_per_grid_offset": s.labels.cc_per_grid_offset,
         "keys_offset": s.labels.keys_offset,
         "key_width": s.labels.key_width,
+        "cc_width": s.labels.cc_width,
         "num_components": s.labels.num_components(),
     }
 
@@ -206,3 +207,123 @@ def crc8(const uint8_t[::1] buf):
 def crc32c_implementation():
     """Which CRC32C implementation this machine uses."""
     return crc32c_implementation_c().decode()
+
+
+# ------------------------------------------------- per-slice queries (label_geometry.hpp)
+
+cdef extern from "label_geometry.hpp" namespace "crackle":
+    cdef cppclass LabelStats:
+        vector[uint64_t] count
+        vector[uint32_t] lo[3]
+        vector[uint32_t] hi[3]
+        vector[double] sum[3]
+
+    void stream_label_stats(const StreamInfo&, cbool, int64_t, cbool, cbool, LabelStats&) except +raise_py_error nogil
+    vector[uint8_t] stream_slices_holding(const StreamInfo&, uint64_t) except +raise_py_error nogil
+    void stream_label_binary(const StreamInfo&, cbool, const uint8_t*, int64_t, const uint32_t*, const uint32_t*,
+                             const int64_t*, uint8_t*) except +raise_py_error nogil
+    vector[uint8_t] stream_face_labels(const StreamInfo&, cbool) except +raise_py_error nogil
+    vector[uint8_t] stream_labels_in_slices(const StreamInfo&, cbool, uint32_t, uint32_t) except +raise_py_error nogil
+
+
+cdef _u64_array(const vector[uint64_t]& v):
+    out = np.empty(v.size(), dtype=np.uint64)
+    cdef uint64_t[::1] o = out
+    cdef size_t i
+    for i in range(v.size()):
+        o[i] = v[i]
+    return out
+
+
+cdef _u32_array(const vector[uint32_t]& v):
+    out = np.empty(v.size(), dtype=np.uint32)
+    cdef uint32_t[::1] o = out
+    cdef size_t i
+    for i in range(v.size()):
+        o[i] = v[i]
+    return out
+
+
+cdef _f64_array(const vector[double]& v):
+    out = np.empty(v.size(), dtype=np.float64)
+    cdef double[::1] o = out
+    cdef size_t i
+    for i in range(v.size()):
+        o[i] = v[i]
+    return out
+
+
+cdef _u8_array(const vector[uint8_t]& v):
+    out = np.empty(v.size(), dtype=np.uint8)
+    cdef uint8_t[::1] o = out
+    cdef size_t i
+    for i in range(v.size()):
+        o[i] = v[i]
+    return out
+
+
+def label_stats(const uint8_t[::1] buf, bint verify, int64_t only, bint boxes, bint sums):
+    """Per label index: voxel counts, and boxes (lo, hi inclusive) and coordinate sums on request."""
+    cdef StreamInfo s = _open(buf)
+    cdef LabelStats st
+    with nogil:
+        stream_label_stats(s, verify, only, boxes, sums, st)
+    out = {"count": _u64_array(st.count)}
+    cdef int a
+    if boxes:
+        out["lo"] = [_u32_array(st.lo[a]) for a in range(3)]
+        out["hi"] = [_u32_array(st.hi[a]) for a in range(3)]
+    if sums:
+        out["sum"] = [_f64_array(st.sum[a]) for a in range(3)]
+    return out
+
+
+def slices_holding(const uint8_t[::1] buf, uint64_t index):
+    """Per slice, 1 where label index `index` may have voxels (exact for FLAT)."""
+    cdef StreamInfo s = _open(buf)
+    cdef vector[uint8_t] v
+    with nogil:
+        v = stream_slices_holding(s, index)
+    return _u8_array(v)
+
+
+def label_binary(const uint8_t[::1] buf, bint verify, const uint8_t[::1] wanted, int64_t only, lo, hi,
+                 cnp.ndarray out):
+    """Set out's voxels (box lo..hi, exclusive) of the wanted label indices to 1; out is zeroed uint8/bool."""
+    cdef StreamInfo s = _open(buf)
+    cdef uint32_t clo[3]
+    cdef uint32_t chi[3]
+    cdef int64_t stride[3]
+    cdef int a
+    for a in range(3):
+        clo[a] = lo[a]
+        chi[a] = hi[a]
+        stride[a] = out.strides[a]
+    if out.itemsize != 1 or out.ndim != 3:
+        raise ValueError("internal: expected a 3D one-byte array")
+    if <uint64_t>wanted.shape[0] < s.labels.num_unique + (1 if s.header.label_format == 2 else 0):
+        raise ValueError("internal: wanted is too short")
+    cdef uint8_t* dst = <uint8_t*>cnp.PyArray_DATA(out)
+    cdef const uint8_t* w = _ptr(wanted)
+    with nogil:
+        stream_label_binary(s, verify, w, only, clo, chi, stride, dst)
+
+
+def face_labels(const uint8_t[::1] buf, bint verify):
+    """Per label index, 1 if the label has a voxel on one of the volume's six faces."""
+    cdef StreamInfo s = _open(buf)
+    cdef vector[uint8_t] v
+    with nogil:
+        v = stream_face_labels(s, verify)
+    return _u8_array(v)
+
+
+def labels_in_slices(const uint8_t[::1] buf, bint verify, uint32_t z0, uint32_t z1):
+    """Per label index, 1 if the label has a voxel in slices [z0, z1)."""
+    cdef StreamInfo s = _open(buf)
+    if z1 > s.header.sz or z0 > z1:
+        raise IndexError(f"z range {z0}:{z1} is outside 0:{s.header.sz}")
+    cdef vector[uint8_t] v
+    with nogil:
+        v = stream_labels_in_slices(s, verify, z0, z1)
+    return _u8_array(v)
