@@ -54,7 +54,19 @@ from .queries import (  # noqa: E402
     nbytes,
 )
 from .decoding import each  # noqa: E402
-from .geometry import bounding_boxes, centroids, edge_labels, voxel_counts  # noqa: E402
+from .geometry import (  # noqa: E402
+    bounding_boxes,
+    centroids,
+    component_map,
+    contacts,
+    edge_labels,
+    point_cloud,
+    select_enclosed_points,
+    signed_distance_to_boundary,
+    to_parquet,
+    voxel_connectivity_graph,
+    voxel_counts,
+)
 
 __all__ += [
     "bounding_boxes",
@@ -70,4 +82,11 @@ __all__ += [
     "min",
     "nbytes",
     "voxel_counts",
+    "point_cloud",
+    "contacts",
+    "voxel_connectivity_graph",
+    "component_map",
+    "select_enclosed_points",
+    "signed_distance_to_boundary",
+    "to_parquet",
 ]

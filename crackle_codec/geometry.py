@@ -24,6 +24,13 @@ __all__ = [
     "bounding_boxes",
     "centroids",
     "edge_labels",
+    "point_cloud",
+    "contacts",
+    "voxel_connectivity_graph",
+    "component_map",
+    "select_enclosed_points",
+    "signed_distance_to_boundary",
+    "to_parquet",
 ]
 
 
@@ -135,3 +142,234 @@ def edge_labels(binary: BytesLike, parallel: int = 0) -> set[int]:
     values = index_values(buf, info)
     seen = _crackle.face_labels(buf, True).astype(bool)
     return set(np.unique(values[seen]).tolist())
+
+
+# ------------------------------------------------------------------- neighbour comparisons
+
+def _canonical(buf: memoryview, info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values, canonical id of each label index): equal values share one id."""
+    values = index_values(buf, info)
+    distinct, canon = np.unique(values, return_inverse=True)
+    return distinct, canon.astype(np.uint32).reshape(-1)
+
+
+def _stream_of(obj: Any) -> BytesLike:
+    """A stream, or the stream behind an array-like holding one (``.binary``)."""
+    inner = getattr(obj, "binary", None)
+    return obj if inner is None else inner
+
+
+def _coordinate_dtype(info: dict[str, Any]) -> np.dtype:
+    return np.dtype(np.uint16 if max(info["sx"], info["sy"], info["sz"]) <= 0xFFFF else np.uint32)
+
+
+def point_cloud(binary: BytesLike, label: Union[int, list[int], None] = None, parallel: int = 0, z_start: int = -1,
+                z_end: int = -1, skip_background: bool = True) -> Union[np.ndarray, dict[int, np.ndarray]]:
+    """Surface voxels of each label as ``(n, 3)`` arrays of ``x, y, z`` (uint16, or uint32 for
+    an axis longer than 65535), slice by slice in raster order, each voxel once.
+
+    A voxel is on its label's surface when one of its 8 in-slice neighbours or its 2 z
+    neighbours has another label, or it lies in the volume's first or last slice. ``label``: one
+    label (an array back; ValueError if absent), a list (a dict back), or None (a dict of every
+    label, without 0 when ``skip_background``). ``z_start``/``z_end`` (negative: the volume's
+    start/end) limit the slices searched, ``z_end`` exclusive. Only the slices that hold a
+    single requested label are decoded (with their neighbours).
+    """
+    _check_parallel(parallel)
+    buf, info = _info(binary)
+    sz = info["sz"]
+    z0 = 0 if z_start < 0 else builtins_min(int(z_start), sz)
+    z1 = sz if z_end < 0 else builtins_min(int(z_end), sz)
+    distinct, canon = _canonical(buf, info)
+    dtype = _coordinate_dtype(info)
+    single = label is not None and not isinstance(label, (list, tuple, np.ndarray))
+    if single:
+        requested = [_check_label(label)]
+    elif label is None:
+        requested = [v for v in distinct.tolist() if not (skip_background and v == 0)]
+    else:
+        requested = [_check_label(v) for v in label]
+    present = {v: i for i, v in enumerate(distinct.tolist())}
+    if single and requested[0] not in present:
+        raise _missing(requested[0])
+    wanted = np.zeros(builtins_max(distinct.size, 1), dtype=np.uint8)
+    for v in requested:
+        if v in present and not (skip_background and v == 0 and not single):
+            wanted[present[v]] = 1
+    visit = np.zeros(sz, dtype=np.uint8)
+    if info["sx"] * info["sy"] * sz and wanted.any() and z0 < z1:
+        if single:
+            for k in np.flatnonzero(canon == present[requested[0]]).tolist():
+                visit |= _crackle.slices_holding(buf, k)
+        else:
+            visit[:] = 1
+        xyz, ids = _crackle.surface_points(buf, True, canon, wanted, visit, z0, z1)
+    else:
+        xyz, ids = np.zeros((0, 3), np.uint32), np.zeros(0, np.uint32)
+    xyz = xyz.astype(dtype)
+    if single:
+        return xyz
+    order = np.argsort(ids, kind="stable")
+    ids_sorted = ids[order]
+    out: dict[int, np.ndarray] = {}
+    for v in requested:
+        if v not in present:
+            continue
+        i = present[v]
+        a, b = np.searchsorted(ids_sorted, i), np.searchsorted(ids_sorted, i, side="right")
+        out[v] = xyz[order[a:b]]
+    return out
+
+
+builtins_min, builtins_max = min, max
+
+
+def contacts(binary: BytesLike, anisotropy: tuple[float, float, float] = (1.0, 1.0, 1.0),
+             parallel: int = 0) -> dict[tuple[int, int], float]:
+    """Contact area between every pair of touching labels (6-connected faces), background 0
+    excluded: ``{(a, b): area}`` with ``a < b``. A face normal to x weighs ``ay * az``, and so
+    on, with ``anisotropy = (ax, ay, az)``."""
+    _check_parallel(parallel)
+    ax, ay, az = (float(v) for v in anisotropy)
+    buf, info = _info(binary)
+    if info["sx"] * info["sy"] * info["sz"] == 0:
+        return {}
+    distinct, canon = _canonical(buf, info)
+    zero = np.flatnonzero(distinct == 0)
+    skip = int(zero[0]) if zero.size else -1
+    faces = _crackle.contact_faces(buf, True, canon, skip)
+    weights = (ay * az, ax * az, ax * ay)
+    out: dict[tuple[int, int], float] = {}
+    values = distinct.tolist()
+    for axis in range(3):
+        for key, n in faces[axis].items():
+            pair = (values[key >> 32], values[key & 0xFFFFFFFF])
+            out[pair] = out.get(pair, 0.0) + n * weights[axis]
+    return out
+
+
+def voxel_connectivity_graph(binary: BytesLike, connectivity: int = 6, parallel: int = 0) -> np.ndarray:
+    """Each voxel's connections to its face neighbours as a Fortran-ordered uint8 volume of the
+    stream's shape: bit set when the neighbour has the same label or lies outside the volume, from the
+    least significant bit ``+x, -x, +y, -y, +z, -z`` (connectivity 6) or only the first four
+    (connectivity 4)."""
+    _check_parallel(parallel)
+    if connectivity not in (4, 6):
+        raise ValueError(f"connectivity must be 4 or 6, got {connectivity!r}")
+    buf, info = _info(binary)
+    out = np.zeros((info["sx"], info["sy"], info["sz"]), dtype=np.uint8, order="F")  # as the reference, always F
+    if out.size:
+        _, canon = _canonical(buf, info)
+        _crackle.connectivity_graph(buf, True, canon, int(connectivity), out)
+    return out
+
+
+def component_map(component_binary: BytesLike, parent_binary: BytesLike, parallel: int = 0) -> dict[int, int]:
+    """For two streams of one shape whose labels map many to one (e.g. connected components and
+    the labels they came from): ``{component label: parent label}``."""
+    _check_parallel(parallel)
+    buf_a, info_a = _info(_stream_of(component_binary))
+    buf_b, info_b = _info(_stream_of(parent_binary))
+    if (info_a["sx"], info_a["sy"], info_a["sz"]) != (info_b["sx"], info_b["sy"], info_b["sz"]):
+        raise ValueError("the two streams have different shapes")
+    if info_a["sx"] * info_a["sy"] * info_a["sz"] == 0:
+        return {}
+    da, ca = _canonical(buf_a, info_a)
+    db, cb = _canonical(buf_b, info_b)
+    parent = _crackle.component_parents(buf_a, ca, da.size, buf_b, cb, True)
+    a_values, b_values = da.tolist(), db.tolist()
+    return {a_values[i]: b_values[p] for i, p in enumerate(parent.tolist()) if p >= 0}
+
+
+def _points_inside(info: dict[str, Any], points: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(integer (n, 3) voxel coordinates, mask of those inside the volume)."""
+    pts = np.asarray(points)
+    if pts.ndim == 1 and pts.size == 3:
+        pts = pts.reshape(1, 3)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f"points must be an (n, 3) array, got shape {pts.shape}")
+    if pts.dtype.kind == "f":
+        pts = np.floor(pts)
+    elif pts.dtype.kind not in "ui":
+        raise TypeError(f"points must be numbers, not {pts.dtype}")
+    pts = pts.astype(np.int64)
+    shape = np.array([info["sx"], info["sy"], info["sz"]], dtype=np.int64)
+    inside = np.all((pts >= 0) & (pts < shape), axis=1)
+    return pts, inside
+
+
+def select_enclosed_points(binary: BytesLike, label: int, points: np.ndarray, parallel: int = 0) -> np.ndarray:
+    """For each point ``(x, y, z)`` (an ``(n, 3)`` array), whether the voxel holding it has
+    ``label``; points outside the volume are not enclosed. Only the slices holding points are
+    decoded."""
+    _check_parallel(parallel)
+    label = _check_label(label)
+    buf, info = _info(binary)
+    pts, inside = _points_inside(info, points)
+    out = np.zeros(pts.shape[0], dtype=bool)
+    distinct, canon = _canonical(buf, info)
+    where = np.flatnonzero(distinct == distinct.dtype.type(label)) if _fits(distinct.dtype, label) else []
+    if len(where) == 0 or not inside.any():
+        return out
+    ids = _crackle.ids_at(buf, True, canon, np.ascontiguousarray(pts[inside], dtype=np.uint32))
+    out[inside] = ids == where[0]
+    return out
+
+
+def _fits(dtype: np.dtype, value: int) -> bool:
+    info = np.iinfo(dtype)
+    return info.min <= value <= info.max
+
+
+def signed_distance_to_boundary(binary: BytesLike, label: int, points: np.ndarray,
+                                anisotropy: Any = np.array([1.0, 1.0, 1.0], dtype=np.float32), parallel: int = 0,
+                                z_chunk: int = 100, progress: bool = False) -> np.ndarray:
+    """Signed distance from each point to ``label``'s surface (its ``point_cloud`` voxels), in
+    the units of ``anisotropy``: positive outside the label, and inside ``-(1 + distance)``
+    (a surface voxel itself is -1), as the reference reports it. Float points lie in the voxel
+    ``floor(point)``."""
+    _check_parallel(parallel)
+    label = _check_label(label)
+    pts_in = np.asarray(points, dtype=np.float64)
+    if pts_in.ndim == 1 and pts_in.size == 3:
+        pts_in = pts_in.reshape(1, 3)
+    if pts_in.ndim != 2 or pts_in.shape[1] != 3:
+        raise ValueError(f"points must be an (n, 3) array, got shape {pts_in.shape}")
+    scale = np.asarray(anisotropy, dtype=np.float64).reshape(3)
+    surface = point_cloud(binary, label).astype(np.float64) * scale
+    query = pts_in * scale
+    out = np.empty(pts_in.shape[0], dtype=np.float64)
+    step = builtins_max(1, 2**22 // builtins_max(1, surface.shape[0]))
+    for i in range(0, query.shape[0], step):
+        q = query[i:i + step]
+        best = np.full(q.shape[0], np.inf)
+        for j in range(0, surface.shape[0], 1 << 16):
+            s = surface[j:j + (1 << 16)]
+            d2 = ((q[:, None, :] - s[None, :, :]) ** 2).sum(axis=2)
+            best = np.minimum(best, d2.min(axis=1))
+        out[i:i + step] = np.sqrt(best)
+    inside = select_enclosed_points(binary, label, pts_in)
+    out[inside] = -(out[inside] + 1.0)
+    return out
+
+
+def to_parquet(binary: BytesLike, parallel: int = 0) -> "pyarrow.Table":  # noqa: F821
+    """Every label's voxel count and bounding box as a pyarrow Table (columns ``label``,
+    ``voxel_count``, ``min_x``, ``max_x``, ``min_y``, ``max_y``, ``min_z``, ``max_z``), sorted by
+    label; without the z columns for a single-slice volume. Write it with
+    ``pyarrow.parquet.write_table``. Needs pyarrow."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        raise ImportError("to_parquet needs pyarrow: pip install pyarrow") from None
+    _check_parallel(parallel)
+    buf, info = _info(binary)
+    distinct, stats = _stats(binary, None, True, False)
+    coord = _coordinate_dtype(info)
+    count = stats["count"]
+    count = count.astype(np.uint32) if count.size == 0 or count.max() <= 0xFFFFFFFF else count
+    columns = {"label": distinct, "voxel_count": count}
+    for a, axis in enumerate("xyz" if info["sz"] != 1 else "xy"):  # a single slice: a 2D image
+        columns[f"min_{axis}"] = stats["lo"][a].astype(coord)
+        columns[f"max_{axis}"] = stats["hi"][a].astype(coord)
+    return pa.table(columns)

@@ -327,3 +327,157 @@ def labels_in_slices(const uint8_t[::1] buf, bint verify, uint32_t z0, uint32_t 
     with nogil:
         v = stream_labels_in_slices(s, verify, z0, z1)
     return _u8_array(v)
+
+
+# --------------------------------------------- neighbour queries (label_neighbours.hpp)
+
+from libcpp.unordered_map cimport unordered_map
+
+cdef extern from "label_neighbours.hpp" namespace "crackle":
+    cdef cppclass SliceLabeler:
+        SliceLabeler(const StreamInfo&, cbool) except +raise_py_error nogil
+        uint64_t num_indices()
+
+    cdef cppclass SurfacePoints:
+        vector[uint32_t] xyz
+        vector[uint32_t] id
+
+    cdef cppclass Contacts:
+        unordered_map[uint64_t, uint64_t] faces[3]
+
+    void surface_points_c "crackle::surface_points"(SliceLabeler&, const uint32_t*, const uint8_t*, const uint8_t*,
+                                                    uint32_t, uint32_t, SurfacePoints&) except +raise_py_error nogil
+    void connectivity_graph_c "crackle::connectivity_graph"(SliceLabeler&, const uint32_t*, int, const int64_t*,
+                                                            uint8_t*) except +raise_py_error nogil
+    void contact_faces_c "crackle::contact_faces"(SliceLabeler&, const uint32_t*, int64_t, Contacts&) except +raise_py_error nogil
+    void ids_at_c "crackle::ids_at"(SliceLabeler&, const uint32_t*, const uint32_t*, uint64_t, uint32_t*) except +raise_py_error nogil
+    void component_parents_c "crackle::component_parents"(SliceLabeler&, const uint32_t*, SliceLabeler&, const uint32_t*,
+                                                          vector[int64_t]&) except +raise_py_error nogil
+
+
+cdef void _check_canon(const StreamInfo& s, const uint32_t[::1] canon) except *:
+    cdef uint64_t n = s.labels.num_unique + (1 if s.header.label_format == 2 else 0)
+    if <uint64_t>canon.shape[0] != n:
+        raise ValueError("internal: canon must have one entry per label index")
+
+
+def surface_points(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, const uint8_t[::1] wanted,
+                   const uint8_t[::1] visit, uint32_t z0, uint32_t z1):
+    """Surface voxels of the wanted canonical ids in slices [z0, z1): ((n, 3) uint32 xyz, ids)."""
+    cdef StreamInfo s = _open(buf)
+    _check_canon(s, canon)
+    cdef uint32_t i
+    for i in range(canon.shape[0]):
+        if canon[i] >= <uint32_t>wanted.shape[0]:
+            raise ValueError("internal: wanted is too short")
+    if <uint64_t>visit.shape[0] != s.header.sz or z1 > s.header.sz or z0 > z1:
+        raise ValueError("internal: bad slice range")
+    cdef SurfacePoints pts
+    cdef SliceLabeler* lab
+    cdef const uint8_t* pw = _ptr(wanted)
+    cdef const uint8_t* pv = _ptr(visit)
+    with nogil:
+        lab = new SliceLabeler(s, verify)
+        try:
+            surface_points_c(lab[0], _ptr32(canon), pw, pv, z0, z1, pts)
+        finally:
+            del lab
+    return _u32_array(pts.xyz).reshape(-1, 3), _u32_array(pts.id)
+
+
+cdef const uint32_t* _ptr32(const uint32_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+def connectivity_graph(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, int connectivity,
+                       cnp.ndarray out):
+    """Fill out (uint8, the volume's shape) with each voxel's connectivity bits."""
+    cdef StreamInfo s = _open(buf)
+    _check_canon(s, canon)
+    if out.ndim != 3 or out.itemsize != 1 or out.shape[0] != s.header.sx or out.shape[1] != s.header.sy \
+            or out.shape[2] != s.header.sz:
+        raise ValueError("internal: out has the wrong shape")
+    cdef int64_t stride[3]
+    cdef int a
+    for a in range(3):
+        stride[a] = out.strides[a]
+    cdef uint8_t* dst = <uint8_t*>cnp.PyArray_DATA(out)
+    cdef SliceLabeler* lab
+    with nogil:
+        lab = new SliceLabeler(s, verify)
+        try:
+            connectivity_graph_c(lab[0], _ptr32(canon), connectivity, stride, dst)
+        finally:
+            del lab
+
+
+def contact_faces(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, int64_t skip):
+    """Per axis, {(a << 32 | b): faces} between canonical ids a < b (neither `skip`)."""
+    cdef StreamInfo s = _open(buf)
+    _check_canon(s, canon)
+    cdef Contacts c
+    cdef SliceLabeler* lab
+    with nogil:
+        lab = new SliceLabeler(s, verify)
+        try:
+            contact_faces_c(lab[0], _ptr32(canon), skip, c)
+        finally:
+            del lab
+    return [dict(c.faces[a]) for a in range(3)]
+
+
+def ids_at(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, const uint32_t[:, ::1] xyz):
+    """Canonical id at each (x, y, z) row of xyz (all inside the volume)."""
+    cdef StreamInfo s = _open(buf)
+    _check_canon(s, canon)
+    cdef uint64_t n = xyz.shape[0]
+    out = np.zeros(n, dtype=np.uint32)
+    if n == 0:
+        return out
+    if xyz.shape[1] != 3:
+        raise ValueError("internal: xyz must be (n, 3)")
+    cdef uint64_t i
+    for i in range(n):
+        if xyz[i, 0] >= s.header.sx or xyz[i, 1] >= s.header.sy or xyz[i, 2] >= s.header.sz:
+            raise ValueError("internal: point outside the volume")
+    cdef uint32_t[::1] o = out
+    cdef SliceLabeler* lab
+    with nogil:
+        lab = new SliceLabeler(s, verify)
+        try:
+            ids_at_c(lab[0], _ptr32(canon), &xyz[0, 0], n, &o[0])
+        finally:
+            del lab
+    return out
+
+
+def component_parents(const uint8_t[::1] buf_a, const uint32_t[::1] canon_a, uint64_t n_a,
+                      const uint8_t[::1] buf_b, const uint32_t[::1] canon_b, bint verify):
+    """parent[i] = canonical id in b of a voxel with canonical id i in a (-1: none)."""
+    cdef StreamInfo sa = _open(buf_a)
+    cdef StreamInfo sb = _open(buf_b)
+    _check_canon(sa, canon_a)
+    _check_canon(sb, canon_b)
+    if (sa.header.sx, sa.header.sy, sa.header.sz) != (sb.header.sx, sb.header.sy, sb.header.sz):
+        raise ValueError("the two streams have different shapes")
+    cdef uint32_t i
+    for i in range(canon_a.shape[0]):
+        if canon_a[i] >= n_a:
+            raise ValueError("internal: n_a is too small")
+    cdef vector[int64_t] parent
+    parent.assign(n_a, -1)
+    cdef SliceLabeler* la
+    cdef SliceLabeler* lb
+    if <uint64_t>sa.header.sx * sa.header.sy * sa.header.sz == 0:
+        return np.full(n_a, -1, dtype=np.int64)
+    with nogil:
+        la = new SliceLabeler(sa, verify)
+        try:
+            lb = new SliceLabeler(sb, verify)
+            try:
+                component_parents_c(la[0], _ptr32(canon_a), lb[0], _ptr32(canon_b), parent)
+            finally:
+                del lb
+        finally:
+            del la
+    return np.asarray([parent[i] for i in range(n_a)], dtype=np.int64)
