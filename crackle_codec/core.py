@@ -292,7 +292,7 @@ def verify(data: BytesLike, *, parallel: int = 1) -> None:
 def header(binary: BytesLike, ignore_crc_check: bool = False) -> Header:
     """Read the header and section sizes of a stream.
 
-    Checks the header CRC8, the crack-index CRC32C, that the section lengths add up to the
+    Checks the header CRC8, the crack-index CRC32C and that the section lengths add up to the
     stream's length, and the labels section's structure. It does not check the labels CRC, the
     per-slice CRCs or the crack codes (``verify`` does). ``ignore_crc_check=True`` skips the
     header CRC8 and the crack-index CRC32C (the structure is still checked).
@@ -338,11 +338,6 @@ def _label_values(buf: memoryview, info: dict[str, Any]) -> tuple[np.ndarray, Op
     return values, bg
 
 
-def _raw_labels(buf: memoryview, info: dict[str, Any]) -> np.ndarray:
-    values, bg = _label_values(buf, info)
-    return values if bg is None else np.concatenate([bg, values])
-
-
 def labels(data: BytesLike) -> np.ndarray:
     """The sorted distinct label values of the volume, in its dtype, read from the labels section.
 
@@ -350,10 +345,9 @@ def labels(data: BytesLike) -> np.ndarray:
     stream written by the reference after ``remap``/``mask`` the list may include values that no
     voxel holds any more, exactly as the reference reports them.
     """
-    buf, info = _info(data)
-    if info["sx"] * info["sy"] * info["sz"] == 0:
-        return np.zeros(0, dtype=_dtype_of(info))
-    return np.unique(_raw_labels(buf, info))
+    from .queries import sorted_labels  # reads the unique list alone, not the keys or pins
+
+    return sorted_labels(data)
 
 
 def num_labels(data: BytesLike) -> int:

@@ -203,22 +203,14 @@ def point_cloud(binary: BytesLike, label: Union[int, list[int], None] = None, pa
                 visit |= _crackle.slices_holding(buf, k)
         else:
             visit[:] = 1
-        xyz, ids = _crackle.surface_points(buf, True, canon, wanted, visit, z0, z1)
+        xyz, offsets = _crackle.surface_points(buf, True, canon, wanted, visit, z0, z1)
     else:
-        xyz, ids = np.zeros((0, 3), np.uint32), np.zeros(0, np.uint32)
+        xyz, offsets = np.zeros((0, 3), np.uint32), np.zeros(wanted.size + 1, np.uint64)
     xyz = xyz.astype(dtype)
     if single:
         return xyz
-    order = np.argsort(ids, kind="stable")
-    ids_sorted = ids[order]
-    out: dict[int, np.ndarray] = {}
-    for v in requested:
-        if v not in present:
-            continue
-        i = present[v]
-        a, b = np.searchsorted(ids_sorted, i), np.searchsorted(ids_sorted, i, side="right")
-        out[v] = xyz[order[a:b]]
-    return out
+    bounds = offsets.tolist()
+    return {v: xyz[bounds[present[v]]:bounds[present[v] + 1]] for v in requested if v in present}
 
 
 builtins_min, builtins_max = min, max
@@ -311,8 +303,14 @@ def select_enclosed_points(binary: BytesLike, label: int, points: np.ndarray, pa
     where = np.flatnonzero(distinct == distinct.dtype.type(label)) if _fits(distinct.dtype, label) else []
     if len(where) == 0 or not inside.any():
         return out
-    ids = _crackle.ids_at(buf, True, canon, np.ascontiguousarray(pts[inside], dtype=np.uint32))
-    out[inside] = ids == where[0]
+    # Only the slices that hold the label need decoding: elsewhere no point is enclosed.
+    holding = np.zeros(info["sz"], dtype=np.uint8)
+    for k in np.flatnonzero(canon == where[0]).tolist():
+        holding |= _crackle.slices_holding(buf, k)
+    inside &= holding[np.clip(pts[:, 2], 0, info["sz"] - 1)].astype(bool)
+    if inside.any():
+        ids = _crackle.ids_at(buf, True, canon, np.ascontiguousarray(pts[inside], dtype=np.uint32))
+        out[inside] = ids == where[0]
     return out
 
 

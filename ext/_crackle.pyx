@@ -5,6 +5,7 @@
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 from libcpp cimport bool as cbool
 from libcpp.vector cimport vector
 
@@ -55,6 +56,7 @@ cdef extern from "codec.hpp" namespace "crackle":
 
     StreamInfo open_stream "crackle::StreamInfo::open"(const uint8_t*, uint64_t) except +raise_py_error nogil
     Header parse_header "crackle::Header::parse"(const uint8_t*, uint64_t) except +raise_py_error nogil
+    Layout layout_of "crackle::Layout::of"(const uint8_t*, uint64_t, const Header&) except +raise_py_error nogil
     vector[uint8_t] compress_c "crackle::compress"(const void*, int, cbool, uint32_t, uint32_t, uint32_t,
                                                    const EncodeOptions&) except +raise_py_error nogil
     void decode_c "crackle::decode"(const StreamInfo&, uint32_t, uint32_t, void*, int) except +raise_py_error nogil
@@ -340,13 +342,13 @@ cdef extern from "label_neighbours.hpp" namespace "crackle":
 
     cdef cppclass SurfacePoints:
         vector[uint32_t] xyz
-        vector[uint32_t] id
+        vector[uint64_t] offset
 
     cdef cppclass Contacts:
         unordered_map[uint64_t, uint64_t] faces[3]
 
-    void surface_points_c "crackle::surface_points"(SliceLabeler&, const uint32_t*, const uint8_t*, const uint8_t*,
-                                                    uint32_t, uint32_t, SurfacePoints&) except +raise_py_error nogil
+    void surface_points_c "crackle::surface_points"(SliceLabeler&, const uint32_t*, const uint8_t*, uint32_t,
+                                                    const uint8_t*, uint32_t, uint32_t, SurfacePoints&) except +raise_py_error nogil
     void connectivity_graph_c "crackle::connectivity_graph"(SliceLabeler&, const uint32_t*, int, const int64_t*,
                                                             uint8_t*) except +raise_py_error nogil
     void contact_faces_c "crackle::contact_faces"(SliceLabeler&, const uint32_t*, int64_t, Contacts&) except +raise_py_error nogil
@@ -363,7 +365,8 @@ cdef void _check_canon(const StreamInfo& s, const uint32_t[::1] canon) except *:
 
 def surface_points(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, const uint8_t[::1] wanted,
                    const uint8_t[::1] visit, uint32_t z0, uint32_t z1):
-    """Surface voxels of the wanted canonical ids in slices [z0, z1): ((n, 3) uint32 xyz, ids)."""
+    """Surface voxels of the wanted canonical ids in slices [z0, z1): ((n, 3) uint32 xyz grouped by
+    id, offsets: id k's rows are offsets[k]:offsets[k+1])."""
     cdef StreamInfo s = _open(buf)
     _check_canon(s, canon)
     cdef uint32_t i
@@ -376,13 +379,18 @@ def surface_points(const uint8_t[::1] buf, bint verify, const uint32_t[::1] cano
     cdef SliceLabeler* lab
     cdef const uint8_t* pw = _ptr(wanted)
     cdef const uint8_t* pv = _ptr(visit)
+    cdef uint32_t n_ids = wanted.shape[0]
     with nogil:
         lab = new SliceLabeler(s, verify)
         try:
-            surface_points_c(lab[0], _ptr32(canon), pw, pv, z0, z1, pts)
+            surface_points_c(lab[0], _ptr32(canon), pw, n_ids, pv, z0, z1, pts)
         finally:
             del lab
-    return _u32_array(pts.xyz).reshape(-1, 3), _u32_array(pts.id)
+    xyz = np.empty(pts.xyz.size(), dtype=np.uint32)
+    cdef uint32_t[::1] x = xyz
+    if pts.xyz.size():
+        memcpy(&x[0], pts.xyz.data(), pts.xyz.size() * sizeof(uint32_t))
+    return xyz.reshape(-1, 3), _u64_array(pts.offset)
 
 
 cdef const uint32_t* _ptr32(const uint32_t[::1] a) noexcept nogil:
@@ -481,3 +489,36 @@ def component_parents(const uint8_t[::1] buf_a, const uint32_t[::1] canon_a, uin
         finally:
             del la
     return np.asarray([parent[i] for i in range(n_a)], dtype=np.int64)
+
+
+def layout_info(const uint8_t[::1] buf):
+    """The fields of info() that the header and the section layout give, without parsing the
+    labels section (header, nbytes, components: what needs no label)."""
+    cdef const uint8_t* p = _ptr(buf)
+    cdef uint64_t n = buf.shape[0]
+    cdef Header h
+    cdef Layout L
+    with nogil:
+        h = parse_header(p, n)
+        L = layout_of(p, n, h)
+    return {
+        "version": h.version,
+        "sx": h.sx, "sy": h.sy, "sz": h.sz,
+        "data_width": h.data_width,
+        "stored_width": h.stored_width,
+        "signed": h.is_signed,
+        "fortran": h.fortran,
+        "label_format": h.label_format,
+        "crack_format": 1 if h.permissible else 0,
+        "markov_order": h.markov_order,
+        "unsorted": h.unsorted,
+        "remapped": h.remapped,
+        "has_crcs": L.has_crcs,
+        "header_bytes": h.header_bytes(),
+        "index_bytes": L.index_bytes,
+        "label_offset": L.labels_offset,
+        "label_bytes": h.num_label_bytes,
+        "model_bytes": L.model_bytes,
+        "crack_bytes": L.codes_bytes,
+        "crc_bytes": L.trailer_bytes,
+    }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <unordered_map>
 #include <vector>
 
@@ -66,50 +67,53 @@ class SliceWindow {
 };
 
 struct SurfacePoints {
-  std::vector<uint32_t> xyz;  // x, y, z per point
-  std::vector<uint32_t> id;   // canonical id per point
+  std::vector<uint32_t> xyz;     // x, y, z per point, grouped by canonical id
+  std::vector<uint64_t> offset;  // id k's points are [offset[k], offset[k + 1])
 };
 
-// Voxels of wanted ids (by canonical id) in slices [z0, z1) that lie on their label's surface:
-// a different id among the 8 in-slice neighbours or the 2 z neighbours, or in the first or
-// last slice of the volume. Points come slice by slice in raster order.
-inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8_t* wanted, const uint8_t* visit,
-                           uint32_t z0, uint32_t z1, SurfacePoints& out) {
+// Voxels of wanted ids (by canonical id, n_ids of them) in slices [z0, z1) that lie on their
+// label's surface: a different id among the 8 in-slice neighbours or the 2 z neighbours, or in
+// the first or last slice of the volume. Each id's points come in raster order (z, y, x).
+inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8_t* wanted, uint32_t n_ids,
+                           const uint8_t* visit, uint32_t z0, uint32_t z1, SurfacePoints& out) {
   const Header& h = lab.stream().header;
   SliceWindow win(lab, canon);
   const int64_t sx = h.sx, sy = h.sy;
+  std::vector<uint32_t> found;  // x, y, z, id
+  std::vector<uint64_t> count(n_ids, 0);
   for (uint32_t z = z0; z < z1; z++) {
     if (!visit[z]) continue;
-    const uint32_t* cur = win.at(z);
     const uint32_t* below = z > 0 ? win.at(z - 1) : nullptr;
     const uint32_t* above = z + 1 < h.sz ? win.at(z + 1) : nullptr;
-    cur = win.at(z);
+    const uint32_t* cur = win.at(z);
     const bool face = z == 0 || z + 1 == h.sz;
     for (int64_t y = 0; y < sy; y++) {
+      const uint32_t* row = cur + y * sx;
+      const uint32_t* up = y > 0 ? row - sx : row;  // a missing row repeats this one: no difference
+      const uint32_t* down = y + 1 < sy ? row + sx : row;
       for (int64_t x = 0; x < sx; x++) {
-        const uint64_t p = static_cast<uint64_t>(y * sx + x);
-        const uint32_t c = cur[p];
+        const uint32_t c = row[x];
         if (!wanted[c]) continue;
-        bool surface = face || below[p] != c || above[p] != c;
-        for (int64_t dy = -1; dy <= 1 && !surface; dy++) {
-          const int64_t yy = y + dy;
-          if (yy < 0 || yy >= sy) continue;
-          for (int64_t dx = -1; dx <= 1; dx++) {
-            const int64_t xx = x + dx;
-            if (xx < 0 || xx >= sx) continue;
-            if (cur[yy * sx + xx] != c) {
-              surface = true;
-              break;
-            }
-          }
-        }
+        const uint64_t p = static_cast<uint64_t>(y * sx + x);
+        const int64_t xl = x > 0 ? x - 1 : x, xr = x + 1 < sx ? x + 1 : x;
+        const bool surface = face || below[p] != c || above[p] != c || row[xl] != c || row[xr] != c ||
+                             up[xl] != c || up[x] != c || up[xr] != c || down[xl] != c || down[x] != c ||
+                             down[xr] != c;
         if (!surface) continue;
-        out.xyz.push_back(static_cast<uint32_t>(x));
-        out.xyz.push_back(static_cast<uint32_t>(y));
-        out.xyz.push_back(z);
-        out.id.push_back(c);
+        found.insert(found.end(), {static_cast<uint32_t>(x), static_cast<uint32_t>(y), z, c});
+        count[c]++;
       }
     }
+  }
+  out.offset.assign(static_cast<size_t>(n_ids) + 1, 0);
+  for (uint32_t k = 0; k < n_ids; k++) out.offset[k + 1] = out.offset[k] + count[k];
+  std::vector<uint64_t> fill(out.offset.begin(), out.offset.end() - 1);
+  out.xyz.resize(3 * out.offset.back());
+  for (size_t i = 0; i < found.size(); i += 4) {
+    const uint64_t at = 3 * fill[found[i + 3]]++;
+    out.xyz[at] = found[i];
+    out.xyz[at + 1] = found[i + 1];
+    out.xyz[at + 2] = found[i + 2];
   }
 }
 
@@ -121,24 +125,30 @@ inline void connectivity_graph(SliceLabeler& lab, const uint32_t* canon, int con
   const Header& h = lab.stream().header;
   SliceWindow win(lab, canon);
   const int64_t sx = h.sx, sy = h.sy;
+  std::vector<uint8_t> bits(sx);
   for (uint32_t z = 0; z < h.sz; z++) {
-    const uint32_t* below = z > 0 && connectivity == 6 ? win.at(z - 1) : nullptr;
-    const uint32_t* above = z + 1 < h.sz && connectivity == 6 ? win.at(z + 1) : nullptr;
+    const bool six = connectivity == 6;
+    const uint32_t* below = z > 0 && six ? win.at(z - 1) : nullptr;
+    const uint32_t* above = z + 1 < h.sz && six ? win.at(z + 1) : nullptr;
     const uint32_t* cur = win.at(z);
     for (int64_t y = 0; y < sy; y++) {
       const uint32_t* row = cur + y * sx;
+      const uint32_t* up = y > 0 ? row - sx : row;  // outside the volume counts as connected
+      const uint32_t* down = y + 1 < sy ? row + sx : row;
+      const uint32_t* zb = below ? below + y * sx : row;
+      const uint32_t* za = above ? above + y * sx : row;
       for (int64_t x = 0; x < sx; x++) {
         const uint32_t c = row[x];
-        uint8_t bits = 0;
-        if (x + 1 >= sx || row[x + 1] == c) bits |= 1;
-        if (x == 0 || row[x - 1] == c) bits |= 2;
-        if (y + 1 >= sy || row[x + sx] == c) bits |= 4;
-        if (y == 0 || row[x - sx] == c) bits |= 8;
-        if (connectivity == 6) {
-          if (!above || above[y * sx + x] == c) bits |= 16;
-          if (!below || below[y * sx + x] == c) bits |= 32;
-        }
-        out[x * stride[0] + y * stride[1] + static_cast<int64_t>(z) * stride[2]] = bits;
+        const uint32_t r = x + 1 < sx ? row[x + 1] : c, l = x > 0 ? row[x - 1] : c;
+        uint8_t b = static_cast<uint8_t>((r == c) | (l == c) << 1 | (down[x] == c) << 2 | (up[x] == c) << 3);
+        if (six) b |= static_cast<uint8_t>((za[x] == c) << 4 | (zb[x] == c) << 5);
+        bits[x] = b;
+      }
+      uint8_t* dst = out + y * stride[1] + static_cast<int64_t>(z) * stride[2];
+      if (stride[0] == 1) {
+        std::memcpy(dst, bits.data(), sx);
+      } else {
+        for (int64_t x = 0; x < sx; x++) dst[x * stride[0]] = bits[x];
       }
     }
   }
@@ -154,10 +164,20 @@ inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip
   const Header& h = lab.stream().header;
   SliceWindow win(lab, canon);
   const uint64_t sx = h.sx, sy = h.sy;
+  // Faces along one boundary come in long streaks of one pair: count a streak, then add it.
+  uint64_t last_key[3] = {~0ull, ~0ull, ~0ull}, streak[3] = {0, 0, 0};
+  auto flush = [&](int axis) {
+    if (streak[axis]) out.faces[axis][last_key[axis]] += streak[axis];
+    streak[axis] = 0;
+  };
   auto add = [&](int axis, uint32_t a, uint32_t b) {
-    if (a == b || a == skip || b == skip) return;
+    if (a == skip || b == skip) return;
     const uint64_t key = a < b ? (static_cast<uint64_t>(a) << 32 | b) : (static_cast<uint64_t>(b) << 32 | a);
-    out.faces[axis][key]++;
+    if (key != last_key[axis]) {
+      flush(axis);
+      last_key[axis] = key;
+    }
+    streak[axis]++;
   };
   for (uint32_t z = 0; z < h.sz; z++) {
     const uint32_t* cur = win.at(z);
@@ -180,6 +200,7 @@ inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip
       }
     }
   }
+  for (int axis = 0; axis < 3; axis++) flush(axis);
 }
 
 // The canonical id at each point (x, y, z) (3 * n coordinates, all inside the volume).
