@@ -231,13 +231,14 @@ def contacts(binary: BytesLike, anisotropy: tuple[float, float, float] = (1.0, 1
     skip = int(zero[0]) if zero.size else -1
     faces = _crackle.contact_faces(buf, True, canon, skip)
     weights = (ay * az, ax * az, ax * ay)
-    out: dict[tuple[int, int], float] = {}
-    values = distinct.tolist()
-    for axis in range(3):
-        for key, n in faces[axis].items():
-            pair = (values[key >> 32], values[key & 0xFFFFFFFF])
-            out[pair] = out.get(pair, 0.0) + n * weights[axis]
-    return out
+    keys = np.concatenate([k for k, _ in faces])
+    areas = np.concatenate([n * w for (_, n), w in zip(faces, weights)])
+    unique, inverse = np.unique(keys, return_inverse=True)
+    total = np.zeros(unique.size, dtype=np.float64)
+    np.add.at(total, inverse, areas)
+    first = distinct[(unique >> np.uint64(32)).astype(np.intp)].tolist()
+    second = distinct[(unique & np.uint64(0xFFFFFFFF)).astype(np.intp)].tolist()
+    return {(a, b): area for a, b, area in zip(first, second, total.tolist())}
 
 
 def voxel_connectivity_graph(binary: BytesLike, connectivity: int = 6, parallel: int = 0) -> np.ndarray:

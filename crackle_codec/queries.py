@@ -118,17 +118,8 @@ def labels_for_z_range(binary: BytesLike, z_start: int, z_end: int) -> np.ndarra
     if z_start >= z_end or info["sx"] * info["sy"] == 0:
         return np.zeros(0, dtype=dtype)
     values = index_values(buf, info)
-    if info["label_format"] == 0:
-        width = info["cc_width"]
-        counts = np.frombuffer(buf, dtype=f"<u{width}", count=sz, offset=info["cc_per_grid_offset"])
-        offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.uint64)])
-        first, last = int(offsets[z_start]), int(offsets[z_end])
-        keys = np.frombuffer(buf, dtype=f"<u{info['key_width']}", count=last - first,
-                             offset=info["keys_offset"] + first * info["key_width"])
-        present = np.zeros(values.size, dtype=bool)
-        present[keys] = True
-    else:
-        present = _crackle.labels_in_slices(buf, True, z_start, z_end).astype(bool)
+    # FLAT: the keys of the slices' components, no decoding; PINS: the slices are decoded.
+    present = _crackle.labels_in_slices(buf, True, z_start, z_end).astype(bool)
     return np.unique(values[present])
 
 
@@ -152,14 +143,14 @@ def component_lengths(binary: BytesLike) -> dict[str, int]:
 
 
 def components(binary: BytesLike) -> dict[str, Any]:
-    """The stream cut into its sections (uint8 arrays; ``crcs`` as bytes), as
-    ``component_lengths`` measures them."""
+    """The stream cut into its sections (uint8 arrays viewing the stream, read-only for bytes;
+    ``crcs`` as bytes), as ``component_lengths`` measures them."""
     buf = _as_buffer(binary)
     out: dict[str, Any] = {}
     at = 0
     for name, length in component_lengths(buf).items():
         part = buf[at:at + length]
-        out[name] = bytes(part) if name == "crcs" else np.frombuffer(part, dtype=np.uint8).copy()
+        out[name] = bytes(part) if name == "crcs" else np.frombuffer(part, dtype=np.uint8)  # a view
         at += length
     return out
 

@@ -333,7 +333,6 @@ def labels_in_slices(const uint8_t[::1] buf, bint verify, uint32_t z0, uint32_t 
 
 # --------------------------------------------- neighbour queries (label_neighbours.hpp)
 
-from libcpp.unordered_map cimport unordered_map
 
 cdef extern from "label_neighbours.hpp" namespace "crackle":
     cdef cppclass SliceLabeler:
@@ -345,7 +344,9 @@ cdef extern from "label_neighbours.hpp" namespace "crackle":
         vector[uint64_t] offset
 
     cdef cppclass Contacts:
-        unordered_map[uint64_t, uint64_t] faces[3]
+        pass
+
+    void contact_arrays "crackle::contact_arrays"(const Contacts&, int, vector[uint64_t]&, vector[uint64_t]&) nogil
 
     void surface_points_c "crackle::surface_points"(SliceLabeler&, const uint32_t*, const uint8_t*, uint32_t,
                                                     const uint8_t*, uint32_t, uint32_t, SurfacePoints&) except +raise_py_error nogil
@@ -420,7 +421,7 @@ def connectivity_graph(const uint8_t[::1] buf, bint verify, const uint32_t[::1] 
 
 
 def contact_faces(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, int64_t skip):
-    """Per axis, {(a << 32 | b): faces} between canonical ids a < b (neither `skip`)."""
+    """Per axis, (keys a << 32 | b, face counts) between canonical ids a < b (neither `skip`)."""
     cdef StreamInfo s = _open(buf)
     _check_canon(s, canon)
     cdef Contacts c
@@ -431,7 +432,13 @@ def contact_faces(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon
             contact_faces_c(lab[0], _ptr32(canon), skip, c)
         finally:
             del lab
-    return [dict(c.faces[a]) for a in range(3)]
+    cdef vector[uint64_t] keys, counts
+    out = []
+    cdef int a
+    for a in range(3):
+        contact_arrays(c, a, keys, counts)
+        out.append((_u64_array(keys), _u64_array(counts)))
+    return out
 
 
 def ids_at(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, const uint32_t[:, ::1] xyz):

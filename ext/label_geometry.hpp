@@ -169,6 +169,15 @@ inline std::vector<uint8_t> stream_face_labels(const StreamInfo& s, bool verify)
 }
 
 inline std::vector<uint8_t> stream_labels_in_slices(const StreamInfo& s, bool verify, uint32_t z0, uint32_t z1) {
+  if (s.labels.format == kFlat) {  // the keys of the slices' components say it all
+    const LabelsSection& L = s.labels;
+    std::vector<uint8_t> present(L.num_unique, 0);
+    if (s.header.voxels() == 0 || z0 >= z1) return present;
+    const uint64_t first = L.cc_offsets[z0], last = L.cc_offsets[z1];
+    const uint8_t* keys = s.data + L.keys_offset;
+    for (uint64_t g = first; g < last; g++) present[load_le(keys + g * L.key_width, L.key_width)] = 1;
+    return present;
+  }
   SliceLabeler lab(s, verify);
   std::vector<uint8_t> present(lab.num_indices(), 0);
   if (s.header.voxels() == 0) return present;

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <unordered_map>
 #include <vector>
 
 #include "label_slices.hpp"
@@ -66,6 +65,31 @@ class SliceWindow {
   uint64_t tick_ = 0;
 };
 
+// diff[x] = 1 where pixel x of `row` differs from one of its 8 in-slice neighbours (rows `up`
+// and `down`, which repeat `row` at the slice's edge) or from the pixel at x in `zb` or `za`.
+// The interior runs without branches so that it vectorizes.
+inline void differs_from_neighbours(const uint32_t* row, const uint32_t* up, const uint32_t* down, const uint32_t* zb,
+                                    const uint32_t* za, int64_t sx, uint8_t* diff) {
+  auto at = [&](int64_t x) {
+    const int64_t l = x > 0 ? x - 1 : x, r = x + 1 < sx ? x + 1 : x;
+    const uint32_t c = row[x];
+    return static_cast<uint8_t>((row[l] != c) | (row[r] != c) | (up[l] != c) | (up[x] != c) | (up[r] != c) |
+                                (down[l] != c) | (down[x] != c) | (down[r] != c) | (zb[x] != c) | (za[x] != c));
+  };
+  if (sx <= 2) {
+    for (int64_t x = 0; x < sx; x++) diff[x] = at(x);
+    return;
+  }
+  diff[0] = at(0);
+  for (int64_t x = 1; x + 1 < sx; x++) {
+    const uint32_t c = row[x];
+    diff[x] = static_cast<uint8_t>((row[x - 1] != c) | (row[x + 1] != c) | (up[x - 1] != c) | (up[x] != c) |
+                                   (up[x + 1] != c) | (down[x - 1] != c) | (down[x] != c) | (down[x + 1] != c) |
+                                   (zb[x] != c) | (za[x] != c));
+  }
+  diff[sx - 1] = at(sx - 1);
+}
+
 struct SurfacePoints {
   std::vector<uint32_t> xyz;     // x, y, z per point, grouped by canonical id
   std::vector<uint64_t> offset;  // id k's points are [offset[k], offset[k + 1])
@@ -81,6 +105,7 @@ inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8
   const int64_t sx = h.sx, sy = h.sy;
   std::vector<uint32_t> found;  // x, y, z, id
   std::vector<uint64_t> count(n_ids, 0);
+  std::vector<uint8_t> diff(h.sx);
   for (uint32_t z = z0; z < z1; z++) {
     if (!visit[z]) continue;
     const uint32_t* below = z > 0 ? win.at(z - 1) : nullptr;
@@ -91,15 +116,11 @@ inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8
       const uint32_t* row = cur + y * sx;
       const uint32_t* up = y > 0 ? row - sx : row;  // a missing row repeats this one: no difference
       const uint32_t* down = y + 1 < sy ? row + sx : row;
+      differs_from_neighbours(row, up, down, face ? row : below + y * sx, face ? row : above + y * sx, sx,
+                              diff.data());
       for (int64_t x = 0; x < sx; x++) {
         const uint32_t c = row[x];
-        if (!wanted[c]) continue;
-        const uint64_t p = static_cast<uint64_t>(y * sx + x);
-        const int64_t xl = x > 0 ? x - 1 : x, xr = x + 1 < sx ? x + 1 : x;
-        const bool surface = face || below[p] != c || above[p] != c || row[xl] != c || row[xr] != c ||
-                             up[xl] != c || up[x] != c || up[xr] != c || down[xl] != c || down[x] != c ||
-                             down[xr] != c;
-        if (!surface) continue;
+        if (!wanted[c] || !(face || diff[x])) continue;
         found.insert(found.end(), {static_cast<uint32_t>(x), static_cast<uint32_t>(y), z, c});
         count[c]++;
       }
@@ -137,13 +158,22 @@ inline void connectivity_graph(SliceLabeler& lab, const uint32_t* canon, int con
       const uint32_t* down = y + 1 < sy ? row + sx : row;
       const uint32_t* zb = below ? below + y * sx : row;
       const uint32_t* za = above ? above + y * sx : row;
-      for (int64_t x = 0; x < sx; x++) {
+      // Neighbours outside the volume count as connected: the edge pixels compare with
+      // themselves there; the interior loop has no branch, so it vectorizes.
+      const uint8_t zmask = six ? 0x3F : 0x0F;
+      auto at = [&](int64_t x) {
         const uint32_t c = row[x];
         const uint32_t r = x + 1 < sx ? row[x + 1] : c, l = x > 0 ? row[x - 1] : c;
-        uint8_t b = static_cast<uint8_t>((r == c) | (l == c) << 1 | (down[x] == c) << 2 | (up[x] == c) << 3);
-        if (six) b |= static_cast<uint8_t>((za[x] == c) << 4 | (zb[x] == c) << 5);
-        bits[x] = b;
+        return static_cast<uint8_t>(((r == c) | (l == c) << 1 | (down[x] == c) << 2 | (up[x] == c) << 3 |
+                                     (za[x] == c) << 4 | (zb[x] == c) << 5) & zmask);
+      };
+      bits[0] = at(0);
+      for (int64_t x = 1; x + 1 < sx; x++) {
+        const uint32_t c = row[x];
+        bits[x] = static_cast<uint8_t>(((row[x + 1] == c) | (row[x - 1] == c) << 1 | (down[x] == c) << 2 |
+                                        (up[x] == c) << 3 | (za[x] == c) << 4 | (zb[x] == c) << 5) & zmask);
       }
+      if (sx > 1) bits[sx - 1] = at(sx - 1);
       uint8_t* dst = out + y * stride[1] + static_cast<int64_t>(z) * stride[2];
       if (stride[0] == 1) {
         std::memcpy(dst, bits.data(), sx);
@@ -156,8 +186,63 @@ inline void connectivity_graph(SliceLabeler& lab, const uint32_t* canon, int con
 
 // Faces between voxels of different canonical ids, both not `skip` (the background): per pair
 // (a < b), the number of faces normal to x, y and z.
+// Counts per 64-bit key in an open-addressing table: the contact pairs are many and the
+// node-per-entry std::unordered_map spent most of contacts' time allocating.
+class PairCounter {
+ public:
+  void add(uint64_t key, uint64_t n) {
+    if (2 * (size_ + 1) > keys_.size()) grow();
+    const uint64_t mask = keys_.size() - 1;
+    for (uint64_t i = hash(key) & mask;; i = (i + 1) & mask) {
+      if (used_[i] && keys_[i] == key) {
+        counts_[i] += n;
+        return;
+      }
+      if (!used_[i]) {
+        used_[i] = 1;
+        keys_[i] = key;
+        counts_[i] = n;
+        size_++;
+        return;
+      }
+    }
+  }
+  template <typename Fn>
+  void each(Fn&& fn) const {
+    for (size_t i = 0; i < keys_.size(); i++) {
+      if (used_[i]) fn(keys_[i], counts_[i]);
+    }
+  }
+
+ private:
+  static uint64_t hash(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    return k;
+  }
+  void grow() {
+    std::vector<uint64_t> keys, counts;
+    std::vector<uint8_t> used;
+    keys.swap(keys_);
+    counts.swap(counts_);
+    used.swap(used_);
+    const size_t n = std::max<size_t>(64, 2 * keys.size());
+    keys_.assign(n, 0);
+    counts_.assign(n, 0);
+    used_.assign(n, 0);
+    size_ = 0;
+    for (size_t i = 0; i < keys.size(); i++) {
+      if (used[i]) add(keys[i], counts[i]);
+    }
+  }
+  std::vector<uint64_t> keys_, counts_;
+  std::vector<uint8_t> used_;
+  size_t size_ = 0;
+};
+
 struct Contacts {
-  std::unordered_map<uint64_t, uint64_t> faces[3];
+  PairCounter faces[3];
 };
 
 inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip, Contacts& out) {
@@ -167,7 +252,7 @@ inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip
   // Faces along one boundary come in long streaks of one pair: count a streak, then add it.
   uint64_t last_key[3] = {~0ull, ~0ull, ~0ull}, streak[3] = {0, 0, 0};
   auto flush = [&](int axis) {
-    if (streak[axis]) out.faces[axis][last_key[axis]] += streak[axis];
+    if (streak[axis]) out.faces[axis].add(last_key[axis], streak[axis]);
     streak[axis] = 0;
   };
   auto add = [&](int axis, uint32_t a, uint32_t b) {
@@ -201,6 +286,16 @@ inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip
     }
   }
   for (int axis = 0; axis < 3; axis++) flush(axis);
+}
+
+// Axis `axis`'s pairs and face counts, as two arrays.
+inline void contact_arrays(const Contacts& c, int axis, std::vector<uint64_t>& keys, std::vector<uint64_t>& counts) {
+  keys.clear();
+  counts.clear();
+  c.faces[axis].each([&](uint64_t k, uint64_t n) {
+    keys.push_back(k);
+    counts.push_back(n);
+  });
 }
 
 // The canonical id at each point (x, y, z) (3 * n coordinates, all inside the volume).
