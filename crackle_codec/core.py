@@ -338,7 +338,7 @@ def _label_values(buf: memoryview, info: dict[str, Any]) -> tuple[np.ndarray, Op
     return values, bg
 
 
-def labels(data: BytesLike) -> np.ndarray:
+def labels(binary: BytesLike) -> np.ndarray:
     """The sorted distinct label values of the volume, in its dtype, read from the labels section.
 
     Crack codes are not decoded and the labels CRC is not checked (use ``verify`` for that). For a
@@ -347,25 +347,25 @@ def labels(data: BytesLike) -> np.ndarray:
     """
     from .queries import sorted_labels  # reads the unique list alone, not the keys or pins
 
-    return sorted_labels(data)
+    return sorted_labels(binary)
 
 
-def num_labels(data: BytesLike) -> int:
+def num_labels(binary: BytesLike) -> int:
     """Number of distinct labels (``len(labels(data))``), from the labels section only.
 
     Like ``labels``, it does not check the labels CRC or decode crack codes (use ``verify``).
     """
-    return int(labels(data).size)
+    return int(labels(binary).size)
 
 
-def contains(data: BytesLike, label: int) -> bool:
+def contains(binary: BytesLike, label: int) -> bool:
     """Whether ``label`` is one of the stream's labels, from the labels section only.
 
     Like ``labels``, it does not check the labels CRC or decode crack codes (use ``verify``).
     """
     if isinstance(label, (bool, np.bool_)) or not isinstance(label, (numbers.Integral, np.integer)):
         raise TypeError(f"label must be an integer, not {type(label).__name__}")
-    values = labels(data)
+    values = labels(binary)
     info = np.iinfo(values.dtype)
     if not info.min <= int(label) <= info.max:
         return False
