@@ -43,7 +43,11 @@ def _stats(binary: BytesLike, label: Optional[int], boxes: bool, sums: bool):
     buf, info = _info(binary)
     values = index_values(buf, info)
     if info["sx"] * info["sy"] * info["sz"] == 0:
-        values = values[:0]
+        if label is not None:
+            raise _missing(label)
+        empty = np.zeros(0, np.uint32)
+        return values, {"count": np.zeros(0, np.uint64), "lo": [empty] * 3, "hi": [empty] * 3,
+                        "sum": [np.zeros(0)] * 3}
     only = -1
     if label is not None:
         indices = label_indices(values, label)

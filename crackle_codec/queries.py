@@ -63,6 +63,8 @@ def sorted_labels(binary: BytesLike) -> np.ndarray:
 def index_values(buf: memoryview, info: dict[str, Any]) -> np.ndarray:
     """The value of every label index of the C++ core (label_slices.hpp): FLAT, the unique list;
     PINS, the records' labels and then the background."""
+    if info["sx"] * info["sy"] * info["sz"] == 0:  # an empty volume has no labels section
+        return np.zeros(0, dtype=_dtype_of(info))
     values, bg = _label_values(buf, info)
     return values if bg is None else np.concatenate([values, bg])
 
