@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -383,6 +384,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.skipif(bool(os.environ.get("CRACKLE_SANITIZED")), reason="ASan's shadow memory inflates the RSS")
 def test_memory_stays_bounded_by_a_few_slices():
     """On a 1024x1024x256 uint64 stream (a 2 GiB decode), the per-slice queries allocate a few
     slices at most: numpy allocations (tracemalloc) and the process's peak RSS (C++ included)."""
