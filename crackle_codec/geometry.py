@@ -182,6 +182,8 @@ def point_cloud(binary: BytesLike, label: Union[int, list[int], None] = None, pa
     _check_parallel(parallel)
     buf, info = _info(binary)
     sz = info["sz"]
+    if info["sx"] * info["sy"] * sz == 0:
+        sz = 0  # nothing to visit (and an empty volume's sz is not backed by any index bytes)
     z0 = 0 if z_start < 0 else builtins_min(int(z_start), sz)
     z1 = sz if z_end < 0 else builtins_min(int(z_end), sz)
     distinct, canon = _canonical(buf, info)
