@@ -118,6 +118,13 @@ def test_axes_defaults_metadata_and_override(tmp_path):
     v2 = _write(tmp_path / "c.zarr", seg, zarr_format=2)
     v2.attrs["_ARRAY_DIMENSIONS"] = ["x", "y", "z"]
     assert view_module.open_volume(str(tmp_path / "c.zarr")).axes == ("x", "y", "z")
+    # Stored as the reverse of its axes, as convert writes a Fortran-ordered (x, y, z) volume.
+    from zarr.codecs import TransposeCodec
+
+    reversed3 = _write(tmp_path / "t.zarr", seg, filters=[TransposeCodec(order=(2, 1, 0))])
+    assert view_module.open_volume(reversed3).axes == ("x", "y", "z")
+    reversed2 = _write(tmp_path / "f.zarr", seg, zarr_format=2, order="F")
+    assert view_module.open_volume(reversed2).axes == ("x", "y", "z")
     assert view_module.open_volume(named, axes="z,y,x").axes == ("z", "y", "x")
     assert view_module.open_volume(named, axes="zyx").axes == ("z", "y", "x")
     crackle_codec.save(np.asfortranarray(seg), tmp_path / "f.ckl")

@@ -48,7 +48,7 @@ def _setup_view(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", metavar="PATH", help="an image to show beside it (Zarr array or .npy)")
     p.add_argument("--axes", metavar="NAMES",
                    help="axis names in array order, e.g. x,y,z (default: OME-Zarr metadata, else the array's "
-                        "dimension_names, else z,y,x)")
+                        "dimension_names, else x,y,z for an array stored Fortran-style, else z,y,x)")
     p.add_argument("--voxel-size", type=_floats_arg, metavar="S1,S2,S3",
                    help="voxel size per axis, in array order (default: OME-Zarr metadata, else 1)")
     p.add_argument("--units", metavar="UNIT", help="unit of the voxel size, e.g. nm (default: none)")
