@@ -31,7 +31,7 @@ from .core import (
 from .io import load, save
 from .numcodecs_codec import Crackle
 from .chunks import chunk_labels, find_label, label_index, remap_array
-from .view import view  # needs neuroglancer only when called
+from .viewer import view  # needs neuroglancer only when called
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,6 @@ makes Neuroglancer's screenshot call wait forever.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shlex
@@ -31,7 +30,7 @@ if int(zarr.__version__.split(".")[0]) < 3:
 
 from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
 
-view_module = importlib.import_module("crackle_codec.view")  # crackle_codec.view is the function
+from crackle_codec import viewer as view_module
 HERE = Path(__file__).resolve().parent
 SCREENSHOT_SCRIPT = HERE / "view_screenshot.py"
 BROWSER_TIMEOUT = 240

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import signal
@@ -72,7 +71,8 @@ def _stop_on_signals() -> None:
 
 def run_view(args: argparse.Namespace) -> int:
     cc = _codec()
-    view_module = importlib.import_module("crackle_codec.view")  # cc.view is the function
+    from ... import viewer as view_module
+
     if not os.path.exists(args.path) and "://" not in args.path:
         raise CLIError(f"{args.path}: no such file or directory")
     if args.image and not os.path.exists(args.image):
