@@ -19,10 +19,57 @@ from .core import (
 from .io import load, save
 from .numcodecs_codec import Crackle
 from .chunks import chunk_labels, find_label, label_index, remap_array
+from .operations import (
+    add_scalar,
+    apply_binary_mask,
+    ascontiguousarray,
+    asfortranarray,
+    astype,
+    floordiv_scalar,
+    mask,
+    mask_except,
+    mode_pooling_2x2x1,
+    multiply_scalar,
+    recompress,
+    reencode,
+    refit,
+    renumber,
+    subtract_scalar,
+)
+from .assemble import array_equal, full, ones, zeros, zshatter, zsplit, zstack
+from .array import CrackleArray, compressa
+from .io import aload, bload, save_numpy
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CrackleArray",
+    "add_scalar",
+    "aload",
+    "apply_binary_mask",
+    "array_equal",
+    "ascontiguousarray",
+    "asfortranarray",
+    "astype",
+    "bload",
+    "compressa",
+    "floordiv_scalar",
+    "full",
+    "mask",
+    "mask_except",
+    "mode_pooling_2x2x1",
+    "multiply_scalar",
+    "ones",
+    "recompress",
+    "reencode",
+    "refit",
+    "renumber",
+    "save_numpy",
+    "subtract_scalar",
+    "zeros",
+    "zshatter",
+    "zsplit",
+    "zstack",
     "Crackle",
     "DecodeError",
     "Header",

@@ -375,11 +375,13 @@ def _to_stored(values: np.ndarray, width: int) -> np.ndarray:
     return as_u64
 
 
-def _apply_mapping(values: np.ndarray, mapping: Mapping, preserve_missing_labels: bool) -> np.ndarray:
-    dtype = values.dtype
-    info = np.iinfo(dtype)
-    out = np.empty(values.shape, dtype=dtype)
-    for i, value in enumerate(values.tolist()):
+def _apply_mapping(values: np.ndarray, mapping: Mapping, preserve_missing_labels: bool) -> list[int]:
+    """``mapping`` applied to each of ``values`` as Python ints (the one mapping validation).
+
+    Range checks are left to the caller: remap widens the volume's dtype when a value needs it.
+    """
+    out = []
+    for value in values.tolist():
         if value in mapping:
             new = mapping[value]
         elif preserve_missing_labels:
@@ -388,72 +390,38 @@ def _apply_mapping(values: np.ndarray, mapping: Mapping, preserve_missing_labels
             raise KeyError(value)
         if isinstance(new, (bool, np.bool_)) or not isinstance(new, (numbers.Integral, np.integer)):
             raise TypeError(f"mapping values must be integers; {value} maps to {new!r}")
-        if not info.min <= int(new) <= info.max:
-            raise ValueError(f"label {value} maps to {new}, which does not fit the volume's dtype {dtype}")
-        out[i] = new
+        out.append(int(new))
     return out
 
 
-def remap(data: BytesLike, mapping: Mapping[int, int], *, preserve_missing_labels: bool = False) -> bytes:
+def remap(data: BytesLike, mapping: Mapping[int, int], preserve_missing_labels: bool = False,
+          in_place: bool = False, parallel: int = 0) -> Union[bytes, bytearray, memoryview, np.ndarray]:
     """Rewrite the label values of a stream without touching its crack codes.
 
     Every label ``v`` becomes ``mapping[v]``. Several labels may map to one value (a merge). A label
     missing from ``mapping`` raises KeyError unless ``preserve_missing_labels`` is True, in which
-    case it keeps its value. New values must fit the volume's dtype (ValueError otherwise).
+    case it keeps its value. A new value that does not fit the volume's dtype widens it, as the
+    reference does (uint16 -> uint32 ..., int8 -> int16 ...); ValueError if no dtype of the
+    volume's kind holds it (a negative value in an unsigned volume, or beyond 64 bits).
 
     FLAT streams come back sorted and deduplicated (merged labels share one entry), so ``labels``
     stays exact. PINS streams keep one entry per original label, so a merge leaves duplicates and
     sets the header's U/M bits as the format prescribes. The header CRC8 and the labels CRC32C are
     recomputed; everything else is copied byte for byte. The labels CRC of the input is checked
     first, so a corrupted labels section is never silently re-signed.
+
+    ``in_place=True`` writes the result into ``data`` itself and returns it when ``data`` is a
+    writable buffer (bytearray, writable memoryview or uint8 array) and the stream keeps its
+    size (one entry per original label, same widths); otherwise a new ``bytes`` is returned.
+    ``bytes`` objects are never modified. ``parallel`` is accepted for compatibility (labels-only
+    work is single-threaded).
     """
     if not isinstance(mapping, Mapping):
         raise TypeError(f"mapping must be a dict-like Mapping, not {type(mapping).__name__}")
-    buf, info = _info(data)
-    stream = bytes(buf)
-    if info["sx"] * info["sy"] * info["sz"] == 0:
-        return stream
-    _crackle.check_labels_crc(buf)
+    _check_parallel(parallel)
+    from .operations import remap_values  # operations builds on this module
 
-    ssb = info["stored_width"]
-    label_offset = info["label_offset"]
-    label_end = label_offset + info["label_bytes"]
-    n = info["num_unique"]
-    signed = bool(info["signed"])
-    old_values, old_bg = _label_values(buf, info)
-
-    if info["label_format"] == 0:
-        new_values = _apply_mapping(old_values, mapping, preserve_missing_labels)
-        width = _stored_width_for(new_values, signed, info["data_width"])
-        stored = _to_stored(new_values, width)
-        unique, inverse = np.unique(stored, return_inverse=True)
-        keys = np.frombuffer(buf, dtype=f"<u{info['key_width']}", count=info["num_components"],
-                             offset=info["keys_offset"])
-        new_keys = inverse.astype(np.uint64)[keys]
-        key_width = _width_of_count(unique.size)
-        cc_per_grid = stream[info["cc_per_grid_offset"]:info["keys_offset"]]
-        section = b"".join([
-            np.uint64(unique.size).astype("<u8").tobytes(),
-            unique.astype(f"<u{width}").tobytes(),
-            cc_per_grid,
-            new_keys.astype(f"<u{key_width}").tobytes(),
-        ])
-        unsorted, duplicated = False, False
-    else:
-        both = _apply_mapping(np.concatenate([old_bg, old_values]), mapping, preserve_missing_labels)
-        width = max(_stored_width_for(both, signed, info["data_width"]), 1)
-        stored = _to_stored(both, width)
-        rest = stream[info["unique_offset"] + n * ssb:label_end]
-        section = b"".join([
-            stored[:1].astype(f"<u{width}").tobytes(),
-            np.uint64(n).astype("<u8").tobytes(),
-            stored[1:].astype(f"<u{width}").tobytes(),
-            rest,
-        ])
-        unsorted = bool(np.any(stored[2:] < stored[1:-1])) if n > 1 else False
-        duplicated = np.unique(stored).size != stored.size
-
-    return _crackle.replace_labels(buf, section, width, unsorted, duplicated)
+    return remap_values(data, lambda values: _apply_mapping(values, mapping, preserve_missing_labels), in_place)
 
 
 def _width_of_count(value: int) -> int:

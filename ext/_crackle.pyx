@@ -52,6 +52,7 @@ cdef extern from "codec.hpp" namespace "crackle":
         int markov_order
         cbool allow_pins
         int threads
+        int crack_format
 
     StreamInfo open_stream "crackle::StreamInfo::open"(const uint8_t*, uint64_t) except +raise_py_error nogil
     Header parse_header "crackle::Header::parse"(const uint8_t*, uint64_t) except +raise_py_error nogil
@@ -61,6 +62,14 @@ cdef extern from "codec.hpp" namespace "crackle":
     void check_labels_crc_c "crackle::check_labels_crc"(const StreamInfo&) except +raise_py_error nogil
     vector[uint8_t] replace_labels_c "crackle::replace_labels"(const StreamInfo&, const uint8_t*, uint64_t, int,
                                                                cbool, cbool) except +raise_py_error nogil
+
+cdef extern from "stream_rewrite.hpp" namespace "crackle":
+    cdef cppclass FormatChange:
+        int data_width, stored_width
+        cbool is_signed, fortran, unsorted, remapped
+    uint64_t rewritten_size_c "crackle::rewritten_size"(const StreamInfo&, uint64_t, const FormatChange&) except +raise_py_error nogil
+    void rewrite_stream_c "crackle::rewrite_stream"(const StreamInfo&, const uint8_t*, uint64_t, const FormatChange&,
+                                                    uint8_t*) except +raise_py_error nogil
 
 set_decode_error_type(<PyObject*>DecodeError)
 
@@ -125,7 +134,7 @@ def info(const uint8_t[::1] buf):
     }
 
 
-def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins, int threads):
+def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins, int threads, int crack_format=-1):
     """Compress a Fortran-contiguous (sx, sy, sz) integer array; see crackle_codec.compress."""
     if volume.ndim != 3 or not volume.flags.f_contiguous:
         raise ValueError("internal: expected a Fortran-contiguous 3D array")
@@ -134,6 +143,7 @@ def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins
     opt.markov_order = markov_order
     opt.allow_pins = allow_pins
     opt.threads = threads
+    opt.crack_format = crack_format
     cdef const void* data = cnp.PyArray_DATA(volume)
     cdef int itemsize = volume.dtype.itemsize
     cdef cbool is_signed = volume.dtype.kind == "i"
@@ -206,3 +216,42 @@ def crc8(const uint8_t[::1] buf):
 def crc32c_implementation():
     """Which CRC32C implementation this machine uses."""
     return crc32c_implementation_c().decode()
+
+
+def rewrite_stream(const uint8_t[::1] buf, const uint8_t[::1] section, int data_width, int stored_width,
+                   bint is_signed, bint fortran, bint unsorted, bint remapped, bint check_crc, out=None):
+    """The stream with a new labels section and header format (see crackle_codec.operations).
+
+    ``out``: a writable buffer of exactly the new size (the input itself for an in-place rewrite),
+    or None for a new bytes object. ``check_crc``: check the input's labels CRC first.
+    """
+    cdef StreamInfo s = _open(buf)
+    cdef FormatChange f
+    f.data_width = data_width
+    f.stored_width = stored_width
+    f.is_signed = is_signed
+    f.fortran = fortran
+    f.unsorted = unsorted
+    f.remapped = remapped
+    cdef const uint8_t* sec = _ptr(section)
+    cdef uint64_t n = section.shape[0]
+    cdef uint64_t size
+    with nogil:
+        if check_crc:
+            check_labels_crc_c(s)
+        size = rewritten_size_c(s, n, f)
+    cdef uint8_t[::1] dst
+    cdef uint8_t* dst_ptr
+    if out is None:
+        result = PyBytes_FromStringAndSize(NULL, size)
+        dst_ptr = <uint8_t*><char*>result
+    else:
+        dst = out
+        if <uint64_t>dst.shape[0] != size:
+            raise ValueError("internal: in-place rewrite needs an output of the same size")
+        result = out
+        dst_ptr = &dst[0]
+    cdef uint8_t* p = dst_ptr
+    with nogil:
+        rewrite_stream_c(s, sec, n, f, p)
+    return result

@@ -146,7 +146,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   // pairs in x-fastest order are equal (9.1). PINS only with impermissible cracks.
   uint64_t num_pairs = 0;
   for (const auto& r : slices) num_pairs += r.equal_pairs;
-  h.permissible = num_pairs < voxels / 2;
+  h.permissible = opt.crack_format < 0 ? num_pairs < voxels / 2 : opt.crack_format == 1;
   const bool use_pins = keep_ids && !h.permissible;
   h.label_format = use_pins ? kPins : kFlat;
 

@@ -1,0 +1,496 @@
+"""Rewriting a stream's labels and header without decoding voxels: remap, mask, scalar arithmetic,
+astype, refit, renumber and the memory-order flags; and the rewrites that must decode
+(apply_binary_mask, recompress, reencode, mode_pooling_2x2x1), which work a few slices at a time.
+
+Label rewrites read the values of the labels section (FORMAT 5), compute new ones with numpy, and
+hand a new section to the C++ core, which copies the crack index, model, crack codes and slice
+CRCs byte for byte and writes a new header and labels CRC. FLAT streams are written condensed:
+sorted, without duplicates (merged labels share one entry and the keys are renumbered), in the
+narrowest stored width. PINS streams keep one entry per original label (duplicates allowed, the
+header's U/M bits say so).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Iterable
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import _crackle
+from .core import (
+    BytesLike,
+    _as_buffer,
+    _check_parallel,
+    _dtype_of,
+    _label_values,
+    _stored_width_for,
+    _to_stored,
+    _width_of_count,
+    compress,
+    decompress,
+)
+
+__all__ = [
+    "mask",
+    "mask_except",
+    "apply_binary_mask",
+    "add_scalar",
+    "subtract_scalar",
+    "multiply_scalar",
+    "floordiv_scalar",
+    "astype",
+    "refit",
+    "renumber",
+    "recompress",
+    "reencode",
+    "ascontiguousarray",
+    "asfortranarray",
+    "mode_pooling_2x2x1",
+]
+
+# Slices decoded at a time by the functions that must decode: bounded memory, few C++ calls.
+Z_CHUNK = 16
+
+
+class _Stream:
+    """A checked stream (header, layout, labels structure) and its label values."""
+
+    __slots__ = ("data", "buf", "info", "dtype", "pins", "empty")
+
+    def __init__(self, data: BytesLike):
+        self.data = data
+        self.buf = _as_buffer(data)
+        self.info = _crackle.info(self.buf)
+        self.dtype = _dtype_of(self.info)
+        self.pins = self.info["label_format"] == 2
+        self.empty = self.info["sx"] * self.info["sy"] * self.info["sz"] == 0
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.info["sx"], self.info["sy"], self.info["sz"])
+
+    @property
+    def fortran(self) -> bool:
+        return bool(self.info["fortran"])
+
+    def values(self) -> np.ndarray:
+        """Every stored label value, in the volume's dtype: PINS background first, then the
+        unique list (an empty array for an empty volume)."""
+        if self.empty:
+            return np.zeros(0, dtype=self.dtype)
+        values, bg = _label_values(self.buf, self.info)
+        return values if bg is None else np.concatenate([bg, values])
+
+    def distinct(self) -> np.ndarray:
+        return np.unique(self.values())
+
+
+# ------------------------------------------------------------------------------------ dtypes
+
+def _is_int(x: Any) -> bool:
+    return not isinstance(x, (bool, np.bool_)) and isinstance(x, (numbers.Integral, np.integer))
+
+
+def _check_int(x: Any, what: str) -> int:
+    if not _is_int(x):
+        raise TypeError(f"{what} must be an integer, not {type(x).__name__} {x!r}")
+    return int(x)
+
+
+def _fits(dtype: np.dtype, lo: int, hi: int) -> bool:
+    info = np.iinfo(dtype)
+    return info.min <= lo and hi <= info.max
+
+
+def _smallest_dtype(kind: str, lo: int, hi: int, at_least: int = 1) -> np.dtype:
+    """The narrowest ``kind`` ('u' or 'i') integer dtype of at least ``at_least`` bytes holding
+    [lo, hi]; ValueError if none does."""
+    for width in (1, 2, 4, 8):
+        if width >= at_least:
+            dtype = np.dtype(f"{kind}{width}")
+            if _fits(dtype, lo, hi):
+                return dtype
+    kind_name = "unsigned" if kind == "u" else "signed"
+    raise ValueError(f"labels in [{lo}, {hi}] do not fit any {kind_name} integer dtype")
+
+
+def _widened(dtype: np.dtype, new_values: list[int]) -> np.ndarray:
+    """``new_values`` as an array of ``dtype``, widened (same kind) when a value needs it."""
+    if new_values:
+        lo, hi = min(new_values), max(new_values)
+        if not _fits(dtype, lo, hi):
+            dtype = _smallest_dtype(dtype.kind, lo, hi, dtype.itemsize)
+    return np.array(new_values, dtype=dtype)
+
+
+def _as_values(values: Iterable, what: str) -> list[int]:
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind not in "ui":
+            raise TypeError(f"{what} must be integers, got an array of {values.dtype}")
+        return [int(v) for v in values.ravel().tolist()]
+    if _is_int(values):
+        return [int(values)]
+    try:
+        items = list(values)
+    except TypeError:
+        raise TypeError(f"{what} must be an iterable of integers, not {type(values).__name__}") from None
+    return [_check_int(v, what[:-1] if what.endswith("s") else what) for v in items]
+
+
+# --------------------------------------------------------------------------- the rewriter
+
+def _writable_view(data: Any) -> Optional[memoryview]:
+    if isinstance(data, (bytes, str)):
+        return None
+    try:
+        view = memoryview(data)
+    except TypeError:
+        return None
+    if view.readonly or not view.contiguous:
+        return None
+    return view.cast("B") if (view.itemsize != 1 or view.ndim != 1) else view
+
+
+def _rewrite(s: _Stream, values: np.ndarray, *, fortran: Optional[bool] = None, in_place: bool = False):
+    """The stream with label values ``values`` (one per entry of ``s.values()``, in any integer
+    dtype, which becomes the volume's dtype) and memory order ``fortran`` (None: unchanged).
+
+    FLAT: condensed (sorted, distinct, keys renumbered), unless ``in_place`` asks to keep the
+    section's layout. PINS: one entry per original label.
+    """
+    dtype = np.dtype(values.dtype).newbyteorder("=")
+    signed = dtype.kind == "i"
+    info = s.info
+    fortran = s.fortran if fortran is None else bool(fortran)
+    if s.empty:
+        return _crackle.rewrite_stream(s.buf, b"", dtype.itemsize, 1, signed, fortran, False, False, False)
+
+    buf = s.buf
+    width = _stored_width_for(values, signed, dtype.itemsize)
+    n = info["num_unique"]
+    if s.pins or in_place:
+        if in_place:
+            width = max(width, info["stored_width"])  # keep the layout if the values allow it
+        stored = _to_stored(values, width)
+        body = stored[1:] if s.pins else stored
+        unsorted = bool(body.size > 1 and np.any(body[1:] < body[:-1]))
+        duplicated = np.unique(stored).size != stored.size
+        head = [stored[:1].astype(f"<u{width}").tobytes()] if s.pins else []
+        section = b"".join(head + [
+            np.uint64(n).astype("<u8").tobytes(),
+            body.astype(f"<u{width}").tobytes(),
+            buf[info["unique_offset"] + n * info["stored_width"]:info["label_offset"] + info["label_bytes"]],
+        ])
+    else:
+        stored = _to_stored(values, width)
+        unique, inverse = np.unique(stored, return_inverse=True)
+        kw = info["key_width"]
+        keys = buf[info["keys_offset"]:info["keys_offset"] + kw * info["num_components"]]
+        if unique.size != n or np.any(inverse != np.arange(n)):
+            key_width = _width_of_count(unique.size)
+            old = np.frombuffer(keys, dtype=f"<u{kw}")
+            keys = inverse.astype(f"<u{key_width}")[old].tobytes()
+        section = b"".join([
+            np.uint64(unique.size).astype("<u8").tobytes(),
+            unique.astype(f"<u{width}").tobytes(),
+            buf[info["cc_per_grid_offset"]:info["keys_offset"]],
+            keys,
+        ])
+        unsorted = duplicated = False
+
+    out = None
+    if in_place and len(section) == info["label_bytes"]:
+        out = _writable_view(s.data)
+    result = _crackle.rewrite_stream(buf, section, dtype.itemsize, width, signed, fortran, unsorted, duplicated,
+                                     True, out)
+    return s.data if out is not None else result
+
+
+def remap_values(data: BytesLike, fn: Callable[[np.ndarray], list[int]], in_place: bool = False):
+    """``remap``'s work: ``fn`` maps the stored values (volume dtype) to Python ints."""
+    s = _Stream(data)
+    if s.empty:
+        return bytes(s.buf)
+    values = s.values()
+    return _rewrite(s, _widened(s.dtype, fn(values)), in_place=in_place)
+
+
+# ------------------------------------------------------------------------------ masking
+
+def _mask(data: BytesLike, labels: Iterable, value: int, in_place: bool, parallel: int, keep: bool):
+    _check_parallel(parallel)
+    value = _check_int(value, "value")
+    chosen = _as_values(labels, "labels")
+    s = _Stream(data)
+    if s.empty:
+        return bytes(s.buf)
+    values = s.values()
+    info = np.iinfo(s.dtype)
+    inside = np.array([v for v in chosen if info.min <= v <= info.max], dtype=s.dtype)
+    hit = np.isin(values, inside)
+    if keep:
+        hit = ~hit
+    if not hit.any():
+        new = values
+    else:
+        dtype = s.dtype if _fits(s.dtype, value, value) else _smallest_dtype(s.dtype.kind, value, value, s.dtype.itemsize)
+        new = np.where(hit, np.array(value, dtype=dtype), values.astype(dtype))
+    return _rewrite(s, new, in_place=in_place)
+
+
+def mask(binary: BytesLike, labels: Iterable[int], value: int = 0, in_place: bool = False, parallel: int = 0):
+    """Set every voxel whose label is in ``labels`` to ``value``, from the labels section alone.
+
+    Labels not in the volume are ignored. A ``value`` beyond the volume's dtype widens it (as
+    ``remap`` does). ``in_place``: see ``remap``.
+    """
+    return _mask(binary, labels, value, in_place, parallel, keep=False)
+
+
+def mask_except(binary: BytesLike, labels: Iterable[int], value: int = 0, in_place: bool = False, parallel: int = 0):
+    """Set every voxel whose label is *not* in ``labels`` to ``value``, from the labels section alone."""
+    return _mask(binary, labels, value, in_place, parallel, keep=True)
+
+
+# ----------------------------------------------------------------------------- arithmetic
+
+def _modular(s: _Stream, fn: Callable[[np.ndarray], np.ndarray]) -> bytes:
+    """``fn`` applied to the values as uint64 two's complement, wrapped to the volume's width
+    (the arithmetic of numpy arrays of the volume's dtype)."""
+    if s.empty:
+        return bytes(s.buf)
+    values = s.values()
+    width = s.dtype.itemsize
+    as_u64 = values.astype(np.int64).view(np.uint64) if s.dtype.kind == "i" else values.astype(np.uint64)
+    wrapped = fn(as_u64).astype(f"u{width}").view(s.dtype)
+    return _rewrite(s, wrapped)
+
+
+def add_scalar(binary: BytesLike, scalar: int) -> bytes:
+    """Add ``scalar`` to every voxel, from the labels section alone; values wrap around in the
+    volume's dtype as numpy integer arithmetic does (``uint8`` 250 + 10 = 4)."""
+    k = _check_int(scalar, "scalar")
+    return _modular(_Stream(binary), lambda v: v + np.uint64(k % 2**64))
+
+
+def subtract_scalar(binary: BytesLike, scalar: int) -> bytes:
+    """Subtract ``scalar`` from every voxel (wrapping, see ``add_scalar``)."""
+    k = _check_int(scalar, "scalar")
+    return _modular(_Stream(binary), lambda v: v + np.uint64(-k % 2**64))
+
+
+def multiply_scalar(binary: BytesLike, scalar: int) -> bytes:
+    """Multiply every voxel by ``scalar`` (wrapping, see ``add_scalar``)."""
+    k = _check_int(scalar, "scalar")
+    return _modular(_Stream(binary), lambda v: v * np.uint64(k % 2**64))
+
+
+def floordiv_scalar(binary: BytesLike, scalar: int) -> bytes:
+    """Floor-divide every voxel by ``scalar``. ZeroDivisionError for 0; ValueError for a
+    negative divisor of an unsigned volume (the quotients would be negative)."""
+    k = _check_int(scalar, "scalar")
+    if k == 0:
+        raise ZeroDivisionError("Cannot divide by zero.")
+    s = _Stream(binary)
+    if s.empty:
+        return bytes(s.buf)
+    values = s.values()
+    if s.dtype.kind == "u":
+        if k < 0:
+            raise ValueError(f"cannot floor-divide an unsigned volume by a negative number ({k})")
+        return _rewrite(s, (values // np.uint64(k)).astype(s.dtype) if k < 2**64 else np.zeros_like(values))
+    if not -(2**63) <= k < 2**63:
+        return _rewrite(s, np.where(values.astype(np.int64) * (1 if k > 0 else -1) < 0, -1, 0).astype(s.dtype))
+    return _rewrite(s, np.floor_divide(values.astype(np.int64), np.int64(k)).astype(s.dtype))
+
+
+# --------------------------------------------------------------------------------- dtypes
+
+_ORDERS = ("C", "F", "K", "A")
+_CASTINGS = ("no", "equiv", "safe", "same_kind", "unsafe")
+
+
+def _integer_dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"not a numpy dtype: {dtype!r}") from None
+    if dt.kind not in "ui":
+        raise TypeError(f"Crackle volumes have integer dtypes; {dt} is not one (cast the decoded array instead)")
+    return dt.newbyteorder("=")
+
+
+def _order_flag(order: str, current: bool) -> bool:
+    if order not in _ORDERS:
+        raise ValueError(f"order must be one of {_ORDERS}, got {order!r}")
+    return {"C": False, "F": True}.get(order, current)
+
+
+def astype(binary: BytesLike, dtype: Any, order: str = "K", casting: str = "unsafe") -> bytes:
+    """The volume in another integer dtype (and memory order), from the labels section alone.
+
+    ``casting="unsafe"`` converts every label as ``numpy.ndarray.astype`` would (truncating
+    wider values, wrapping between signed and unsigned). Any other casting refuses (TypeError) a
+    conversion that would change a label's value. ``order``: "C" or "F" sets the decoded array's
+    memory order, "K"/"A" keep it.
+    """
+    dt = _integer_dtype(dtype)
+    if casting not in _CASTINGS:
+        raise ValueError(f"casting must be one of {_CASTINGS}, got {casting!r}")
+    s = _Stream(binary)
+    fortran = _order_flag(order, s.fortran)
+    values = s.values()
+    if casting != "unsafe" and values.size and not _fits(dt, int(values.min()), int(values.max())):
+        raise TypeError(f"Specified dtype {dt} cannot hold the labels in [{int(values.min())}, "
+                        f"{int(values.max())}] under casting type {casting!r}")
+    if dt == s.dtype and fortran == s.fortran:
+        return bytes(s.buf)
+    return _rewrite(s, values.astype(dt), fortran=fortran)
+
+
+def _fitting_dtype(s: _Stream, lo: int, hi: int) -> np.dtype:
+    kind = s.dtype.kind
+    if kind == "u" and lo < 0:
+        raise ValueError(f"labels from {lo} do not fit an unsigned volume")
+    return _smallest_dtype(kind, lo, hi)
+
+
+def refit(binary: BytesLike) -> bytes:
+    """The volume in the narrowest dtype of its kind (unsigned/signed) that holds every label."""
+    s = _Stream(binary)
+    values = s.values()
+    if values.size == 0:
+        return astype(binary, np.dtype(f"{s.dtype.kind}1"))
+    return astype(binary, _fitting_dtype(s, int(values.min()), int(values.max())))
+
+
+def renumber(binary: BytesLike, start: int = 0, parallel: int = 0) -> tuple[bytes, dict[int, int]]:
+    """Relabel the volume ``start, start + 1, ...`` in ascending label order, in the narrowest
+    dtype of its kind that holds the new labels. Returns ``(stream, {old label: new label})``."""
+    start = _check_int(start, "start")
+    _check_parallel(parallel)
+    s = _Stream(binary)
+    values = s.values()
+    distinct = np.unique(values)
+    if distinct.size == 0:
+        return bytes(s.buf), {}
+    dtype = _fitting_dtype(s, start, start + distinct.size - 1)
+    new = (np.searchsorted(distinct, values).astype(np.int64) + start).astype(dtype)
+    mapping = {int(old): start + i for i, old in enumerate(distinct.tolist())}
+    return _rewrite(s, new), mapping
+
+
+def _set_order(binary: BytesLike, fortran: bool) -> bytes:
+    s = _Stream(binary)
+    if s.fortran == fortran:
+        return binary if isinstance(binary, bytes) else bytes(s.buf)
+    info = s.info
+    section = s.buf[info["label_offset"]:info["label_offset"] + info["label_bytes"]]
+    return _crackle.rewrite_stream(s.buf, section, info["data_width"], info["stored_width"], info["signed"],
+                                   fortran, info["unsorted"], info["remapped"], False)
+
+
+def ascontiguousarray(binary: BytesLike) -> bytes:
+    """The stream with its decoded memory order set to C (row-major); only the header changes."""
+    return _set_order(binary, False)
+
+
+def asfortranarray(binary: BytesLike) -> bytes:
+    """The stream with its decoded memory order set to Fortran (column-major); only the header changes."""
+    return _set_order(binary, True)
+
+
+# ------------------------------------------------------------------- rewrites that decode
+
+def _z_chunks(sz: int, step: int = Z_CHUNK):
+    for z0 in range(0, sz, step):
+        yield z0, min(sz, z0 + step)
+
+
+def recompress(binary: BytesLike, parallel: int = 0) -> bytes:
+    """Decode and encode again (same label format and markov order): after a remap or mask this
+    removes the boundaries between components that now share a label."""
+    threads = _check_parallel(parallel)
+    s = _Stream(binary)
+    volume = decompress(s.buf, parallel=threads)
+    return compress(volume, allow_pins=s.pins, markov_model_order=s.info["markov_order"], parallel=threads)
+
+
+def reencode(binary: BytesLike, markov_model_order: int, parallel: int = 0) -> bytes:
+    """The stream with its crack codes coded with a markov model of another order (0 = none)."""
+    if not _is_int(markov_model_order) or not 0 <= int(markov_model_order) <= 15:
+        raise ValueError(f"markov_model_order must be an int in 0..15, got {markov_model_order!r}")
+    threads = _check_parallel(parallel)
+    s = _Stream(binary)
+    if s.info["markov_order"] == int(markov_model_order) or s.empty:
+        return binary if isinstance(binary, bytes) else bytes(s.buf)
+    volume = decompress(s.buf, parallel=threads)
+    return compress(volume, allow_pins=s.pins, markov_model_order=int(markov_model_order), parallel=threads)
+
+
+def apply_binary_mask(input_binary: BytesLike, mask_binary: BytesLike, parallel: int = 0) -> bytes:
+    """Voxels where the mask stream is 0 become 0; the others keep their label. Decodes and
+    encodes ``Z_CHUNK`` slices at a time, so memory stays bounded by a few slices."""
+    from .assemble import zstack
+
+    threads = _check_parallel(parallel)
+    a, m = _Stream(input_binary), _Stream(mask_binary)
+    if a.shape != m.shape:
+        raise ValueError(f"the image {a.shape} and the mask {m.shape} must have the same shape")
+    if a.empty:
+        return bytes(a.buf)
+    parts = []
+    for z0, z1 in _z_chunks(a.shape[2]):
+        image = decompress(a.buf, z=slice(z0, z1), parallel=threads)
+        keep = decompress(m.buf, z=slice(z0, z1), parallel=threads)
+        image[keep == 0] = 0
+        parts.append(compress(image, parallel=threads))
+    return zstack(parts)
+
+
+def _pool_slices(image: np.ndarray, sparse: bool) -> np.ndarray:
+    """2x2x1 mode of a (sx, sy, n) block, with the reference's tie rule: of the four pixels
+    a = (0,0), b = (1,0), c = (0,1), d = (1,1) of a block, a if it equals b or c, else b if it
+    equals c, else d. ``sparse``: 0 counts as equal to nothing, and a 0 result takes the first
+    non-zero pixel. Blocks cut by an odd edge take their first pixel."""
+    sx, sy, _ = image.shape
+    ex, ey = sx // 2 * 2, sy // 2 * 2
+    out = image[0::2, 0::2].copy()
+    a = image[0:ex:2, 0:ey:2]
+    b = image[1:ex:2, 0:ey:2]
+    c = image[0:ex:2, 1:ey:2]
+    d = image[1:ex:2, 1:ey:2]
+    if sparse:
+        ab = (a == b) & (a != 0)
+        ac = (a == c) & (a != 0)
+        bc = (b == c) & (b != 0)
+    else:
+        ab, ac, bc = a == b, a == c, b == c
+    full = np.where(ab | ac, a, np.where(bc, b, d))
+    if sparse:
+        first = np.where(a != 0, a, np.where(b != 0, b, np.where(c != 0, c, d)))
+        full = np.where(full == 0, first, full)
+    out[: ex // 2, : ey // 2] = full
+    return out
+
+
+def mode_pooling_2x2x1(binary: BytesLike, sparse: bool = False, parallel: int = 0) -> bytes:
+    """Downsample by 2 in x and y (not z) with the reference's mode pooling; see ``_pool_slices``.
+    Works ``Z_CHUNK`` slices at a time."""
+    from .assemble import zstack
+
+    if not isinstance(sparse, (bool, np.bool_)):
+        raise TypeError(f"sparse must be a bool, got {sparse!r}")
+    threads = _check_parallel(parallel)
+    s = _Stream(binary)
+    sx, sy, sz = s.shape
+    if s.empty:
+        out = np.zeros(((sx + 1) // 2, (sy + 1) // 2, sz), dtype=s.dtype, order="F" if s.fortran else "C")
+        return compress(out)
+    parts = []
+    for z0, z1 in _z_chunks(sz):
+        pooled = _pool_slices(decompress(s.buf, z=slice(z0, z1), parallel=threads), bool(sparse))
+        parts.append(compress(np.asfortranarray(pooled) if s.fortran else np.ascontiguousarray(pooled), parallel=threads))
+    return zstack(parts)
