@@ -244,7 +244,8 @@ class CrackleArray:
         if other.shape != self.shape:
             raise ValueError(f"shapes differ: {self.shape} and {other.shape}")
         pieces = []
-        for z0, z1 in operations._z_chunks(self.shape[2]):
+        sx, sy, sz = self.shape
+        for z0, z1 in operations._z_chunks(sz, sx * sy * self.dtype.itemsize):
             a = core.decompress(self.binary, z=slice(z0, z1), parallel=self.parallel)
             b = core.decompress(other.binary, z=slice(z0, z1), parallel=self.parallel)
             with np.errstate(over="ignore"):

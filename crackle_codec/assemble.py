@@ -62,6 +62,7 @@ class _Parts:
     def __init__(self, s: _Stream):
         info = s.info
         self.s = s
+        _crackle.check_labels_crc(s.buf)  # its parts are re-signed: never launder a bad section
         sz = info["sz"]
         index_at = info["header_bytes"]
         self.index = np.frombuffer(s.buf, dtype="<u4", count=sz, offset=index_at)
@@ -192,7 +193,8 @@ def _flat_m0(s: _Stream, crack_format: int, threads: int) -> list[_Stream]:
     if (not s.pins and info["markov_order"] == 0 and info["has_crcs"] and info["crack_format"] == crack_format):
         return [s]
     parts = []
-    for z0, z1 in _z_chunks(s.shape[2]):
+    sx, sy, sz = s.shape
+    for z0, z1 in _z_chunks(sz, sx * sy * s.dtype.itemsize):
         volume = np.asfortranarray(decompress(s.buf, z=slice(z0, z1), parallel=threads))
         parts.append(_Stream(_crackle.compress(volume, s.fortran, 0, False, threads, crack_format)))
     return parts
@@ -333,7 +335,8 @@ def array_equal(binary1: BytesLike, binary2: BytesLike, parallel: int = 0) -> bo
 
         verify(a.buf, parallel=threads)
         return True
-    for z0, z1 in _z_chunks(a.shape[2]):
+    sx, sy, sz = a.shape
+    for z0, z1 in _z_chunks(sz, sx * sy * max(a.dtype.itemsize, b.dtype.itemsize)):
         if not np.array_equal(decompress(a.buf, z=slice(z0, z1), parallel=threads),
                               decompress(b.buf, z=slice(z0, z1), parallel=threads)):
             return False

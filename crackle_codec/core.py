@@ -388,7 +388,8 @@ def _apply_mapping(values: np.ndarray, mapping: Mapping, preserve_missing_labels
             new = value
         else:
             raise KeyError(value)
-        if isinstance(new, (bool, np.bool_)) or not isinstance(new, (numbers.Integral, np.integer)):
+        if type(new) is not int and (isinstance(new, (bool, np.bool_))
+                                     or not isinstance(new, (numbers.Integral, np.integer))):
             raise TypeError(f"mapping values must be integers; {value} maps to {new!r}")
         out.append(int(new))
     return out

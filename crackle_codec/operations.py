@@ -4,9 +4,10 @@ astype, refit, renumber and the memory-order flags; and the rewrites that must d
 
 Label rewrites read the values of the labels section (FORMAT 5), compute new ones with numpy, and
 hand a new section to the C++ core, which copies the crack index, model, crack codes and slice
-CRCs byte for byte and writes a new header and labels CRC. FLAT streams are written condensed:
-sorted, without duplicates (merged labels share one entry and the keys are renumbered), in the
-narrowest stored width. PINS streams keep one entry per original label (duplicates allowed, the
+CRCs byte for byte and writes a new header and labels CRC. FLAT streams are written without
+duplicates (merged labels share one entry and the keys are renumbered), in the narrowest stored
+width; a rewrite that only reorders distinct labels (a wrapping subtraction) keeps the keys and
+sets the header's "unsorted" bit. PINS streams keep one entry per original label (duplicates allowed, the
 header's U/M bits say so).
 """
 
@@ -50,8 +51,10 @@ __all__ = [
     "mode_pooling_2x2x1",
 ]
 
-# Slices decoded at a time by the functions that must decode: bounded memory, few C++ calls.
+# Slices decoded at a time by the functions that must decode: bounded memory (at most about
+# CHUNK_BYTES of decoded voxels, and at least one slice), few C++ calls.
 Z_CHUNK = 16
+CHUNK_BYTES = 4 << 20
 
 
 class _Stream:
@@ -80,7 +83,15 @@ class _Stream:
         unique list (an empty array for an empty volume)."""
         if self.empty:
             return np.zeros(0, dtype=self.dtype)
-        values, bg = _label_values(self.buf, self.info)
+        info = self.info
+        if not info["signed"]:  # no sign extension to decide: read the entries directly
+            stored = np.frombuffer(self.buf, dtype=f"<u{info['stored_width']}", count=info["num_unique"],
+                                   offset=info["unique_offset"])
+            if self.pins:  # the background comes first, before the 8-byte count
+                bg = np.frombuffer(self.buf, dtype=f"<u{info['stored_width']}", count=1, offset=info["label_offset"])
+                stored = np.concatenate([bg, stored])
+            return stored.astype(self.dtype)
+        values, bg = _label_values(self.buf, info)
         return values if bg is None else np.concatenate([bg, values])
 
     def distinct(self) -> np.ndarray:
@@ -157,7 +168,7 @@ def _rewrite(s: _Stream, values: np.ndarray, *, fortran: Optional[bool] = None, 
     """The stream with label values ``values`` (one per entry of ``s.values()``, in any integer
     dtype, which becomes the volume's dtype) and memory order ``fortran`` (None: unchanged).
 
-    FLAT: condensed (sorted, distinct, keys renumbered), unless ``in_place`` asks to keep the
+    FLAT: without duplicates (keys renumbered on a merge), unless ``in_place`` asks to keep the
     section's layout. PINS: one entry per original label.
     """
     dtype = np.dtype(values.dtype).newbyteorder("=")
@@ -185,20 +196,24 @@ def _rewrite(s: _Stream, values: np.ndarray, *, fortran: Optional[bool] = None, 
         ])
     else:
         stored = _to_stored(values, width)
-        unique, inverse = np.unique(stored, return_inverse=True)
         kw = info["key_width"]
         keys = buf[info["keys_offset"]:info["keys_offset"] + kw * info["num_components"]]
-        if unique.size != n or np.any(inverse != np.arange(n)):
-            key_width = _width_of_count(unique.size)
-            old = np.frombuffer(keys, dtype=f"<u{kw}")
-            keys = inverse.astype(f"<u{key_width}")[old].tobytes()
+        unsorted = duplicated = False
+        if n > 1 and not np.all(stored[1:] > stored[:-1]):
+            unique, inverse = np.unique(stored, return_inverse=True)
+            if unique.size == n:  # distinct but unsorted (e.g. wrapped by a subtraction): keys stay
+                unsorted = True
+            else:  # merged labels share one entry: renumber the keys
+                stored = unique
+                key_width = _width_of_count(unique.size)
+                old = np.frombuffer(keys, dtype=f"<u{kw}")
+                keys = inverse.astype(f"<u{key_width}")[old].tobytes()
         section = b"".join([
-            np.uint64(unique.size).astype("<u8").tobytes(),
-            unique.astype(f"<u{width}").tobytes(),
+            np.uint64(stored.size).astype("<u8").tobytes(),
+            stored.astype(f"<u{width}").tobytes(),
             buf[info["cc_per_grid_offset"]:info["keys_offset"]],
             keys,
         ])
-        unsorted = duplicated = False
 
     out = None
     if in_place and len(section) == info["label_bytes"]:
@@ -389,7 +404,7 @@ def _set_order(binary: BytesLike, fortran: bool) -> bytes:
     info = s.info
     section = s.buf[info["label_offset"]:info["label_offset"] + info["label_bytes"]]
     return _crackle.rewrite_stream(s.buf, section, info["data_width"], info["stored_width"], info["signed"],
-                                   fortran, info["unsorted"], info["remapped"], False)
+                                   fortran, info["unsorted"], info["remapped"], True)
 
 
 def ascontiguousarray(binary: BytesLike) -> bytes:
@@ -404,7 +419,9 @@ def asfortranarray(binary: BytesLike) -> bytes:
 
 # ------------------------------------------------------------------- rewrites that decode
 
-def _z_chunks(sz: int, step: int = Z_CHUNK):
+def _z_chunks(sz: int, slice_bytes: int = 0):
+    """[z0, z1) ranges covering 0..sz: Z_CHUNK slices, fewer when slices are large."""
+    step = max(1, min(Z_CHUNK, CHUNK_BYTES // max(1, slice_bytes)))
     for z0 in range(0, sz, step):
         yield z0, min(sz, z0 + step)
 
@@ -419,20 +436,21 @@ def recompress(binary: BytesLike, parallel: int = 0) -> bytes:
 
 
 def reencode(binary: BytesLike, markov_model_order: int, parallel: int = 0) -> bytes:
-    """The stream with its crack codes coded with a markov model of another order (0 = none)."""
+    """The stream with its crack codes coded with a markov model of another order (0 = none),
+    without decoding voxels: each slice's difference symbols are read with the old coder and
+    written with the new one. Labels, BOC indexes and CRCs are kept (the labels CRC is checked)."""
     if not _is_int(markov_model_order) or not 0 <= int(markov_model_order) <= 15:
         raise ValueError(f"markov_model_order must be an int in 0..15, got {markov_model_order!r}")
     threads = _check_parallel(parallel)
     s = _Stream(binary)
     if s.info["markov_order"] == int(markov_model_order) or s.empty:
         return binary if isinstance(binary, bytes) else bytes(s.buf)
-    volume = decompress(s.buf, parallel=threads)
-    return compress(volume, allow_pins=s.pins, markov_model_order=int(markov_model_order), parallel=threads)
+    return _crackle.reencode(s.buf, int(markov_model_order), threads)
 
 
 def apply_binary_mask(input_binary: BytesLike, mask_binary: BytesLike, parallel: int = 0) -> bytes:
     """Voxels where the mask stream is 0 become 0; the others keep their label. Decodes and
-    encodes ``Z_CHUNK`` slices at a time, so memory stays bounded by a few slices."""
+    encodes a few slices at a time (``_z_chunks``), so memory stays bounded by a few slices."""
     from .assemble import zstack
 
     threads = _check_parallel(parallel)
@@ -442,7 +460,8 @@ def apply_binary_mask(input_binary: BytesLike, mask_binary: BytesLike, parallel:
     if a.empty:
         return bytes(a.buf)
     parts = []
-    for z0, z1 in _z_chunks(a.shape[2]):
+    sx, sy, sz = a.shape
+    for z0, z1 in _z_chunks(sz, sx * sy * a.dtype.itemsize):
         image = decompress(a.buf, z=slice(z0, z1), parallel=threads)
         keep = decompress(m.buf, z=slice(z0, z1), parallel=threads)
         image[keep == 0] = 0
@@ -490,7 +509,7 @@ def mode_pooling_2x2x1(binary: BytesLike, sparse: bool = False, parallel: int = 
         out = np.zeros(((sx + 1) // 2, (sy + 1) // 2, sz), dtype=s.dtype, order="F" if s.fortran else "C")
         return compress(out)
     parts = []
-    for z0, z1 in _z_chunks(sz):
+    for z0, z1 in _z_chunks(sz, sx * sy * s.dtype.itemsize):
         pooled = _pool_slices(decompress(s.buf, z=slice(z0, z1), parallel=threads), bool(sparse))
         parts.append(compress(np.asfortranarray(pooled) if s.fortran else np.ascontiguousarray(pooled), parallel=threads))
     return zstack(parts)

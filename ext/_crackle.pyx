@@ -71,6 +71,9 @@ cdef extern from "stream_rewrite.hpp" namespace "crackle":
     void rewrite_stream_c "crackle::rewrite_stream"(const StreamInfo&, const uint8_t*, uint64_t, const FormatChange&,
                                                     uint8_t*) except +raise_py_error nogil
 
+cdef extern from "reencode.hpp" namespace "crackle":
+    vector[uint8_t] reencode_c "crackle::reencode"(const StreamInfo&, int, int) except +raise_py_error nogil
+
 set_decode_error_type(<PyObject*>DecodeError)
 
 cdef uint8_t EMPTY[1]
@@ -255,3 +258,13 @@ def rewrite_stream(const uint8_t[::1] buf, const uint8_t[::1] section, int data_
     with nogil:
         rewrite_stream_c(s, sec, n, f, p)
     return result
+
+
+def reencode(const uint8_t[::1] buf, int markov_order, int threads):
+    """The stream with its crack codes coded under another markov order (see crackle_codec.reencode)."""
+    cdef StreamInfo s = _open(buf)
+    cdef vector[uint8_t] out
+    with nogil:
+        check_labels_crc_c(s)
+        out = reencode_c(s, markov_order, threads)
+    return _to_bytes(out)
