@@ -176,11 +176,14 @@ def _rewrite(s: _Stream, values: np.ndarray, *, fortran: Optional[bool] = None, 
     info = s.info
     fortran = s.fortran if fortran is None else bool(fortran)
     if s.empty:
-        return _crackle.rewrite_stream(s.buf, b"", dtype.itemsize, 1, signed, fortran, False, False, False)
+        return _crackle.rewrite_stream(s.buf, b"", 0, 0, dtype.itemsize, 1, signed, fortran, False, False, False)
 
     buf = s.buf
     width = _stored_width_for(values, signed, dtype.itemsize)
     n = info["num_unique"]
+    label_end = info["label_offset"] + info["label_bytes"]
+    # The new section: `head`, then the input's bytes [keep_from, label_end) (counts and keys, or
+    # the pin records), which the C++ side copies straight from the input.
     if s.pins or in_place:
         if in_place:
             width = max(width, info["stored_width"])  # keep the layout if the values allow it
@@ -188,38 +191,32 @@ def _rewrite(s: _Stream, values: np.ndarray, *, fortran: Optional[bool] = None, 
         body = stored[1:] if s.pins else stored
         unsorted = bool(body.size > 1 and np.any(body[1:] < body[:-1]))
         duplicated = np.unique(stored).size != stored.size
-        head = [stored[:1].astype(f"<u{width}").tobytes()] if s.pins else []
-        section = b"".join(head + [
-            np.uint64(n).astype("<u8").tobytes(),
-            body.astype(f"<u{width}").tobytes(),
-            buf[info["unique_offset"] + n * info["stored_width"]:info["label_offset"] + info["label_bytes"]],
-        ])
+        head = b"".join(([stored[:1].astype(f"<u{width}").tobytes()] if s.pins else [])
+                        + [np.uint64(n).astype("<u8").tobytes(), body.astype(f"<u{width}").tobytes()])
+        keep_from = info["unique_offset"] + n * info["stored_width"]
     else:
         stored = _to_stored(values, width)
-        kw = info["key_width"]
-        keys = buf[info["keys_offset"]:info["keys_offset"] + kw * info["num_components"]]
         unsorted = duplicated = False
+        keep_from = info["cc_per_grid_offset"]
+        tail = b""
         if n > 1 and not np.all(stored[1:] > stored[:-1]):
             unique, inverse = np.unique(stored, return_inverse=True)
             if unique.size == n:  # distinct but unsorted (e.g. wrapped by a subtraction): keys stay
                 unsorted = True
             else:  # merged labels share one entry: renumber the keys
                 stored = unique
-                key_width = _width_of_count(unique.size)
-                old = np.frombuffer(keys, dtype=f"<u{kw}")
-                keys = inverse.astype(f"<u{key_width}")[old].tobytes()
-        section = b"".join([
-            np.uint64(stored.size).astype("<u8").tobytes(),
-            stored.astype(f"<u{width}").tobytes(),
-            buf[info["cc_per_grid_offset"]:info["keys_offset"]],
-            keys,
-        ])
+                kw = info["key_width"]
+                old = np.frombuffer(buf, dtype=f"<u{kw}", count=info["num_components"], offset=info["keys_offset"])
+                tail = b"".join([buf[info["cc_per_grid_offset"]:info["keys_offset"]],
+                                 inverse.astype(f"<u{_width_of_count(unique.size)}")[old].tobytes()])
+                keep_from = label_end
+        head = b"".join([np.uint64(stored.size).astype("<u8").tobytes(), stored.astype(f"<u{width}").tobytes(), tail])
 
     out = None
-    if in_place and len(section) == info["label_bytes"]:
+    if in_place and len(head) + label_end - keep_from == info["label_bytes"]:
         out = _writable_view(s.data)
-    result = _crackle.rewrite_stream(buf, section, dtype.itemsize, width, signed, fortran, unsorted, duplicated,
-                                     True, out)
+    result = _crackle.rewrite_stream(buf, head, keep_from, label_end, dtype.itemsize, width, signed, fortran,
+                                     unsorted, duplicated, True, out)
     return s.data if out is not None else result
 
 
@@ -355,13 +352,26 @@ def astype(binary: BytesLike, dtype: Any, order: str = "K", casting: str = "unsa
     if casting not in _CASTINGS:
         raise ValueError(f"casting must be one of {_CASTINGS}, got {casting!r}")
     s = _Stream(binary)
-    fortran = _order_flag(order, s.fortran)
-    values = s.values()
-    if casting != "unsafe" and values.size and not _fits(dt, int(values.min()), int(values.max())):
-        raise TypeError(f"Specified dtype {dt} cannot hold the labels in [{int(values.min())}, "
-                        f"{int(values.max())}] under casting type {casting!r}")
+    return _astype(s, dt, _order_flag(order, s.fortran), casting)
+
+
+def _astype(s: _Stream, dt: np.dtype, fortran: bool, casting: str = "unsafe") -> bytes:
+    values = None
+    if casting != "unsafe":
+        values = s.values()
+        if values.size and not _fits(dt, int(values.min()), int(values.max())):
+            raise TypeError(f"Specified dtype {dt} cannot hold the labels in [{int(values.min())}, "
+                            f"{int(values.max())}] under casting type {casting!r}")
     if dt == s.dtype and fortran == s.fortran:
-        return bytes(s.buf)
+        return s.data if isinstance(s.data, bytes) else bytes(s.buf)
+    if dt.kind == "u" and s.dtype.kind == "u" and (s.info["stored_width"] <= s.dtype.itemsize
+                                                  or dt.itemsize <= s.dtype.itemsize):
+        # Unsigned to unsigned: decoders truncate stored values to the data width exactly as
+        # astype does, so only the header changes (unless stored values are wider than the old
+        # width, which truncated them, and the new one would not).
+        return _header_only(s, dt, fortran)
+    if values is None:
+        values = s.values()
     return _rewrite(s, values.astype(dt), fortran=fortran)
 
 
@@ -377,8 +387,8 @@ def refit(binary: BytesLike) -> bytes:
     s = _Stream(binary)
     values = s.values()
     if values.size == 0:
-        return astype(binary, np.dtype(f"{s.dtype.kind}1"))
-    return astype(binary, _fitting_dtype(s, int(values.min()), int(values.max())))
+        return _astype(s, np.dtype(f"{s.dtype.kind}1"), s.fortran)
+    return _astype(s, _fitting_dtype(s, int(values.min()), int(values.max())), s.fortran)
 
 
 def renumber(binary: BytesLike, start: int = 0, parallel: int = 0) -> tuple[bytes, dict[int, int]]:
@@ -401,10 +411,16 @@ def _set_order(binary: BytesLike, fortran: bool) -> bytes:
     s = _Stream(binary)
     if s.fortran == fortran:
         return binary if isinstance(binary, bytes) else bytes(s.buf)
+    return _header_only(s, s.dtype, fortran)
+
+
+def _header_only(s: _Stream, dtype: np.dtype, fortran: bool) -> bytes:
+    """The stream with another data width and memory order: the labels section is kept (stored
+    values wider than the new width are truncated by decoders, as numpy's astype truncates)."""
     info = s.info
-    section = s.buf[info["label_offset"]:info["label_offset"] + info["label_bytes"]]
-    return _crackle.rewrite_stream(s.buf, section, info["data_width"], info["stored_width"], info["signed"],
-                                   fortran, info["unsorted"], info["remapped"], True)
+    at = info["label_offset"]
+    return _crackle.rewrite_stream(s.buf, b"", at, at + info["label_bytes"], dtype.itemsize, info["stored_width"],
+                                   info["signed"], fortran, info["unsorted"], info["remapped"], True)
 
 
 def ascontiguousarray(binary: BytesLike) -> bytes:
@@ -470,28 +486,14 @@ def apply_binary_mask(input_binary: BytesLike, mask_binary: BytesLike, parallel:
 
 
 def _pool_slices(image: np.ndarray, sparse: bool) -> np.ndarray:
-    """2x2x1 mode of a (sx, sy, n) block, with the reference's tie rule: of the four pixels
-    a = (0,0), b = (1,0), c = (0,1), d = (1,1) of a block, a if it equals b or c, else b if it
-    equals c, else d. ``sparse``: 0 counts as equal to nothing, and a 0 result takes the first
-    non-zero pixel. Blocks cut by an odd edge take their first pixel."""
-    sx, sy, _ = image.shape
-    ex, ey = sx // 2 * 2, sy // 2 * 2
-    out = image[0::2, 0::2].copy()
-    a = image[0:ex:2, 0:ey:2]
-    b = image[1:ex:2, 0:ey:2]
-    c = image[0:ex:2, 1:ey:2]
-    d = image[1:ex:2, 1:ey:2]
-    if sparse:
-        ab = (a == b) & (a != 0)
-        ac = (a == c) & (a != 0)
-        bc = (b == c) & (b != 0)
-    else:
-        ab, ac, bc = a == b, a == c, b == c
-    full = np.where(ab | ac, a, np.where(bc, b, d))
-    if sparse:
-        first = np.where(a != 0, a, np.where(b != 0, b, np.where(c != 0, c, d)))
-        full = np.where(full == 0, first, full)
-    out[: ex // 2, : ey // 2] = full
+    """2x2x1 mode of a (sx, sy, n) block, in the block's memory order (C++, ext/mode_pooling.hpp):
+    of the pixels a = (0,0), b = (1,0), c = (0,1), d = (1,1) of a block, a if it equals b or c,
+    else b if it equals c, else d (the reference's tie rule). ``sparse``: 0 equals nothing, and a
+    0 result takes the first non-zero pixel. Blocks cut by an odd edge take their first pixel."""
+    sx, sy, n = image.shape
+    order = "F" if image.flags.f_contiguous else "C"
+    out = np.empty(((sx + 1) // 2, (sy + 1) // 2, n), dtype=image.dtype, order=order)
+    _crackle.mode_pool(image, out, bool(sparse))
     return out
 
 
@@ -511,5 +513,5 @@ def mode_pooling_2x2x1(binary: BytesLike, sparse: bool = False, parallel: int = 
     parts = []
     for z0, z1 in _z_chunks(sz, sx * sy * s.dtype.itemsize):
         pooled = _pool_slices(decompress(s.buf, z=slice(z0, z1), parallel=threads), bool(sparse))
-        parts.append(compress(np.asfortranarray(pooled) if s.fortran else np.ascontiguousarray(pooled), parallel=threads))
+        parts.append(compress(pooled, parallel=threads))
     return zstack(parts)

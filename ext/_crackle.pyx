@@ -4,7 +4,7 @@
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libcpp cimport bool as cbool
 from libcpp.vector cimport vector
 
@@ -67,12 +67,18 @@ cdef extern from "stream_rewrite.hpp" namespace "crackle":
     cdef cppclass FormatChange:
         int data_width, stored_width
         cbool is_signed, fortran, unsorted, remapped
-    uint64_t rewritten_size_c "crackle::rewritten_size"(const StreamInfo&, uint64_t, const FormatChange&) except +raise_py_error nogil
-    void rewrite_stream_c "crackle::rewrite_stream"(const StreamInfo&, const uint8_t*, uint64_t, const FormatChange&,
+    cdef cppclass NewSection:
+        const uint8_t* head
+        uint64_t head_size, keep_offset, keep_size
+    uint64_t rewritten_size_c "crackle::rewritten_size"(const StreamInfo&, const NewSection&, const FormatChange&) except +raise_py_error nogil
+    void rewrite_stream_c "crackle::rewrite_stream"(const StreamInfo&, const NewSection&, const FormatChange&,
                                                     uint8_t*) except +raise_py_error nogil
 
 cdef extern from "reencode.hpp" namespace "crackle":
     vector[uint8_t] reencode_c "crackle::reencode"(const StreamInfo&, int, int) except +raise_py_error nogil
+
+cdef extern from "mode_pooling.hpp" namespace "crackle":
+    void mode_pool_2x2[T](const T*, const int64_t*, uint64_t, uint64_t, uint64_t, cbool, T*, const int64_t*) nogil
 
 set_decode_error_type(<PyObject*>DecodeError)
 
@@ -221,9 +227,11 @@ def crc32c_implementation():
     return crc32c_implementation_c().decode()
 
 
-def rewrite_stream(const uint8_t[::1] buf, const uint8_t[::1] section, int data_width, int stored_width,
-                   bint is_signed, bint fortran, bint unsorted, bint remapped, bint check_crc, out=None):
-    """The stream with a new labels section and header format (see crackle_codec.operations).
+def rewrite_stream(const uint8_t[::1] buf, const uint8_t[::1] head, uint64_t keep_from, uint64_t keep_to,
+                   int data_width, int stored_width, bint is_signed, bint fortran, bint unsorted, bint remapped,
+                   bint check_crc, out=None):
+    """The stream with a new labels section, ``head`` followed by the input's bytes
+    [keep_from, keep_to), and a new header format (see crackle_codec.operations).
 
     ``out``: a writable buffer of exactly the new size (the input itself for an in-place rewrite),
     or None for a new bytes object. ``check_crc``: check the input's labels CRC first.
@@ -236,8 +244,11 @@ def rewrite_stream(const uint8_t[::1] buf, const uint8_t[::1] section, int data_
     f.fortran = fortran
     f.unsorted = unsorted
     f.remapped = remapped
-    cdef const uint8_t* sec = _ptr(section)
-    cdef uint64_t n = section.shape[0]
+    cdef NewSection n
+    n.head = _ptr(head)
+    n.head_size = head.shape[0]
+    n.keep_offset = keep_from
+    n.keep_size = keep_to - keep_from if keep_to > keep_from else 0
     cdef uint64_t size
     with nogil:
         if check_crc:
@@ -256,7 +267,7 @@ def rewrite_stream(const uint8_t[::1] buf, const uint8_t[::1] section, int data_
         dst_ptr = &dst[0]
     cdef uint8_t* p = dst_ptr
     with nogil:
-        rewrite_stream_c(s, sec, n, f, p)
+        rewrite_stream_c(s, n, f, p)
     return result
 
 
@@ -268,3 +279,31 @@ def reencode(const uint8_t[::1] buf, int markov_order, int threads):
         check_labels_crc_c(s)
         out = reencode_c(s, markov_order, threads)
     return _to_bytes(out)
+
+
+def mode_pool(cnp.ndarray image, cnp.ndarray out, bint sparse):
+    """2x2x1 mode pooling of a 3D integer array into ``out`` (see crackle_codec.mode_pooling_2x2x1)."""
+    if image.ndim != 3 or out.ndim != 3 or image.dtype.itemsize != out.dtype.itemsize:
+        raise ValueError("internal: mode_pool needs two 3D arrays of one element size")
+    cdef int64_t in_stride[3]
+    cdef int64_t out_stride[3]
+    cdef int k
+    cdef int item = image.dtype.itemsize
+    for k in range(3):
+        in_stride[k] = image.strides[k] // item
+        out_stride[k] = out.strides[k] // item
+    cdef uint64_t sx = image.shape[0], sy = image.shape[1], sz = image.shape[2]
+    if (<uint64_t>out.shape[0] != (sx + 1) // 2 or <uint64_t>out.shape[1] != (sy + 1) // 2
+            or <uint64_t>out.shape[2] != sz):
+        raise ValueError("internal: mode_pool output has the wrong shape")
+    cdef void* src = cnp.PyArray_DATA(image)
+    cdef void* dst = cnp.PyArray_DATA(out)
+    with nogil:
+        if item == 1:
+            mode_pool_2x2[uint8_t](<const uint8_t*>src, in_stride, sx, sy, sz, sparse, <uint8_t*>dst, out_stride)
+        elif item == 2:
+            mode_pool_2x2[uint16_t](<const uint16_t*>src, in_stride, sx, sy, sz, sparse, <uint16_t*>dst, out_stride)
+        elif item == 4:
+            mode_pool_2x2[uint32_t](<const uint32_t*>src, in_stride, sx, sy, sz, sparse, <uint32_t*>dst, out_stride)
+        else:
+            mode_pool_2x2[uint64_t](<const uint64_t*>src, in_stride, sx, sy, sz, sparse, <uint64_t*>dst, out_stride)

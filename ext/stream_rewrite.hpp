@@ -32,38 +32,61 @@ inline Header changed_header(const StreamInfo& s, uint64_t section_size, const F
   return h;
 }
 
+// The new labels section is `head` followed by the input's bytes [keep_offset, keep_offset +
+// keep_size) (absolute offsets inside its labels section): a rewrite of the label values keeps the
+// component counts and keys as they are, without a copy in between.
+struct NewSection {
+  const uint8_t* head = nullptr;
+  uint64_t head_size = 0;
+  uint64_t keep_offset = 0;
+  uint64_t keep_size = 0;
+
+  uint64_t size() const { return head_size + keep_size; }
+};
+
+inline void check_kept_range(const StreamInfo& s, const NewSection& n) {
+  const uint64_t lo = s.layout.labels_offset, hi = lo + s.header.num_label_bytes;
+  if (n.keep_size && (n.keep_offset < lo || n.keep_offset > hi || n.keep_size > hi - n.keep_offset)) {
+    throw EncodeError("internal: the kept range lies outside the labels section");
+  }
+}
+
 // Size of the rewritten stream.
-inline uint64_t rewritten_size(const StreamInfo& s, uint64_t section_size, const FormatChange& f) {
-  const Header h = changed_header(s, section_size, f);
+inline uint64_t rewritten_size(const StreamInfo& s, const NewSection& n, const FormatChange& f) {
+  check_kept_range(s, n);
+  const Header h = changed_header(s, n.size(), f);
   if (s.header.voxels() == 0) return h.header_bytes();
   const Layout& L = s.layout;
   return h.header_bytes() + L.index_bytes + h.num_label_bytes + (L.trailer_offset - L.model_offset) + L.trailer_bytes;
 }
 
 // Writes the rewritten stream to `out` (rewritten_size bytes). `out` may be the input buffer
-// itself when the sizes agree (in-place rewrite): every part is moved with memmove.
-inline void rewrite_stream(const StreamInfo& s, const uint8_t* section, uint64_t section_size, const FormatChange& f,
-                           uint8_t* out) {
-  const Header h = changed_header(s, section_size, f);
+// itself when the sizes agree (in-place rewrite): every part then stays where it is, and is
+// moved with memmove.
+inline void rewrite_stream(const StreamInfo& s, const NewSection& n, const FormatChange& f, uint8_t* out) {
+  check_kept_range(s, n);
+  const Header h = changed_header(s, n.size(), f);
   const Layout& L = s.layout;
   const uint64_t H = h.header_bytes();
   if (s.header.voxels() == 0) {
     h.write(out);
     return;
   }
-  // Order matters for the in-place case: everything after the header stays where it is or is
-  // rewritten from `section`, which never aliases the stream.
+  // The CRC first: in place, the kept bytes are read where they will stay.
+  const uint32_t labels_crc = crc32c(s.data + n.keep_offset, n.keep_size, crc32c(n.head, n.head_size));
   uint8_t* at = out + H;
   std::memmove(at, s.data + L.index_offset, L.index_bytes);
   at += L.index_bytes;
-  if (section_size) std::memmove(at, section, section_size);
-  at += section_size;
+  if (n.head_size) std::memmove(at, n.head, n.head_size);
+  at += n.head_size;
+  if (n.keep_size) std::memmove(at, s.data + n.keep_offset, n.keep_size);
+  at += n.keep_size;
   const uint64_t body = L.trailer_offset - L.model_offset;  // model and crack codes, unchanged
   if (body) std::memmove(at, s.data + L.model_offset, body);
   at += body;
   if (L.has_crcs) {
     std::memmove(at + 4, s.data + L.trailer_offset + 4, L.trailer_bytes - 4);
-    store_le(at, crc32c(section, section_size), 4);
+    store_le(at, labels_crc, 4);
   }
   h.write(out);
 }
