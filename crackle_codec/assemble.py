@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _crackle
 from .core import BytesLike, _check_parallel, _stored_width_for, _to_stored, _width_of_count, compress, decompress
-from .operations import Z_CHUNK, _integer_dtype, _Stream, _z_chunks
+from .operations import _integer_dtype, _sorted_unique, _Stream, _z_chunks
 
 __all__ = ["zstack", "zsplit", "zshatter", "full", "zeros", "ones", "array_equal"]
 
@@ -107,10 +107,10 @@ def _sub_stream(p: _Parts, z0: int, z1: int) -> bytes:
     if z1 == z0:
         return _header(version, ff, shape, 0)
     c0, c1 = int(p.cc_offsets[z0]), int(p.cc_offsets[z1])
-    used, keys = np.unique(p.keys[c0:c1], return_inverse=True)
+    used, keys = _sorted_unique(p.keys[c0:c1], return_inverse=True)
     stored = p.stored[used].astype(np.uint64)
     if info["unsorted"] or info["remapped"]:  # a remapped input: condense by value too
-        stored, again = np.unique(stored, return_inverse=True)
+        stored, again = _sorted_unique(stored, return_inverse=True)
         keys = again[keys]
     width = info["stored_width"]
     section = b"".join([
@@ -238,7 +238,7 @@ def zstack(images: Sequence[Union[np.ndarray, Any, bytes]]) -> bytes:
     values = [p.s.values().astype(dtype) for p in parts]
     every = np.concatenate(values)
     width = _stored_width_for(every, signed, dtype.itemsize)
-    union = np.unique(_to_stored(every, width))
+    union = _sorted_unique(_to_stored(every, width))
     key_width = _width_of_count(union.size)
     keys = []
     for p, v in zip(parts, values):

@@ -375,11 +375,15 @@ def _to_stored(values: np.ndarray, width: int) -> np.ndarray:
     return as_u64
 
 
-def _apply_mapping(values: np.ndarray, mapping: Mapping, preserve_missing_labels: bool) -> list[int]:
-    """``mapping`` applied to each of ``values`` as Python ints (the one mapping validation).
+def _apply_mapping(values: np.ndarray, mapping: Mapping, preserve_missing_labels: bool) -> Union[list[int], np.ndarray]:
+    """``mapping`` applied to each of ``values``, as Python ints or an integer array (the one
+    mapping validation).
 
     Range checks are left to the caller: remap widens the volume's dtype when a value needs it.
     """
+    fast = _apply_mapping_vectorized(values, mapping, preserve_missing_labels)
+    if fast is not None:
+        return fast
     out = []
     for value in values.tolist():
         if value in mapping:
@@ -395,6 +399,44 @@ def _apply_mapping(values: np.ndarray, mapping: Mapping, preserve_missing_labels
     return out
 
 
+def _apply_mapping_vectorized(values: np.ndarray, mapping: Mapping, preserve_missing_labels: bool) -> Optional[np.ndarray]:
+    """The common case of ``_apply_mapping`` (a dict of Python or numpy integers) with numpy
+    lookups instead of one dict lookup per label; None for anything else (the general loop then
+    decides, and raises the errors)."""
+    if not isinstance(mapping, dict) or not mapping or values.dtype.kind not in "ui":
+        return None
+    arrays = _crackle.int_dict_arrays(mapping)  # Python ints within int64: the usual dict
+    if arrays is not None:
+        k, v = arrays
+    else:
+        keys, vals = list(mapping.keys()), list(mapping.values())
+        for items in (keys, vals):
+            if not all(t is int or (isinstance(t, type) and issubclass(t, np.integer)) for t in set(map(type, items))):
+                return None
+        try:
+            k, v = np.array(keys), np.array(vals)
+        except (OverflowError, ValueError, TypeError):
+            return None
+    if k.dtype.kind not in "ui" or v.dtype.kind not in "ui":
+        return None  # beyond 64 bits, or mixed signs past int64: object arrays
+    common = np.result_type(values.dtype, k.dtype, v.dtype)
+    if common.kind not in "ui":
+        return None  # uint64 next to a signed type: no integer type holds both
+    if k.size > 1 and not (k[1:] > k[:-1]).all():  # a dict built from sorted labels needs no sort
+        order = np.argsort(k, kind="stable")
+        k, v = k[order], v[order]
+    k, v = k.astype(common, copy=False), v.astype(common, copy=False)
+    wide = values.astype(common, copy=False)
+    at = np.searchsorted(k, wide)
+    np.minimum(at, k.size - 1, out=at)
+    found = k[at] == wide
+    if not found.all():
+        if not preserve_missing_labels:
+            raise KeyError(values[~found][0].item())
+        return np.where(found, v[at], wide)
+    return v[at]
+
+
 def remap(data: BytesLike, mapping: Mapping[int, int], preserve_missing_labels: bool = False,
           in_place: bool = False, parallel: int = 0) -> Union[bytes, bytearray, memoryview, np.ndarray]:
     """Rewrite the label values of a stream without touching its crack codes.
@@ -405,9 +447,9 @@ def remap(data: BytesLike, mapping: Mapping[int, int], preserve_missing_labels: 
     reference does (uint16 -> uint32 ..., int8 -> int16 ...); ValueError if no dtype of the
     volume's kind holds it (a negative value in an unsigned volume, or beyond 64 bits).
 
-    FLAT streams come back sorted and deduplicated (merged labels share one entry), so ``labels``
-    stays exact. PINS streams keep one entry per original label, so a merge leaves duplicates and
-    sets the header's U/M bits as the format prescribes. The header CRC8 and the labels CRC32C are
+    The label list keeps one entry per original label, as the reference's does: a merge leaves
+    duplicates and an unsorted list, which the header's U/M bits flag as the format prescribes
+    (``labels`` still reports each value once). The header CRC8 and the labels CRC32C are
     recomputed; everything else is copied byte for byte. The labels CRC of the input is checked
     first, so a corrupted labels section is never silently re-signed.
 

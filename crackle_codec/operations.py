@@ -3,12 +3,12 @@ astype, refit, renumber and the memory-order flags; and the rewrites that must d
 (apply_binary_mask, recompress, reencode, mode_pooling_2x2x1), which work a few slices at a time.
 
 Label rewrites read the values of the labels section (FORMAT 5), compute new ones with numpy, and
-hand a new section to the C++ core, which copies the crack index, model, crack codes and slice
-CRCs byte for byte and writes a new header and labels CRC. FLAT streams are written without
-duplicates (merged labels share one entry and the keys are renumbered), in the narrowest stored
-width; a rewrite that only reorders distinct labels (a wrapping subtraction) keeps the keys and
-sets the header's "unsorted" bit. PINS streams keep one entry per original label (duplicates allowed, the
-header's U/M bits say so).
+hand the new head of the section to the C++ core, which copies the counts and keys (or pin
+records), crack index, model, crack codes and slice CRCs byte for byte and writes a new header and
+labels CRC. The label list keeps one entry per original label (a merge leaves duplicates, flagged
+by the header's U/M bits, as the reference's remap does), except that mask and mask_except
+condense FLAT streams as the reference does: merged labels share one entry and the keys are
+renumbered. Stored widths are the narrowest that hold the new values.
 """
 
 from __future__ import annotations
@@ -95,7 +95,22 @@ class _Stream:
         return values if bg is None else np.concatenate([bg, values])
 
     def distinct(self) -> np.ndarray:
-        return np.unique(self.values())
+        return _sorted_unique(self.values())
+
+
+def _sorted_unique(values: np.ndarray, return_inverse: bool = False):
+    """``np.unique`` by sorting (numpy 2's hash-based unique is ~20x slower on a few thousand
+    labels, and label lists are what every rewrite works on)."""
+    order = np.argsort(values, kind="stable") if return_inverse else None
+    ordered = values[order] if return_inverse else np.sort(values)
+    first = np.ones(ordered.size, dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    unique = ordered[first]
+    if not return_inverse:
+        return unique
+    inverse = np.empty(values.size, dtype=np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    return unique, inverse
 
 
 # ------------------------------------------------------------------------------------ dtypes
@@ -127,12 +142,18 @@ def _smallest_dtype(kind: str, lo: int, hi: int, at_least: int = 1) -> np.dtype:
     raise ValueError(f"labels in [{lo}, {hi}] do not fit any {kind_name} integer dtype")
 
 
-def _widened(dtype: np.dtype, new_values: list[int]) -> np.ndarray:
-    """``new_values`` as an array of ``dtype``, widened (same kind) when a value needs it."""
-    if new_values:
-        lo, hi = min(new_values), max(new_values)
+def _widened(dtype: np.dtype, new_values) -> np.ndarray:
+    """``new_values`` (Python ints or an integer array) as an array of ``dtype``, widened (same
+    kind) when a value needs it."""
+    if len(new_values):
+        if isinstance(new_values, np.ndarray):
+            lo, hi = int(new_values.min()), int(new_values.max())
+        else:
+            lo, hi = min(new_values), max(new_values)
         if not _fits(dtype, lo, hi):
             dtype = _smallest_dtype(dtype.kind, lo, hi, dtype.itemsize)
+    if isinstance(new_values, np.ndarray):
+        return new_values.astype(dtype)
     return np.array(new_values, dtype=dtype)
 
 
@@ -164,12 +185,14 @@ def _writable_view(data: Any) -> Optional[memoryview]:
     return view.cast("B") if (view.itemsize != 1 or view.ndim != 1) else view
 
 
-def _rewrite(s: _Stream, values: np.ndarray, *, fortran: Optional[bool] = None, in_place: bool = False):
+def _rewrite(s: _Stream, values: np.ndarray, *, fortran: Optional[bool] = None, in_place: bool = False,
+             condense: bool = False):
     """The stream with label values ``values`` (one per entry of ``s.values()``, in any integer
     dtype, which becomes the volume's dtype) and memory order ``fortran`` (None: unchanged).
 
-    FLAT: without duplicates (keys renumbered on a merge), unless ``in_place`` asks to keep the
-    section's layout. PINS: one entry per original label.
+    One entry per original label (merges leave duplicates, flagged by the header's U/M bits),
+    except with ``condense`` on FLAT streams: merged labels then share one entry (the keys are
+    renumbered), as the reference's mask does.
     """
     dtype = np.dtype(values.dtype).newbyteorder("=")
     signed = dtype.kind == "i"
@@ -184,23 +207,29 @@ def _rewrite(s: _Stream, values: np.ndarray, *, fortran: Optional[bool] = None, 
     label_end = info["label_offset"] + info["label_bytes"]
     # The new section: `head`, then the input's bytes [keep_from, label_end) (counts and keys, or
     # the pin records), which the C++ side copies straight from the input.
-    if s.pins or in_place:
+    if s.pins or in_place or not condense:
         if in_place:
             width = max(width, info["stored_width"])  # keep the layout if the values allow it
         stored = _to_stored(values, width)
         body = stored[1:] if s.pins else stored
-        unsorted = bool(body.size > 1 and np.any(body[1:] < body[:-1]))
-        duplicated = np.unique(stored).size != stored.size
+        increasing = body.size < 2 or bool((body[1:] > body[:-1]).all())
+        if increasing:  # distinct; only a PINS background can repeat an entry
+            unsorted = False
+            duplicated = s.pins and bool((body == stored[0]).any())
+        else:
+            unsorted = bool((body[1:] < body[:-1]).any())
+            ordered = np.sort(stored)
+            duplicated = bool((ordered[1:] == ordered[:-1]).any())
         head = b"".join(([stored[:1].astype(f"<u{width}").tobytes()] if s.pins else [])
-                        + [np.uint64(n).astype("<u8").tobytes(), body.astype(f"<u{width}").tobytes()])
+                        + [int(n).to_bytes(8, "little"), body.astype(f"<u{width}").tobytes()])
         keep_from = info["unique_offset"] + n * info["stored_width"]
     else:
         stored = _to_stored(values, width)
         unsorted = duplicated = False
         keep_from = info["cc_per_grid_offset"]
         tail = b""
-        if n > 1 and not np.all(stored[1:] > stored[:-1]):
-            unique, inverse = np.unique(stored, return_inverse=True)
+        if n > 1 and not (stored[1:] > stored[:-1]).all():
+            unique, inverse = _sorted_unique(stored, return_inverse=True)
             if unique.size == n:  # distinct but unsorted (e.g. wrapped by a subtraction): keys stay
                 unsorted = True
             else:  # merged labels share one entry: renumber the keys
@@ -210,7 +239,7 @@ def _rewrite(s: _Stream, values: np.ndarray, *, fortran: Optional[bool] = None, 
                 tail = b"".join([buf[info["cc_per_grid_offset"]:info["keys_offset"]],
                                  inverse.astype(f"<u{_width_of_count(unique.size)}")[old].tobytes()])
                 keep_from = label_end
-        head = b"".join([np.uint64(stored.size).astype("<u8").tobytes(), stored.astype(f"<u{width}").tobytes(), tail])
+        head = b"".join([int(stored.size).to_bytes(8, "little"), stored.astype(f"<u{width}").tobytes(), tail])
 
     out = None
     if in_place and len(head) + label_end - keep_from == info["label_bytes"]:
@@ -249,7 +278,7 @@ def _mask(data: BytesLike, labels: Iterable, value: int, in_place: bool, paralle
     else:
         dtype = s.dtype if _fits(s.dtype, value, value) else _smallest_dtype(s.dtype.kind, value, value, s.dtype.itemsize)
         new = np.where(hit, np.array(value, dtype=dtype), values.astype(dtype))
-    return _rewrite(s, new, in_place=in_place)
+    return _rewrite(s, new, in_place=in_place, condense=True)
 
 
 def mask(binary: BytesLike, labels: Iterable[int], value: int = 0, in_place: bool = False, parallel: int = 0):
@@ -398,7 +427,7 @@ def renumber(binary: BytesLike, start: int = 0, parallel: int = 0) -> tuple[byte
     _check_parallel(parallel)
     s = _Stream(binary)
     values = s.values()
-    distinct = np.unique(values)
+    distinct = _sorted_unique(values)
     if distinct.size == 0:
         return bytes(s.buf), {}
     dtype = _fitting_dtype(s, start, start + distinct.size - 1)

@@ -3,6 +3,8 @@
 """Thin binding over the C++ core (ext/codec.hpp). Every call into C++ releases the GIL."""
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_Next
+from cpython.long cimport PyLong_AsLongLong
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libcpp cimport bool as cbool
@@ -307,3 +309,25 @@ def mode_pool(cnp.ndarray image, cnp.ndarray out, bint sparse):
             mode_pool_2x2[uint32_t](<const uint32_t*>src, in_stride, sx, sy, sz, sparse, <uint32_t*>dst, out_stride)
         else:
             mode_pool_2x2[uint64_t](<const uint64_t*>src, in_stride, sx, sy, sz, sparse, <uint64_t*>dst, out_stride)
+
+
+def int_dict_arrays(dict mapping):
+    """(keys, values) of a dict as int64 arrays, in iteration order, when every key and value is
+    a Python int within int64; None otherwise (the caller then takes its general path)."""
+    cdef Py_ssize_t n = len(mapping), pos = 0, i = 0
+    keys = np.empty(n, dtype=np.int64)
+    values = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] kv = keys
+    cdef int64_t[::1] vv = values
+    cdef PyObject* k
+    cdef PyObject* v
+    try:
+        while PyDict_Next(mapping, &pos, &k, &v):
+            if type(<object>k) is not int or type(<object>v) is not int:
+                return None
+            kv[i] = PyLong_AsLongLong(<object>k)
+            vv[i] = PyLong_AsLongLong(<object>v)
+            i += 1
+    except OverflowError:
+        return None
+    return keys, values
