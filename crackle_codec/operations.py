@@ -139,7 +139,7 @@ def _smallest_dtype(kind: str, lo: int, hi: int, at_least: int = 1) -> np.dtype:
             if _fits(dtype, lo, hi):
                 return dtype
     kind_name = "unsigned" if kind == "u" else "signed"
-    raise ValueError(f"labels in [{lo}, {hi}] do not fit any {kind_name} integer dtype")
+    raise ValueError(f"a label value does not fit any {kind_name} integer dtype (values in [{lo}, {hi}])")
 
 
 def _widened(dtype: np.dtype, new_values) -> np.ndarray:
