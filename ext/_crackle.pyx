@@ -315,10 +315,10 @@ def int_dict_arrays(dict mapping):
     """(keys, values) of a dict as int64 arrays, in iteration order, when every key and value is
     a Python int within int64; None otherwise (the caller then takes its general path)."""
     cdef Py_ssize_t n = len(mapping), pos = 0, i = 0
-    keys = np.empty(n, dtype=np.int64)
-    values = np.empty(n, dtype=np.int64)
-    cdef int64_t[::1] kv = keys
-    cdef int64_t[::1] vv = values
+    cdef cnp.ndarray keys = np.empty(n, dtype=np.int64)
+    cdef cnp.ndarray values = np.empty(n, dtype=np.int64)
+    cdef int64_t* kv = <int64_t*>cnp.PyArray_DATA(keys)
+    cdef int64_t* vv = <int64_t*>cnp.PyArray_DATA(values)
     cdef PyObject* k
     cdef PyObject* v
     try:
