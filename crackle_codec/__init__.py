@@ -31,6 +31,7 @@ from .core import (
 from .io import load, save
 from .numcodecs_codec import Crackle
 from .chunks import chunk_labels, find_label, label_index, remap_array
+from .view import view  # needs neuroglancer only when called
 
 __version__ = "0.1.0"
 
@@ -53,4 +54,5 @@ __all__ = [
     "remap_array",
     "save",
     "verify",
+    "view",
 ]

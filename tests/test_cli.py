@@ -35,6 +35,15 @@ def assert_one_line_error(proc, *fragments):
 
 # ----------------------------------------------------------------------------------------- demo
 
+@pytest.fixture(autouse=True)
+def _temp_dir_inside_tmp_path(monkeypatch, tmp_path):
+    """The demo keeps its Zarr array in a new temporary directory: make that one under tmp_path."""
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
 def test_demo_small_runs_and_prints_the_table():
     proc = run_cli("demo", "--shape", "64,64,32", "--zstd-levels", "3")
     assert proc.returncode == 0, proc.stderr
@@ -45,6 +54,7 @@ def test_demo_small_runs_and_prints_the_table():
     assert "MVx/s" in out
     assert "decoded == input" in out
     assert "labels(stream)" in out and "contains(stream," in out
+    assert out.rstrip().splitlines()[-1].strip().startswith("crackle-zarr view ")
     assert proc.stderr == ""
 
 

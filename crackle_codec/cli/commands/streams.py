@@ -325,10 +325,13 @@ def run_remap(args: argparse.Namespace) -> int:
     stream = _read_stream(args.file)
     _check_new_output(args.output, args.force)
     try:
+        if not args.preserve_missing_labels:
+            missing = [v for v in cc.labels(stream).tolist() if v not in mapping]
+            if missing:
+                raise CLIError(f"{args.file}: label {missing[0]} is not in {args.mapping}"
+                               f"{f' (nor are {len(missing) - 1} more)' if len(missing) > 1 else ''} (map it, or "
+                               "pass --preserve-missing-labels to keep the labels that are not mapped)")
         new = cc.remap(stream, mapping, preserve_missing_labels=args.preserve_missing_labels)
-    except KeyError as exc:
-        raise CLIError(f"{args.file}: label {exc.args[0]} is not in {args.mapping} (map it, or pass "
-                       "--preserve-missing-labels to keep the labels that are not mapped)") from exc
     except cc.DecodeError as exc:
         raise CLIError(f"{args.file}: not a valid Crackle stream: {exc}") from exc
     except (TypeError, ValueError) as exc:
