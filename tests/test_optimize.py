@@ -160,3 +160,32 @@ def test_zarr3_codec_optimize(tmp_path):
     b = create_array(str(tmp_path / "flat"), data=vol, chunks=(32, 64, 64))
     assert np.array_equal(zarr.open_array(str(tmp_path / "opt"))[...], vol)
     assert a.nbytes_stored() < b.nbytes_stored()
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+def test_cli_optimize(tmp_path, capsys):
+    from crackle_codec import cli
+
+    def run(*args):
+        capsys.readouterr()
+        code = cli.main([str(a) for a in args])
+        return code, capsys.readouterr().err
+
+    vol = crop("ovule_cells_100", (60, 60, 30))
+    np.save(tmp_path / "seg.npy", vol)
+    assert run("compress", tmp_path / "seg.npy", "-o", tmp_path / "seg.ckl", "--optimize")[0] == 0
+    stream = (tmp_path / "seg.ckl").read_bytes()
+    assert stream == crackle_codec.compress(vol, optimize=True, parallel=0)
+    code, err = run("compress", tmp_path / "seg.npy", "-o", tmp_path / "x.ckl", "--optimize", "--markov", "5")
+    assert code == 1 and "optimize" in err
+    assert run("compress", tmp_path / "seg.npy", "-o", tmp_path / "y.ckl", "--markov", "11")[0] == 2
+    pytest.importorskip("zarr", minversion="3")
+    code, err = run("convert", tmp_path / "seg.npy", tmp_path / "bad.zarr", "--optimize", "--pins")
+    assert code == 2 and "--optimize" in err and not (tmp_path / "bad.zarr").exists()
+    assert run("convert", tmp_path / "seg.npy", tmp_path / "opt.zarr", "--optimize", "--chunks", "32",
+               "--no-progress")[0] == 0
+    import zarr
+    z = zarr.open_array(str(tmp_path / "opt.zarr"), mode="r")
+    assert np.array_equal(z[...], vol)
+    assert any(c.to_dict().get("configuration", {}).get("optimize") for c in z.metadata.codecs)
