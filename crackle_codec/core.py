@@ -79,6 +79,22 @@ class Header:
         return (self.header_bytes + self.index_bytes + self.label_bytes + self.markov_model_bytes
                 + self.crack_code_bytes + self.crc_bytes)
 
+    # The reference's field names (crackle.headers.CrackleHeader), for code written for it.
+    sx = property(lambda self: self.shape[0], doc="Size along x.")
+    sy = property(lambda self: self.shape[1], doc="Size along y.")
+    sz = property(lambda self: self.shape[2], doc="Size along z (number of slices).")
+    data_width = property(lambda self: self.dtype.itemsize, doc="Bytes per decoded voxel.")
+    stored_data_width = property(lambda self: self.stored_width, doc="Bytes per stored label value.")
+    stored_dtype = property(lambda self: np.dtype(f"<{self.dtype.kind}{self.stored_width}"),
+                            doc="dtype of the stored label values.")
+    signed = property(lambda self: self.dtype.kind == "i", doc="Whether the labels are signed.")
+    is_sorted = property(lambda self: not self.unsorted, doc="The unique-label list is sorted.")
+    is_remapped = property(lambda self: self.remapped, doc="Labels were remapped after compression.")
+    fortran_order = property(lambda self: self.order == "F", doc="The decoded array is Fortran-ordered.")
+    format_version = property(lambda self: self.version, doc="Format version, 0 or 1.")
+    num_label_bytes = property(lambda self: self.label_bytes, doc="Size of the labels section in bytes.")
+    num_markov_model_bytes = property(lambda self: self.markov_model_bytes, doc="Size of the markov model.")
+
 
 def _as_buffer(data: BytesLike) -> memoryview:
     """A contiguous, 1-byte-per-item view of ``data``; TypeError for anything else."""
@@ -292,9 +308,10 @@ def _z_range(z: Union[None, int, slice], sz: int) -> tuple[int, int]:
     return zi, zi + 1
 
 
-def decompress(data: BytesLike, *, z: Union[None, int, slice] = None, parallel: int = 1,
+def decompress(binary: BytesLike, label: Optional[int] = None, parallel: int = 1, crop: bool = False,
+               verify: bool = True, *, z: Union[None, int, slice] = None,
                max_voxels: Optional[int] = None) -> np.ndarray:
-    """Decode a Crackle stream into a label array.
+    """Decode a Crackle stream into a label array, or one label's binary image.
 
     The result always has shape ``(sx, sy, sz)`` as stored: a 2D input of shape ``(sx, sy)``
     comes back as ``(sx, sy, 1)`` (as with the reference ``crackle.decompress``). The dtype and
@@ -305,6 +322,9 @@ def decompress(data: BytesLike, *, z: Union[None, int, slice] = None, parallel: 
         z: None for the whole volume, an int for one slice, or a ``slice`` with step 1 for a range
             of slices; only those slices are decoded (the result keeps a z axis).
         parallel: number of threads; 0 means all cores.
+        label: decode only this label, as a bool array (see ``decoding.decompress_label``): only
+            the slices holding it are decoded. ``crop`` then crops the result in z to them, and
+            ``verify=False`` skips the CRC checks.
         max_voxels: for untrusted input: refuse (DecodeError) a stream whose header claims more
             than this many voxels (``sx * sy * sz``, whatever ``z`` selects), before anything is
             allocated. None: no limit (a consistent stream may declare a huge volume in a few
@@ -316,8 +336,13 @@ def decompress(data: BytesLike, *, z: Union[None, int, slice] = None, parallel: 
             checked. An int ``z`` outside the stream's slices raises ``SliceOutOfRange``, a
             DecodeError that is also an IndexError.
     """
+    if label is not None:
+        from .decoding import decompress_label
+
+        _check_max_voxels(_as_buffer(binary), max_voxels)
+        return decompress_label(binary, label, parallel=parallel, crop=crop, verify=verify, z=z)
     threads = _check_parallel(parallel)
-    buf = _as_buffer(data)
+    buf = _as_buffer(binary)
     _check_max_voxels(buf, max_voxels)
     z0, z1 = _z_range(z, _crackle.shape(buf)[2])
     return _crackle.decompress(buf, z0, z1, threads)
@@ -338,14 +363,19 @@ def verify(data: BytesLike, *, parallel: int = 1, max_voxels: Optional[int] = No
     _crackle.verify(buf, threads)
 
 
-def header(data: BytesLike) -> Header:
+def header(binary: BytesLike, ignore_crc_check: bool = False) -> Header:
     """Read the header and section sizes of a stream.
 
-    Checks the header CRC8, the crack-index CRC32C, that the section lengths add up to the
+    Checks the header CRC8, the crack-index CRC32C and that the section lengths add up to the
     stream's length, and the labels section's structure. It does not check the labels CRC, the
-    per-slice CRCs or the crack codes (``verify`` does).
+    per-slice CRCs or the crack codes (``verify`` does). ``ignore_crc_check=True`` skips the
+    header CRC8 and the crack-index CRC32C (the structure is still checked).
     """
-    _, info = _info(data)
+    if ignore_crc_check:
+        from .queries import with_fixed_index_crcs
+
+        binary = with_fixed_index_crcs(binary)
+    _, info = _info(binary)
     return _header_from_info(info)
 
 
@@ -382,12 +412,7 @@ def _label_values(buf: memoryview, info: dict[str, Any]) -> tuple[np.ndarray, Op
     return values, bg
 
 
-def _raw_labels(buf: memoryview, info: dict[str, Any]) -> np.ndarray:
-    values, bg = _label_values(buf, info)
-    return values if bg is None else np.concatenate([bg, values])
-
-
-def labels(data: BytesLike) -> np.ndarray:
+def labels(binary: BytesLike) -> np.ndarray:
     """The sorted distinct label values of the volume, in its dtype, read from the labels section.
 
     The labels section is checked before it is read (its structure, and its CRC32C in version-1
@@ -396,22 +421,21 @@ def labels(data: BytesLike) -> np.ndarray:
     after ``remap``/``mask`` the list may include values that no voxel holds any more, exactly as
     the reference reports them.
     """
-    buf, info = _verified_info(data)
-    if info["sx"] * info["sy"] * info["sz"] == 0:
-        return np.zeros(0, dtype=_dtype_of(info))
-    return np.unique(_raw_labels(buf, info))
+    from .queries import sorted_labels  # reads the unique list alone, not the keys or pins
+
+    return sorted_labels(binary)
 
 
-def num_labels(data: BytesLike) -> int:
+def num_labels(binary: BytesLike) -> int:
     """Number of distinct labels (``len(labels(data))``), from the labels section only.
 
     Like ``labels``, it checks the labels section (and its CRC) but not the crack codes or slice
     CRCs (use ``verify``).
     """
-    return int(labels(data).size)
+    return int(labels(binary).size)
 
 
-def contains(data: BytesLike, label: int) -> bool:
+def contains(binary: BytesLike, label: int) -> bool:
     """Whether ``label`` is one of the stream's labels, from the labels section only.
 
     Like ``labels``, it checks the labels section (and its CRC) but not the crack codes or slice
@@ -419,7 +443,7 @@ def contains(data: BytesLike, label: int) -> bool:
     """
     if isinstance(label, (bool, np.bool_)) or not isinstance(label, (numbers.Integral, np.integer)):
         raise TypeError(f"label must be an integer, not {type(label).__name__}")
-    values = labels(data)
+    values = labels(binary)
     info = np.iinfo(values.dtype)
     if not info.min <= int(label) <= info.max:
         return False

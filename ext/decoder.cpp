@@ -15,6 +15,7 @@
 #include "crack_codes.hpp"
 #include "crc.hpp"
 #include "flat_labels.hpp"
+#include "label_slices.hpp"
 #include "markov.hpp"
 #include "pins.hpp"
 #include "slice_writer.hpp"
@@ -39,14 +40,7 @@ void check_labels_crc(const StreamInfo& s) {
 
 namespace {
 
-struct DecodeScratch {
-  CrackBits bits;
-  SliceRuns runs;
-  std::vector<uint32_t> ids;
-  std::vector<Vertex> starts;
-  std::vector<int64_t> stack;
-  std::vector<uint8_t> crc_bytes;
-};
+using DecodeScratch = SliceScratch;  // label_slices.hpp: shared with the per-slice queries
 
 // The markov walker is compiled twice on x86: with BMI2 its variable shifts (consuming codes of
 // 1 to 3 bits) are one instruction instead of three, and the walk is 7% faster. (The plain walk
@@ -389,6 +383,21 @@ void check_slice_codes(const StreamInfo& s, uint32_t z0, uint32_t z1) {
     if (boc_bytes > len - 4) fail(section, "BOC length " + std::to_string(boc_bytes) + " runs past the slice's crack code");
     if (len - 4 - boc_bytes > 0) parse_boc(s.data + begin + 4, boc_bytes, h.sx, h.sy, section.c_str(), starts);
   }
+}
+
+void decode_slice_runs(const StreamInfo& s, const MarkovModel& model, uint32_t z, SliceScratch& sc, bool check_crc) {
+  const std::string section = "slice z=" + std::to_string(z);
+  decode_slice_components(s, model, z, sc, section);
+  if (!check_crc || !s.layout.has_crcs) return;
+  const Header& h = s.header;
+  uint32_t crc;
+  if (RunCrc32c::available() && h.sx <= RunCrc32c::kMaxRowWords) {
+    if (!sc.run_crc) sc.run_crc.reset(new RunCrc32c(h.sx, h.sy));  // one stream per scratch
+    crc = sc.run_crc->of_rows(sc.runs.start.data(), sc.runs.row_first.data(), sc.runs.component.data());
+  } else {
+    crc = crc_of_component_ids(sc.runs, h.sx, h.sy, sc.ids, sc.crc_bytes);
+  }
+  if (crc != s.layout.slice_crc(s.data, z)) fail(section, "CRC32C mismatch (crack code corrupted)");
 }
 
 void decode(const StreamInfo& s, uint32_t z0, uint32_t z1, void* out, int threads) {
