@@ -14,7 +14,8 @@ from Cython.Build import cythonize  # noqa: E402
 from setuptools import Extension, setup  # noqa: E402
 from setuptools.command.build_ext import build_ext  # noqa: E402
 
-SOURCES = ["ext/_crackle.pyx", "ext/ccl.cpp", "ext/crc.cpp", "ext/encoder.cpp", "ext/decoder.cpp", "ext/slice_writer.cpp"]
+SOURCES = ["ext/_crackle.pyx", "ext/ccl.cpp", "ext/crc.cpp", "ext/encoder.cpp", "ext/decoder.cpp", "ext/slice_writer.cpp",
+           "ext/label_slices.cpp"]
 
 compile_args = ["-std=c++17", "-O3", "-Wall", "-Wextra"]
 link_args = []

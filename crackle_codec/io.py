@@ -14,7 +14,7 @@ import lzma
 import os
 import tempfile
 import zlib
-from typing import IO, Callable, Union
+from typing import IO, Callable, Optional, Union
 
 import numpy as np
 
@@ -152,7 +152,8 @@ def _link_new(tmp: str, path: str) -> None:
     os.unlink(tmp)
 
 
-def load(path: Union[PathLike, IO[bytes]], *, decode: bool = True, parallel: int = 1) -> Union[np.ndarray, bytes]:
+def load(path: Union[PathLike, IO[bytes]], label: Optional[int] = None, parallel: int = 1, *,
+         decode: bool = True, max_voxels: Optional[int] = None) -> Union[np.ndarray, bytes]:
     """Read a Crackle file, undoing a gzip, bz2, xz/lzma or zstd outer layer.
 
     The layer is recognised by its magic bytes, whatever the name says (a plain stream named
@@ -160,8 +161,12 @@ def load(path: Union[PathLike, IO[bytes]], *, decode: bool = True, parallel: int
     array, or the stream itself with ``decode=False`` (its header checked). ``path`` may also be a
     binary file object.
 
+    With ``label``, returns that label's binary image instead (see ``decompress``).
+
     Raises DecodeError, naming the layer, for a damaged outer layer or for a file whose name asks
     for a layer it does not have; DecodeError for a malformed stream; OSError from the file system.
+    ``max_voxels``: refuse (DecodeError) a stream whose header claims more voxels, before decoding
+    (see ``decompress``).
     """
     if _is_file_object(path):
         data, named = path.read(), None
@@ -173,7 +178,7 @@ def load(path: Union[PathLike, IO[bytes]], *, decode: bool = True, parallel: int
     if not decode:
         header(data)
         return data
-    return decompress(data, parallel=parallel)
+    return decompress(data, label=label, parallel=parallel, max_voxels=max_voxels)
 
 
 def _undo_layer(data: bytes, named: str | None) -> bytes:

@@ -33,6 +33,22 @@ def _threads_arg(text: str) -> int:
     return n
 
 
+def _max_voxels_arg(text: str) -> int:
+    try:
+        n = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a voxel count >= 0, got {text!r}")
+    return n
+
+
+def _add_max_voxels(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-voxels", type=_max_voxels_arg, default=None, metavar="N",
+                   help="refuse a stream whose header claims more than N voxels (untrusted input), "
+                        "before anything is allocated")
+
+
 def _levels_arg(text: str) -> tuple[int, ...]:
     try:
         levels = tuple(int(p) for p in text.split(",") if p.strip())

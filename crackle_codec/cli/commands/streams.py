@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..args import _add_force, _add_parallel, _markov_arg, _threads_arg
+from ..args import _add_force, _add_max_voxels, _add_parallel, _markov_arg, _threads_arg
 from ..errors import EXIT_FAILURE, EXIT_OK, CLIError, _codec, _one_line
 from ..files import (STREAM_SUFFIXES, VOLUME_SUFFIXES, _OPTIONAL_LIBRARIES, _check_new_output, _chunks_hint,
                      _optional_library, _output_file, _read_stream, _read_volume, _read_whole, _replace_suffix,
@@ -118,6 +118,7 @@ def _setup_verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="Crackle streams (.ckl, optionally compressed)")
     p.add_argument("--parallel", type=_threads_arg, default=1, metavar="N", help="threads, 0 = all cores")
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+    _add_max_voxels(p)
     p.set_defaults(run=run_verify)
 
 
@@ -127,7 +128,7 @@ def run_verify(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            cc.verify(_read_stream(path), parallel=args.parallel)
+            cc.verify(_read_stream(path), parallel=args.parallel, max_voxels=args.max_voxels)
         except (CLIError, cc.DecodeError, OSError) as exc:
             failed += 1
             # A DecodeError's message starts with the failing section; the class name adds nothing.
@@ -153,8 +154,11 @@ def _setup_compress(p: argparse.ArgumentParser) -> None:
                         + ", ".join(STREAM_SUFFIXES) + " (default: IN with its extension replaced by .ckl)")
     p.add_argument("--key", metavar="NAME", help="the array to read from an .npz holding several")
     p.add_argument("--markov", type=_markov_arg, default=0, metavar="N",
-                   help="markov model order of the crack codes, 0..15 (0 = none, fastest; 5 = smaller)")
+                   help="markov model order of the crack codes, 0..10 (0 = none, fastest; 5 = smaller)")
     p.add_argument("--pins", action="store_true", help="allow the PINS label format (often smaller)")
+    p.add_argument("--optimize", action="store_true",
+                   help="choose the label format and markov order that give the smallest stream "
+                        "(instead of --pins/--markov)")
     p.add_argument("--transpose", action="store_true",
                    help="reverse the axes first: a (z, y, x) TIFF stack becomes (x, y, z), so that "
                         "Crackle's slices are its image planes")
@@ -179,7 +183,8 @@ def run_compress(args: argparse.Namespace) -> int:
     volume, dropped = _squeeze_to_3d(volume, args.input)
     t0 = time.perf_counter()
     try:
-        stream = cc.compress(volume, allow_pins=args.pins, markov_model_order=args.markov, parallel=args.parallel)
+        stream = cc.compress(volume, allow_pins=args.pins, markov_model_order=args.markov, parallel=args.parallel,
+                             optimize=args.optimize)
     except (TypeError, ValueError) as exc:
         raise CLIError(f"{args.input}: {exc}") from exc
     with _output_file(out, args.force) as tmp:
@@ -220,6 +225,7 @@ def _setup_decompress(p: argparse.ArgumentParser) -> None:
                         + " (default: IN with its extension replaced by .npy)")
     p.add_argument("--key", metavar="NAME", default="labels", help="array name in an .npz output (default: labels)")
     p.add_argument("--transpose", action="store_true", help="reverse the axes of the decoded volume")
+    _add_max_voxels(p)
     _add_parallel(p)
     _add_force(p)
     p.set_defaults(run=run_decompress)
@@ -237,7 +243,7 @@ def run_decompress(args: argparse.Namespace) -> int:
     stream = _read_stream(args.input)
     t0 = time.perf_counter()
     try:
-        volume = cc.decompress(stream, parallel=args.parallel)
+        volume = cc.decompress(stream, parallel=args.parallel, max_voxels=args.max_voxels)
     except cc.DecodeError as exc:
         raise CLIError(f"{args.input}: not a valid Crackle stream: {exc}") from exc
     if args.transpose:
@@ -319,10 +325,13 @@ def run_remap(args: argparse.Namespace) -> int:
     stream = _read_stream(args.file)
     _check_new_output(args.output, args.force)
     try:
+        if not args.preserve_missing_labels:
+            missing = [v for v in cc.labels(stream).tolist() if v not in mapping]
+            if missing:
+                raise CLIError(f"{args.file}: label {missing[0]} is not in {args.mapping}"
+                               f"{f' (nor are {len(missing) - 1} more)' if len(missing) > 1 else ''} (map it, or "
+                               "pass --preserve-missing-labels to keep the labels that are not mapped)")
         new = cc.remap(stream, mapping, preserve_missing_labels=args.preserve_missing_labels)
-    except KeyError as exc:
-        raise CLIError(f"{args.file}: label {exc.args[0]} is not in {args.mapping} (map it, or pass "
-                       "--preserve-missing-labels to keep the labels that are not mapped)") from exc
     except cc.DecodeError as exc:
         raise CLIError(f"{args.file}: not a valid Crackle stream: {exc}") from exc
     except (TypeError, ValueError) as exc:

@@ -206,6 +206,12 @@ def create_crackle_array(path: str, *, shape: Sequence[int], dtype: np.dtype, ch
                          order: str, overwrite: bool, compressor: tuple[str, int | None] = ("none", None)) -> Any:
     """A new, empty Crackle-compressed Zarr array (format 2: numcodecs compressor; 3: serializer).
 
+    Crackle's x is the source's fastest axis in memory (``order``), as the axis rule of
+    docs/zarr-codec-spec.md wants: format 2 stores the array in ``order``; format 3 arrays are C
+    ordered, so an F-ordered source (axes (x, y, z) by convention) gets zarr's ``transpose`` codec
+    reversing its axes before Crackle. Either way blocks go to the encoder without a transposing
+    copy. ``write_empty_chunks`` is on: zarr's per-chunk fill-value check costs more than encoding.
+
     ``compressor`` adds a bytes-to-bytes stage after Crackle: in format 3 the array's compressor;
     in format 2, where the compressor is the last codec, Crackle becomes the (only) filter.
     """
@@ -214,20 +220,32 @@ def create_crackle_array(path: str, *, shape: Sequence[int], dtype: np.dtype, ch
     cc = _codec()
     common = dict(shape=tuple(shape), chunks=tuple(chunks), dtype=dtype, fill_value=0, overwrite=overwrite)
     after = _bytes_codec(compressor, zarr_format)
+    config = {"order": order, "write_empty_chunks": True}
     if zarr_format == 2:
         if shards is not None:
             raise CLIError("--shards needs --zarr-format 3 (format 2 has no sharding)")
         crackle = cc.Crackle(markov_model_order=markov, allow_pins=pins)
-        if after is not None:
-            return zarr.create_array(path, zarr_format=2, filters=[crackle], compressors=after, order=order,
-                                     **common)
-        return zarr.create_array(path, zarr_format=2, compressors=crackle,
-                                 filters=None, order=order, **common)
+        stages = dict(filters=[crackle], compressors=after) if after is not None else dict(filters=None, compressors=crackle)
+        return zarr.create_array(path, zarr_format=2, order=order, config={"write_empty_chunks": True},
+                                 **stages, **common)
+    from zarr.codecs import ShardingCodec, TransposeCodec
+
     from ...zarr3 import CrackleCodec
 
-    return zarr.create_array(path, zarr_format=3, shards=None if shards is None else tuple(shards),
-                             serializer=CrackleCodec(markov_model_order=markov, allow_pins=pins),
-                             compressors=after, config={"order": order}, **common)
+    crackle = CrackleCodec(markov_model_order=markov, allow_pins=pins)
+    if order != "F" or len(shape) < 2:
+        return zarr.create_array(path, zarr_format=3, shards=None if shards is None else tuple(shards),
+                                 serializer=crackle, compressors=after, config=config, **common)
+    reverse = TransposeCodec(order=tuple(range(len(shape)))[::-1])
+    if shards is None:
+        return zarr.create_array(path, zarr_format=3, filters=[reverse], serializer=crackle, compressors=after,
+                                 config=config, **common)
+    # Inside each shard, so that sharding stays the array's only codec (what the chunk queries read).
+    inner = [reverse, crackle] + ([after] if after is not None else [])
+    sharding = ShardingCodec(chunk_shape=tuple(chunks), codecs=inner)
+    common["chunks"] = tuple(shards)
+    return zarr.create_array(path, zarr_format=3, serializer=sharding, compressors=None, filters=None,
+                             config=config, **common)
 
 
 @_subcommand("convert", "Write a volume, a .ckl stream or any Zarr array into a new Crackle Zarr array, "
