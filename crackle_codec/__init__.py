@@ -58,6 +58,7 @@ from .geometry import (  # noqa: E402
     bounding_boxes,
     centroids,
     component_map,
+    connected_components,
     contacts,
     edge_labels,
     point_cloud,
@@ -89,4 +90,5 @@ __all__ += [
     "select_enclosed_points",
     "signed_distance_to_boundary",
     "to_parquet",
+    "connected_components",
 ]

@@ -135,6 +135,7 @@ def check_toolbox(stream: bytes, vol) -> dict:
     pts = np.array([[0, 0, 0], [1, 2, 3], [5, 1, 0], [7, 7, 7], [2, 0, 1]])
     res["select_enclosed_points"] = call(cc.select_enclosed_points, stream, probe, pts)
     res["component_map"] = call(cc.component_map, stream, stream)
+    res["connected_components"] = call(cc.connected_components, stream, 6, False, return_mapping=True)
     if vol is None or vol is FAILED or vol.size == 0:
         return res
     values, counts = np.unique(vol, return_counts=True)
@@ -180,6 +181,13 @@ def check_toolbox(stream: bytes, vol) -> dict:
                                           vol[:, :, 0].ravel(), vol[:, :, -1].ravel()])).tolist())
     if res["edge_labels"] is FAILED or res["edge_labels"] != edges:
         raise Finding("edge_labels differs from the decoded volume's faces")
+    ccs = res["connected_components"]
+    if ccs is FAILED:
+        raise Finding("connected_components failed on a stream that decodes")
+    labelled, mapping = cc.decompress(ccs[0]), ccs[1]
+    back = np.vectorize(mapping.get, otypes=[object])(labelled) if labelled.size else labelled
+    if labelled.shape != vol.shape or not np.array_equal(back.astype(np.float64), vol.astype(np.float64)):
+        raise Finding("connected_components' mapping does not give back the decoded volume")
     if res["vcg"] is FAILED or res["vcg"].shape != vol.shape:
         raise Finding("voxel_connectivity_graph failed on a stream that decodes")
     return res
