@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _crackle
 from .core import BytesLike, _check_parallel, _info, _width_of_count, compress, decompress
-from .decoding import _check_label, _only, label_indices
+from .decoding import _check_label, _only, label_indices, new_volume
 from .queries import index_values
 
 __all__ = [
@@ -257,7 +257,7 @@ def voxel_connectivity_graph(binary: BytesLike, connectivity: int = 6, parallel:
     if connectivity not in (4, 6):
         raise ValueError(f"connectivity must be 4 or 6, got {connectivity!r}")
     buf, info = _info(binary)
-    out = np.zeros((info["sx"], info["sy"], info["sz"]), dtype=np.uint8, order="F")  # as the reference, always F
+    out = new_volume((info["sx"], info["sy"], info["sz"]), np.uint8, "F")  # as the reference, always F
     if out.size:
         _, canon = _canonical(buf, info)
         _crackle.connectivity_graph(buf, True, canon, int(connectivity), out)
@@ -398,8 +398,7 @@ def connected_components(binary: BytesLike, connectivity: int = 26, binary_image
         raise ValueError(f"connectivity must be 6 or 26, got {connectivity!r}")
     buf, info = _info(binary)
     if info["sx"] * info["sy"] * info["sz"] == 0:
-        out = compress(np.zeros((info["sx"], info["sy"], info["sz"]), np.uint8,
-                                order="F" if info["fortran"] else "C"))
+        out = compress(new_volume((info["sx"], info["sy"], info["sz"]), np.uint8, "F" if info["fortran"] else "C"))
         return (out, {}) if return_mapping else out
     distinct, canon = _canonical(buf, info)
     zero = np.flatnonzero(distinct == 0)

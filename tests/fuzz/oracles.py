@@ -117,13 +117,15 @@ def check_toolbox(stream: bytes, vol) -> dict:
     """The per-slice queries of the toolbox (geometry, one-label decoding, stream queries): each
     gives DecodeError or, when ``vol`` is the stream's decoded volume, exactly its answer."""
     res: dict = {}
+    head = call(cc.header, stream)
+    if head is not FAILED and head.voxels * 8 > MAX_OUTPUT_BYTES:
+        return res  # a legal stream may declare a huge volume: the per-voxel answers would be huge too
     res["voxel_counts"] = call(cc.voxel_counts, stream)
     res["bounding_boxes"] = call(cc.bounding_boxes, stream, no_slice_conversion=True)
     res["centroids"] = call(cc.centroids, stream)
     res["edge_labels"] = call(cc.edge_labels, stream)
     res["contacts"] = call(cc.contacts, stream)
     res["vcg"] = call(cc.voxel_connectivity_graph, stream)
-    head = call(cc.header, stream)
     sz = head.shape[2] if head is not FAILED else 0
     res["labels_for_z_range"] = call(cc.labels_for_z_range, stream, 0, sz) if head is not FAILED else FAILED
     labels = call(cc.labels, stream)
