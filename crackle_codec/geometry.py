@@ -15,7 +15,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from . import _crackle
-from .core import BytesLike, _check_parallel, _info, _width_of_count, compress, decompress
+from .core import BytesLike, _check_parallel, _info, _width_of_count, decompress
 from .decoding import _check_label, _only, label_indices, new_volume
 from .queries import index_values
 
@@ -381,6 +381,17 @@ def to_parquet(binary: BytesLike, parallel: int = 0) -> "pyarrow.Table":  # noqa
     return pa.table(columns)
 
 
+def _as_flat_unsigned(stream: bytearray, width: int) -> bytes:
+    """The stream's header made that of a FLAT, unsigned volume of ``width`` bytes per voxel: the
+    format field (FORMAT 2.2) and the CRC8 of a version-1 header."""
+    field = int.from_bytes(stream[5:7], "little")
+    field = (field & ~0b11 & ~(0b11 << 5) & ~(1 << 8)) | {1: 0, 2: 1, 4: 2, 8: 3}[width]
+    stream[5:7] = field.to_bytes(2, "little")
+    if stream[4] == 1:
+        stream[28] = _crackle.crc8(memoryview(bytes(stream[5:28])))
+    return bytes(stream)
+
+
 def connected_components(binary: BytesLike, connectivity: int = 26, binary_image: bool = False,
                          memory_target: int = 3_500_000_000, progress: bool = False,
                          return_mapping: bool = False) -> Union[bytes, tuple[bytes, dict[int, int]]]:
@@ -397,8 +408,8 @@ def connected_components(binary: BytesLike, connectivity: int = 26, binary_image
     if connectivity not in (6, 26):
         raise ValueError(f"connectivity must be 6 or 26, got {connectivity!r}")
     buf, info = _info(binary)
-    if info["sx"] * info["sy"] * info["sz"] == 0:
-        out = compress(new_volume((info["sx"], info["sy"], info["sz"]), np.uint8, "F" if info["fortran"] else "C"))
+    if info["sx"] * info["sy"] * info["sz"] == 0:  # the stream is its header: the same shape, as uint8
+        out = _as_flat_unsigned(bytearray(buf), 1)
         return (out, {}) if return_mapping else out
     distinct, canon = _canonical(buf, info)
     zero = np.flatnonzero(distinct == 0)
@@ -416,14 +427,7 @@ def connected_components(binary: BytesLike, connectivity: int = 26, binary_image
         bytes(buf[counts_at:counts_at + info["sz"] * info["cc_width"]]),
         keys.astype(f"<u{_width_of_count(unique.size)}").tobytes(),
     ])
-    stream = bytearray(_crackle.replace_labels(buf, section, width, False, False))
-    # A FLAT, unsigned volume of `width` bytes: the header's format field (FORMAT 2.2) and CRC8.
-    field = int.from_bytes(stream[5:7], "little")
-    field = (field & ~0b11 & ~(0b11 << 5) & ~(1 << 8)) | {1: 0, 2: 1, 4: 2, 8: 3}[width]
-    stream[5:7] = field.to_bytes(2, "little")
-    if stream[4] == 1:
-        stream[28] = _crackle.crc8(memoryview(bytes(stream[5:28])))
-    out = bytes(stream)
+    out = _as_flat_unsigned(bytearray(_crackle.replace_labels(buf, section, width, False, False)), width)
     if not return_mapping:
         return out
     values = distinct.tolist()
