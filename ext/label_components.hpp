@@ -59,6 +59,10 @@ inline void connected_components_3d(SliceLabeler& lab, const uint32_t* canon, in
     if (a == zero || b == zero) return false;
     return binary || a == b;
   };
+  // Neighbouring voxels mostly pair the same two components as the voxel before them: the last
+  // pair joined per direction is skipped without touching the union-find.
+  uint64_t last_a[13], last_b[13];
+  for (int d = 0; d < 13; d++) last_a[d] = last_b[d] = ~0ull;
   for (uint32_t z = 0; z < h.sz; z++) {
     lab.label(z);
     const SliceRuns& runs = lab.runs();
@@ -83,24 +87,30 @@ inline void connected_components_3d(SliceLabeler& lab, const uint32_t* canon, in
         const uint32_t c = c_cur[p];
         if (c == zero) continue;
         const uint64_t g = g_cur[p];
-        auto link = [&](const std::vector<uint64_t>& gs, const std::vector<uint32_t>& cs, int64_t xx, int64_t yy) {
+        auto link = [&](int d, const std::vector<uint64_t>& gs, const std::vector<uint32_t>& cs, int64_t xx,
+                        int64_t yy) {
           if (xx < 0 || xx >= sx || yy < 0 || yy >= sy) return;
           const uint64_t q = static_cast<uint64_t>(yy * sx + xx);
-          if (gs[q] != g && joined(c, cs[q])) uf.unite(g, gs[q]);
+          const uint64_t gq = gs[q];
+          if (gq == g || (last_a[d] == g && last_b[d] == gq) || !joined(c, cs[q])) return;
+          uf.unite(g, gq);
+          last_a[d] = g;
+          last_b[d] = gq;
         };
-        link(g_cur, c_cur, x + 1, y);
-        link(g_cur, c_cur, x, y + 1);
+        link(0, g_cur, c_cur, x + 1, y);
+        link(1, g_cur, c_cur, x, y + 1);
         if (connectivity == 26) {
-          link(g_cur, c_cur, x + 1, y + 1);
-          link(g_cur, c_cur, x - 1, y + 1);
+          link(2, g_cur, c_cur, x + 1, y + 1);
+          link(3, g_cur, c_cur, x - 1, y + 1);
         }
         if (z == 0) continue;
         if (connectivity == 26) {
+          int d = 4;
           for (int64_t dy = -1; dy <= 1; dy++) {
-            for (int64_t dx = -1; dx <= 1; dx++) link(g_prev, c_prev, x + dx, y + dy);
+            for (int64_t dx = -1; dx <= 1; dx++) link(d++, g_prev, c_prev, x + dx, y + dy);
           }
         } else {
-          link(g_prev, c_prev, x, y);
+          link(4, g_prev, c_prev, x, y);
         }
       }
     }
