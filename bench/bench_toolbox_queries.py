@@ -100,6 +100,7 @@ def cases(b: bytes, vol: np.ndarray):
         ("signed_distance_to_boundary (100)", lambda: o.signed_distance_to_boundary(b, L, pts[:100].astype(np.float32), parallel=1),
          lambda: r.signed_distance_to_boundary(b, L, pts[:100].astype(np.float32), parallel=1)),
         ("to_parquet", lambda: o.to_parquet(b, 1), lambda: r.to_parquet(b, 1)),
+        ("connected_components", lambda: o.connected_components(b), lambda: r.connected_components(b)),
     ]
 
 

@@ -121,6 +121,7 @@ from .geometry import (  # noqa: E402
     bounding_boxes,
     centroids,
     component_map,
+    connected_components,
     contacts,
     edge_labels,
     point_cloud,
@@ -152,4 +153,5 @@ __all__ += [
     "select_enclosed_points",
     "signed_distance_to_boundary",
     "to_parquet",
+    "connected_components",
 ]

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _crackle
 from .core import BytesLike, _check_parallel, _info, _z_range
+from .errors import DecodeError
 from .queries import index_values
 
 __all__ = ["decompress_label", "each"]
@@ -39,11 +40,19 @@ def _only(indices: np.ndarray) -> int:
     return int(indices[0]) if indices.size == 1 else -1
 
 
+def new_volume(shape: tuple[int, ...], dtype: Any, order: str) -> np.ndarray:
+    """np.zeros, with DecodeError (as decompress gives) for a shape numpy cannot represent."""
+    try:
+        return np.zeros(shape, dtype=dtype, order=order)
+    except ValueError as e:
+        raise DecodeError(f"header: a {'x'.join(map(str, shape))} volume cannot be represented: {e}") from None
+
+
 def binary_image(buf: memoryview, info: dict[str, Any], wanted: np.ndarray, only: int,
                  lo: tuple[int, int, int], hi: tuple[int, int, int], verify: bool) -> np.ndarray:
     """bool image of the voxels of the wanted label indices in the box [lo, hi), in the stream's order."""
     shape = tuple(int(h - l) for l, h in zip(lo, hi))
-    out = np.zeros(shape, dtype=bool, order="F" if info["fortran"] else "C")
+    out = new_volume(shape, bool, "F" if info["fortran"] else "C")
     if out.size:
         _crackle.label_binary(buf, verify, wanted, only, lo, hi, out)
     return out
@@ -82,7 +91,7 @@ def decompress_label(binary: BytesLike, label: int, parallel: int = 1, crop: boo
     sx, sy, sz = info["sx"], info["sy"], info["sz"]
     z0, z1 = _z_range(z, sz)
     if sx * sy * sz == 0:
-        return np.zeros((0, 0, 0) if crop else (sx, sy, z1 - z0), dtype=bool, order="F" if info["fortran"] else "C")
+        return new_volume((0, 0, 0) if crop else (sx, sy, z1 - z0), bool, "F" if info["fortran"] else "C")
     values = index_values(buf, info)
     indices = label_indices(values, label)
     if crop:
@@ -141,7 +150,7 @@ def _each_multi(buf, info, values, wanted_labels):
     nonzero = sorted(v for v in wanted_labels if v != 0)
     batches = [nonzero[i:i + 255] for i in range(0, len(nonzero), 255)] or [[]]
     for b, batch in enumerate(batches):
-        image = np.zeros((sx, sy, sz), dtype=np.uint8, order="F" if info["fortran"] else "C")
+        image = new_volume((sx, sy, sz), np.uint8, "F" if info["fortran"] else "C")
         number = {label: i + 1 for i, label in enumerate(batch)}
         for label, n in number.items():
             wanted = np.zeros(values.size, dtype=np.uint8)

@@ -87,9 +87,17 @@ def with_fixed_index_crcs(binary: BytesLike) -> bytes:
 def contains_range(binary: BytesLike, low: int, high: int) -> np.ndarray:
     """The stream's labels ``v`` with ``low <= v < high``, sorted, from the labels section only."""
     low, high = _check_int("low", low), _check_int("high", high)
-    values = labels(binary)
-    as_int = values.astype(object) if values.dtype == np.uint64 else values.astype(np.int64)
-    return values[(as_int >= low) & (as_int < high)]
+    values = labels(binary)  # sorted
+    info = np.iinfo(values.dtype)
+    lo = values.dtype.type(_clip(low, info.min, info.max))
+    hi = values.dtype.type(_clip(high, info.min, info.max))
+    first = int(np.searchsorted(values, lo, side="left")) if low <= info.max else values.size
+    last = int(np.searchsorted(values, hi, side="left")) if high <= info.max else values.size
+    return values[first:_max(first, last)]
+
+
+def _clip(value: int, lo: int, hi: int) -> int:
+    return _min(_max(value, lo), hi)
 
 
 def min(binary: BytesLike) -> int:  # noqa: A001 (the reference's name)

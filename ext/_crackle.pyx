@@ -699,3 +699,30 @@ def int_dict_arrays(dict mapping):
     except OverflowError:
         return None
     return keys, values
+
+# ------------------------------------------------ 3D connected components (label_components.hpp)
+
+cdef extern from "label_components.hpp" namespace "crackle":
+    cdef cppclass ComponentLabels:
+        vector[uint64_t] cc_of
+        vector[uint32_t] label_of
+        uint64_t count
+
+    void connected_components_c "crackle::connected_components_3d"(SliceLabeler&, const uint32_t*, int64_t, int, cbool,
+                                                                   ComponentLabels&) except +raise_py_error nogil
+
+
+def connected_components(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, int64_t zero,
+                         int connectivity, bint binary):
+    """(3D component per global component, canonical id of each component's first voxel)."""
+    cdef StreamInfo s = _open(buf)
+    _check_canon(s, canon)
+    cdef ComponentLabels out
+    cdef SliceLabeler* lab
+    with nogil:
+        lab = new SliceLabeler(s, verify)
+        try:
+            connected_components_c(lab[0], _ptr32(canon), zero, connectivity, binary, out)
+        finally:
+            del lab
+    return _u64_array(out.cc_of), _u32_array(out.label_of)

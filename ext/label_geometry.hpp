@@ -168,14 +168,31 @@ inline std::vector<uint8_t> stream_face_labels(const StreamInfo& s, bool verify)
   return seen;
 }
 
+// present[k] = 1 for each of the n little-endian keys of type T at p (checked < present.size()
+// when the labels section was parsed).
+template <typename T>
+void mark_keys(const uint8_t* p, uint64_t n, std::vector<uint8_t>& present) {
+  for (uint64_t i = 0; i < n; i++) {
+    T k;
+    std::memcpy(&k, p + i * sizeof(T), sizeof(T));
+    present[k] = 1;
+  }
+}
+
 inline std::vector<uint8_t> stream_labels_in_slices(const StreamInfo& s, bool verify, uint32_t z0, uint32_t z1) {
   if (s.labels.format == kFlat) {  // the keys of the slices' components say it all
     const LabelsSection& L = s.labels;
     std::vector<uint8_t> present(L.num_unique, 0);
     if (s.header.voxels() == 0 || z0 >= z1) return present;
     const uint64_t first = L.cc_offsets[z0], last = L.cc_offsets[z1];
-    const uint8_t* keys = s.data + L.keys_offset;
-    for (uint64_t g = first; g < last; g++) present[load_le(keys + g * L.key_width, L.key_width)] = 1;
+    const uint8_t* keys = s.data + L.keys_offset + first * L.key_width;
+    switch (host_is_little_endian() ? L.key_width : 0) {  // a loop per key width: no byte loads
+      case 1: mark_keys<uint8_t>(keys, last - first, present); break;
+      case 2: mark_keys<uint16_t>(keys, last - first, present); break;
+      case 4: mark_keys<uint32_t>(keys, last - first, present); break;
+      default:
+        for (uint64_t g = 0; g < last - first; g++) present[load_le(keys + g * L.key_width, L.key_width)] = 1;
+    }
     return present;
   }
   SliceLabeler lab(s, verify);

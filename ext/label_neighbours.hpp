@@ -266,11 +266,15 @@ inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip
   };
   for (uint32_t z = 0; z < h.sz; z++) {
     const uint32_t* cur = win.at(z);
+    // Faces normal to x column by column: one boundary's pair then repeats from row to row.
+    for (uint64_t x = 0; x + 1 < sx; x++) {
+      for (uint64_t y = 0; y < sy; y++) {
+        const uint32_t a = cur[y * sx + x], b = cur[y * sx + x + 1];
+        if (a != b) add(0, a, b);
+      }
+    }
     for (uint64_t y = 0; y < sy; y++) {
       const uint32_t* row = cur + y * sx;
-      for (uint64_t x = 0; x + 1 < sx; x++) {
-        if (row[x] != row[x + 1]) add(0, row[x], row[x + 1]);
-      }
       if (y + 1 < sy) {
         for (uint64_t x = 0; x < sx; x++) {
           if (row[x] != row[x + sx]) add(1, row[x], row[x + sx]);

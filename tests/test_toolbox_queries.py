@@ -30,6 +30,7 @@ GROUP_1_3 = [
     "components", "component_lengths", "crack_codes", "decompress", "each", "load", "voxel_counts",
     "bounding_boxes", "centroids", "point_cloud", "edge_labels", "contacts", "voxel_connectivity_graph",
     "component_map", "select_enclosed_points", "signed_distance_to_boundary", "to_parquet",
+    "connected_components",
 ]
 
 
@@ -272,7 +273,7 @@ def test_signed_distance_to_boundary(case):
     np.testing.assert_allclose(cc.signed_distance_to_boundary(b, label, points), expected, rtol=1e-6)
 
 
-def test_to_parquet(case, monkeypatch):
+def test_to_parquet(case):
     vol, b = case
     pa = pytest.importorskip("pyarrow")
     ours, ref = cc.to_parquet(b), crackle.to_parquet(b)
@@ -280,9 +281,55 @@ def test_to_parquet(case, monkeypatch):
     assert ours.column("label").to_pylist() == ref.column("label").to_pylist()
     assert ours.column("voxel_count").to_pylist() == ref.column("voxel_count").to_pylist()
     assert isinstance(ours, pa.Table)
-    monkeypatch.setitem(sys.modules, "pyarrow", None)
-    with pytest.raises(ImportError, match="pyarrow"):
-        cc.to_parquet(b)
+
+
+def test_to_parquet_without_pyarrow(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
+    with pytest.raises(ImportError, match="pip install pyarrow"):
+        cc.to_parquet(crackle.compress(np.ones((2, 2, 2), np.uint8)))
+
+
+def _naive_components(vol, connectivity, binary_image=False):
+    """cc3d's numbering (first voxel, x fastest) by a plain flood fill."""
+    fg = vol != 0
+    out = np.zeros(vol.shape, np.int64)
+    offsets = [(dx, dy, dz) for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)
+               if (dx, dy, dz) != (0, 0, 0) and (connectivity == 26 or abs(dx) + abs(dy) + abs(dz) == 1)]
+    n = 0
+    for start in np.argwhere(fg.transpose(2, 1, 0))[:, ::-1]:  # x fastest
+        start = tuple(start)
+        if out[start]:
+            continue
+        n += 1
+        out[start] = n
+        stack = [start]
+        while stack:
+            p = stack.pop()
+            for d in offsets:
+                q = tuple(a + b for a, b in zip(p, d))
+                if all(0 <= c < s for c, s in zip(q, vol.shape)) and fg[q] and not out[q] and (
+                        binary_image or vol[q] == vol[p]):
+                    out[q] = n
+                    stack.append(q)
+    return out
+
+
+def test_connected_components(case):
+    vol, b = case
+    for connectivity in (6, 26):
+        out, mapping = cc.connected_components(b, connectivity, return_mapping=True)
+        labelled = cc.decompress(out)
+        assert np.array_equal(labelled, _naive_components(vol, connectivity))
+        assert np.array_equal(crackle.decompress(out), labelled)  # the reference reads it
+        cc.verify(out)
+        assert all(vol[tuple(np.argwhere(labelled == k)[0])] == v for k, v in mapping.items() if k)
+        if not _pins(b) and cc.header(b).order == "F":  # the reference's own: FLAT only
+            ref, ref_mapping = crackle.connected_components(b, connectivity=connectivity, return_mapping=True)
+            assert np.array_equal(crackle.decompress(ref), labelled) and ref_mapping == mapping
+        binary = cc.decompress(cc.connected_components(b, connectivity, True))
+        assert np.array_equal(binary, _naive_components(vol, connectivity, binary_image=True))
+    with pytest.raises(ValueError):
+        cc.connected_components(b, connectivity=8)
 
 
 # ---------------------------------------------------------------------------- real volumes
@@ -372,6 +419,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
         "select_enclosed_points": lambda: cc.select_enclosed_points(b, label, np.array([[150, 200, 7], [5, 5, 100]])),
         "point_cloud(label=, z range)": lambda: cc.point_cloud(b, label, z_start=100, z_end=104),
         "decompress(label=, z=)": lambda: cc.decompress(b, label, z=slice(10, 12)),
+        "connected_components": lambda: cc.connected_components(b),
     }
     for name, fn in calls.items():
         tracemalloc.reset_peak()

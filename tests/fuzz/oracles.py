@@ -117,13 +117,15 @@ def check_toolbox(stream: bytes, vol) -> dict:
     """The per-slice queries of the toolbox (geometry, one-label decoding, stream queries): each
     gives DecodeError or, when ``vol`` is the stream's decoded volume, exactly its answer."""
     res: dict = {}
+    head = call(cc.header, stream)
+    if head is not FAILED and head.voxels * 8 > MAX_OUTPUT_BYTES:
+        return res  # a legal stream may declare a huge volume: the per-voxel answers would be huge too
     res["voxel_counts"] = call(cc.voxel_counts, stream)
     res["bounding_boxes"] = call(cc.bounding_boxes, stream, no_slice_conversion=True)
     res["centroids"] = call(cc.centroids, stream)
     res["edge_labels"] = call(cc.edge_labels, stream)
     res["contacts"] = call(cc.contacts, stream)
     res["vcg"] = call(cc.voxel_connectivity_graph, stream)
-    head = call(cc.header, stream)
     sz = head.shape[2] if head is not FAILED else 0
     res["labels_for_z_range"] = call(cc.labels_for_z_range, stream, 0, sz) if head is not FAILED else FAILED
     labels = call(cc.labels, stream)
@@ -135,6 +137,7 @@ def check_toolbox(stream: bytes, vol) -> dict:
     pts = np.array([[0, 0, 0], [1, 2, 3], [5, 1, 0], [7, 7, 7], [2, 0, 1]])
     res["select_enclosed_points"] = call(cc.select_enclosed_points, stream, probe, pts)
     res["component_map"] = call(cc.component_map, stream, stream)
+    res["connected_components"] = call(cc.connected_components, stream, 6, False, return_mapping=True)
     if vol is None or vol is FAILED or vol.size == 0:
         return res
     values, counts = np.unique(vol, return_counts=True)
@@ -180,6 +183,13 @@ def check_toolbox(stream: bytes, vol) -> dict:
                                           vol[:, :, 0].ravel(), vol[:, :, -1].ravel()])).tolist())
     if res["edge_labels"] is FAILED or res["edge_labels"] != edges:
         raise Finding("edge_labels differs from the decoded volume's faces")
+    ccs = res["connected_components"]
+    if ccs is FAILED:
+        raise Finding("connected_components failed on a stream that decodes")
+    labelled, mapping = cc.decompress(ccs[0]), ccs[1]
+    back = np.vectorize(mapping.get, otypes=[object])(labelled) if labelled.size else labelled
+    if labelled.shape != vol.shape or not np.array_equal(back.astype(np.float64), vol.astype(np.float64)):
+        raise Finding("connected_components' mapping does not give back the decoded volume")
     if res["vcg"] is FAILED or res["vcg"].shape != vol.shape:
         raise Finding("voxel_connectivity_graph failed on a stream that decodes")
     return res
