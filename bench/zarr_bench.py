@@ -353,8 +353,26 @@ def e2e_table(vol, chunk, reps, workdir):
         f"format 3 sharded ({chunk}^3 in {shard}^3)": dict(serializer=CrackleCodec(), compressors=None,
                                                             shards=(shard,) * 3),
     }
+    # Controls: zarr alone, the same arrays with raw chunks (its bytes codec, nothing to decode):
+    # what the Zarr path costs when the codec costs nothing.
+    controls = {
+        "control: format 3, raw chunks (no codec)": dict(compressors=None),
+        f"control: format 3 sharded, raw chunks (no codec)": dict(compressors=None, shards=(shard,) * 3),
+    }
     rows = []
     paths = {}
+    for name, kwargs in controls.items():
+        path = paths[name] = os.path.join(workdir, f"e2e-control{len(paths)}.zarr")
+        z = zarr.create_array(path, shape=shape, chunks=(chunk,) * 3, dtype=zyx.dtype, fill_value=0,
+                              overwrite=True, config={"write_empty_chunks": True}, **kwargs)
+        codec, raw_write = [], []
+        for _ in range(reps):
+            codec.append(_timed(codec_encode))
+            raw_write.append(_timed(lambda: write_array(z, zyx)))
+        codec, raw_write = _best(codec), _best(raw_write)
+        rows.append(dict(what=f"write, {name}: write_array", seconds=raw_write["wall"], cpu=raw_write["cpu"],
+                         codec_s=codec["wall"], codec_cpu=codec["cpu"], ratio=codec["wall"] / raw_write["wall"],
+                         cpu_ratio=codec["cpu"] / raw_write["cpu"]))
     for name, kwargs in arrays.items():
         path = paths[name] = os.path.join(workdir, f"e2e{len(paths)}.zarr")
 
@@ -384,7 +402,7 @@ def e2e_table(vol, chunk, reps, workdir):
         assert np.array_equal(zarr.open_array(path, mode="r")[...], zyx), name
 
     v3 = paths["format 3"]
-    for name, path in paths.items():
+    for name, path in [*list(paths.items())[len(controls):], *list(paths.items())[:len(controls)]]:
         codec, read = [], []
         for _ in range(reps):
             codec.append(_fresh_process(v3, "codec", threads))
