@@ -876,13 +876,16 @@ def zarr_demo(volume: np.ndarray, *, chunks: Optional[Sequence[int]] = None,
         most = max(len(v) for v in per_chunk.values()) if per_chunk else 0
         shape_txt = "x".join(map(str, volume.shape))
         chunk_txt = "x".join(map(str, chunks))
+        n_chunks = f"{n} chunk{'s' if n != 1 else ''}"
+        ratio = (f"{volume.nbytes / max(stored, 1):.0f}x smaller than raw" if stored <= volume.nbytes
+                 else f"{stored / max(volume.nbytes, 1):.1f}x larger than raw")
         lines = [
-            f"Zarr v3 array with the Crackle codec ({shape_txt}, chunks {chunk_txt}, {n} chunks): "
-            f"{stored:,} bytes stored ({volume.nbytes / max(stored, 1):.0f}x smaller than raw), "
+            f"Zarr v3 array with the Crackle codec ({shape_txt}, chunks {chunk_txt}, {n_chunks}): "
+            f"{stored:,} bytes stored ({ratio}), "
             f"written in {write_s:.2f} s, read back bit-exact in {read_s:.2f} s",
-            f"  chunk_labels: the labels of all {n} chunks in {labels_s * 1e3:.1f} ms without decoding voxels "
-            f"(up to {most} labels per chunk)",
-            f"  find_label({target}): in {len(found)} of {n} chunks, found in {find_s * 1e3:.1f} ms",
+            f"  chunk_labels: the labels of {'all ' if n != 1 else 'its '}{n_chunks} in {labels_s * 1e3:.1f} ms "
+            f"without decoding voxels (up to {most} label{'s' if most != 1 else ''} per chunk)",
+            f"  find_label({target}): in {len(found)} of {n_chunks}, found in {find_s * 1e3:.1f} ms",
         ]
         return "\n".join(lines)
     finally:

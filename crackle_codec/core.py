@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from . import _crackle
-from .errors import DecodeError
+from .errors import DecodeError, SliceOutOfRange
 
 __all__ = [
     "Header",
@@ -26,7 +26,16 @@ __all__ = [
 
 BytesLike = Union[bytes, bytearray, memoryview, np.ndarray]
 
-MAX_MARKOV_ORDER = 15
+MAX_MARKOV_ORDER = 15  # the format's limit (4 bits); streams of any order up to it decode
+# The encoder refuses markov orders whose model section would exceed this (see compress):
+# 1 MiB, so orders up to 10 (a 640 KiB model) are written and 11..15 (2.5 MiB..671 MB) are not.
+MAX_MARKOV_MODEL_BYTES = 1 << 20
+MAX_WRITTEN_MARKOV_ORDER = 10
+
+
+def markov_model_bytes(order: int) -> int:
+    """Bytes of the markov model section of a stream of this order (``ceil(5 * 4**order / 8)``)."""
+    return 0 if order == 0 else (5 * 4**order + 7) // 8
 _LABEL_FORMATS = {0: "flat", 2: "pins"}
 _CRACK_FORMATS = {0: "impermissible", 1: "permissible"}
 
@@ -70,6 +79,22 @@ class Header:
         return (self.header_bytes + self.index_bytes + self.label_bytes + self.markov_model_bytes
                 + self.crack_code_bytes + self.crc_bytes)
 
+    # The reference's field names (crackle.headers.CrackleHeader), for code written for it.
+    sx = property(lambda self: self.shape[0], doc="Size along x.")
+    sy = property(lambda self: self.shape[1], doc="Size along y.")
+    sz = property(lambda self: self.shape[2], doc="Size along z (number of slices).")
+    data_width = property(lambda self: self.dtype.itemsize, doc="Bytes per decoded voxel.")
+    stored_data_width = property(lambda self: self.stored_width, doc="Bytes per stored label value.")
+    stored_dtype = property(lambda self: np.dtype(f"<{self.dtype.kind}{self.stored_width}"),
+                            doc="dtype of the stored label values.")
+    signed = property(lambda self: self.dtype.kind == "i", doc="Whether the labels are signed.")
+    is_sorted = property(lambda self: not self.unsorted, doc="The unique-label list is sorted.")
+    is_remapped = property(lambda self: self.remapped, doc="Labels were remapped after compression.")
+    fortran_order = property(lambda self: self.order == "F", doc="The decoded array is Fortran-ordered.")
+    format_version = property(lambda self: self.version, doc="Format version, 0 or 1.")
+    num_label_bytes = property(lambda self: self.label_bytes, doc="Size of the labels section in bytes.")
+    num_markov_model_bytes = property(lambda self: self.markov_model_bytes, doc="Size of the markov model.")
+
 
 def _as_buffer(data: BytesLike) -> memoryview:
     """A contiguous, 1-byte-per-item view of ``data``; TypeError for anything else."""
@@ -91,6 +116,37 @@ def _as_buffer(data: BytesLike) -> memoryview:
 def _info(data: BytesLike) -> tuple[memoryview, dict[str, Any]]:
     buf = _as_buffer(data)
     return buf, _crackle.info(buf)
+
+
+def _verified_info(data: BytesLike) -> tuple[memoryview, dict[str, Any]]:
+    """``_info`` after checking what a label query reads: the structure (header CRC8, index CRC,
+    section lengths, the labels section's counts and keys) and the labels CRC (version 1 streams).
+    The label queries and the chunk-level tools answer only from a labels section that passed."""
+    buf = _as_buffer(data)
+    return buf, _crackle.info(buf, True)
+
+
+def _check_header_shape(data: BytesLike, shape: tuple[int, int, int]) -> None:
+    """DecodeError unless the stream's header declares ``shape`` as (sx, sy, sz); reads the header
+    alone (for callers that know the shape, e.g. a codec's chunk shape, before anything is
+    allocated)."""
+    got = tuple(_crackle.shape(_as_buffer(data)))
+    if got != tuple(shape):
+        raise DecodeError(f"header: the stream declares shape {got}, expected {tuple(shape)}")
+
+
+def _check_max_voxels(buf: memoryview, max_voxels: Optional[int]) -> None:
+    """DecodeError when the header claims more than ``max_voxels`` voxels (header read only)."""
+    if max_voxels is None:
+        return
+    if isinstance(max_voxels, bool) or not isinstance(max_voxels, numbers.Integral):
+        raise TypeError(f"max_voxels must be an int or None, not {type(max_voxels).__name__}")
+    if max_voxels < 0:
+        raise ValueError(f"max_voxels must be >= 0, got {max_voxels}")
+    sx, sy, sz = _crackle.shape(buf)
+    if sx * sy * sz > max_voxels:
+        raise DecodeError(f"header: the stream claims {sx}x{sy}x{sz} = {sx * sy * sz} voxels, "
+                          f"more than max_voxels={max_voxels}")
 
 
 def _dtype_of(info: dict[str, Any]) -> np.dtype:
@@ -164,9 +220,13 @@ def _normalize_input(labels: Any) -> tuple[np.ndarray, bool]:
     return labels, fortran
 
 
+MAX_THREADS = 1024
+
+
 def _check_parallel(parallel: Any) -> int:
-    if isinstance(parallel, bool) or not isinstance(parallel, numbers.Integral) or parallel < 0:
-        raise ValueError(f"parallel must be an int >= 0 (0 = all cores), got {parallel!r}")
+    if (isinstance(parallel, bool) or not isinstance(parallel, numbers.Integral)
+            or not 0 <= parallel <= MAX_THREADS):
+        raise ValueError(f"parallel must be an int in 0..{MAX_THREADS} (0 = all cores), got {parallel!r}")
     return int(parallel)
 
 
@@ -176,6 +236,7 @@ def compress(
     allow_pins: bool = False,
     markov_model_order: int = 0,
     parallel: int = 1,
+    optimize: bool = False,
 ) -> bytes:
     """Compress a 2D or 3D integer label array into a Crackle stream (format version 1).
 
@@ -186,11 +247,18 @@ def compress(
             header records whether the input was Fortran- or C-ordered so that ``decompress``
             returns the same layout. Bool arrays are stored as ``uint8``.
         allow_pins: write the PINS label format when it applies (unsigned data, ``sz > 1`` and a
-            volume with more equal neighbours than not); usually smaller for volumes whose labels
-            run through many slices. Otherwise FLAT labels are written.
-        markov_model_order: 0 for plain 2-bit crack codes, 1..15 to code them with a finite-context
-            model of that order (smaller, slower; 5 is a good choice).
+            volume with more equal neighbours than not) and is smaller than FLAT labels; usually
+            the case for volumes whose labels run through many slices. Otherwise FLAT labels are
+            written.
+        markov_model_order: 0 for plain 2-bit crack codes, 1..10 to code them with a finite-context
+            model of that order (smaller, slower; 5 is a good choice). The model section holds
+            ``4**order`` entries; orders 11..15, whose models (2.5 MiB up to 671 MB) exceed
+            ``MAX_MARKOV_MODEL_BYTES`` (1 MiB) and which other decoders may not read, are refused.
         parallel: number of threads for the C++ encoder; 0 means all cores.
+        optimize: choose, for this volume, the label format (FLAT or PINS) and the markov order
+            (0..10) that give the smallest stream. Leave ``allow_pins`` and ``markov_model_order``
+            at their defaults with it. The stream is never larger than any fixed choice of those
+            two options, and every decoder of format version 1 reads it.
 
     Returns:
         The stream as ``bytes``.
@@ -201,13 +269,23 @@ def compress(
     """
     if not isinstance(allow_pins, (bool, np.bool_)):
         raise TypeError(f"allow_pins must be a bool, got {allow_pins!r}")
+    if not isinstance(optimize, (bool, np.bool_)):
+        raise TypeError(f"optimize must be a bool, got {optimize!r}")
     if (isinstance(markov_model_order, bool) or not isinstance(markov_model_order, numbers.Integral)
             or not 0 <= markov_model_order <= MAX_MARKOV_ORDER):
         raise ValueError(f"markov_model_order must be an int in 0..{MAX_MARKOV_ORDER}, got {markov_model_order!r}")
+    if markov_model_bytes(int(markov_model_order)) > MAX_MARKOV_MODEL_BYTES:
+        raise ValueError(
+            f"markov_model_order={int(markov_model_order)} writes a {markov_model_bytes(int(markov_model_order)):,}-byte "
+            f"model section (4**order entries, whatever the volume), over the {MAX_MARKOV_MODEL_BYTES:,}-byte limit; "
+            f"use an order up to {MAX_WRITTEN_MARKOV_ORDER} (5 is a good choice), or optimize=True")
+    if optimize and (allow_pins or markov_model_order):
+        raise ValueError("optimize=True chooses the label format and markov order itself: "
+                         "leave allow_pins and markov_model_order at their defaults")
     threads = _check_parallel(parallel)
     volume, fortran = _normalize_input(labels)
     volume = np.asfortranarray(volume)
-    return _crackle.compress(volume, fortran, int(markov_model_order), bool(allow_pins), threads)
+    return _crackle.compress(volume, fortran, int(markov_model_order), bool(allow_pins), threads, bool(optimize))
 
 
 # ----------------------------------------------------------------------------------- decoding
@@ -226,12 +304,14 @@ def _z_range(z: Union[None, int, slice], sz: int) -> tuple[int, int]:
     if zi < 0:
         zi += sz
     if not 0 <= zi < sz:
-        raise IndexError(f"z={z} is out of range for a volume with sz={sz}")
+        raise SliceOutOfRange(f"z={z} is out of range: the stream's header declares sz={sz}")
     return zi, zi + 1
 
 
-def decompress(data: BytesLike, *, z: Union[None, int, slice] = None, parallel: int = 1) -> np.ndarray:
-    """Decode a Crackle stream into a label array.
+def decompress(binary: BytesLike, label: Optional[int] = None, parallel: int = 1, crop: bool = False,
+               verify: bool = True, *, z: Union[None, int, slice] = None,
+               max_voxels: Optional[int] = None) -> np.ndarray:
+    """Decode a Crackle stream into a label array, or one label's binary image.
 
     The result always has shape ``(sx, sy, sz)`` as stored: a 2D input of shape ``(sx, sy)``
     comes back as ``(sx, sy, 1)`` (as with the reference ``crackle.decompress``). The dtype and
@@ -242,37 +322,60 @@ def decompress(data: BytesLike, *, z: Union[None, int, slice] = None, parallel: 
         z: None for the whole volume, an int for one slice, or a ``slice`` with step 1 for a range
             of slices; only those slices are decoded (the result keeps a z axis).
         parallel: number of threads; 0 means all cores.
+        label: decode only this label, as a bool array (see ``decoding.decompress_label``): only
+            the slices holding it are decoded. ``crop`` then crops the result in z to them, and
+            ``verify=False`` skips the CRC checks.
+        max_voxels: for untrusted input: refuse (DecodeError) a stream whose header claims more
+            than this many voxels (``sx * sy * sz``, whatever ``z`` selects), before anything is
+            allocated. None: no limit (a consistent stream may declare a huge volume in a few
+            bytes; see docs/robustness.md).
 
     Raises:
-        DecodeError: the stream is malformed; the message names the failing section. Every CRC of
-            a version-1 stream that covers the decoded slices is checked.
+        DecodeError: the stream is malformed, or larger than ``max_voxels``; the message names the
+            failing section. Every CRC of a version-1 stream that covers the decoded slices is
+            checked. An int ``z`` outside the stream's slices raises ``SliceOutOfRange``, a
+            DecodeError that is also an IndexError.
     """
+    if label is not None:
+        from .decoding import decompress_label
+
+        _check_max_voxels(_as_buffer(binary), max_voxels)
+        return decompress_label(binary, label, parallel=parallel, crop=crop, verify=verify, z=z)
     threads = _check_parallel(parallel)
-    buf = _as_buffer(data)
+    buf = _as_buffer(binary)
+    _check_max_voxels(buf, max_voxels)
     z0, z1 = _z_range(z, _crackle.shape(buf)[2])
     return _crackle.decompress(buf, z0, z1, threads)
 
 
-def verify(data: BytesLike, *, parallel: int = 1) -> None:
+def verify(data: BytesLike, *, parallel: int = 1, max_voxels: Optional[int] = None) -> None:
     """Check a stream completely without producing the volume; raise DecodeError on any fault.
 
     Version-1 streams: the header CRC8, the crack-index CRC32C, the labels CRC32C and every
     slice's CRC32C (which needs each slice's connected components, so this costs about as much
     as a decode). Version-0 streams carry no CRCs: every structural check is still made.
+    ``max_voxels`` refuses (DecodeError) a stream whose header claims more voxels, before any work.
     """
     threads = _check_parallel(parallel)
-    buf, _ = _info(data)
+    buf = _as_buffer(data)
+    _check_max_voxels(buf, max_voxels)
+    buf, _ = _info(buf)
     _crackle.verify(buf, threads)
 
 
-def header(data: BytesLike) -> Header:
+def header(binary: BytesLike, ignore_crc_check: bool = False) -> Header:
     """Read the header and section sizes of a stream.
 
-    Checks the header CRC8, the crack-index CRC32C, that the section lengths add up to the
+    Checks the header CRC8, the crack-index CRC32C and that the section lengths add up to the
     stream's length, and the labels section's structure. It does not check the labels CRC, the
-    per-slice CRCs or the crack codes (``verify`` does).
+    per-slice CRCs or the crack codes (``verify`` does). ``ignore_crc_check=True`` skips the
+    header CRC8 and the crack-index CRC32C (the structure is still checked).
     """
-    _, info = _info(data)
+    if ignore_crc_check:
+        from .queries import with_fixed_index_crcs
+
+        binary = with_fixed_index_crcs(binary)
+    _, info = _info(binary)
     return _header_from_info(info)
 
 
@@ -309,40 +412,38 @@ def _label_values(buf: memoryview, info: dict[str, Any]) -> tuple[np.ndarray, Op
     return values, bg
 
 
-def _raw_labels(buf: memoryview, info: dict[str, Any]) -> np.ndarray:
-    values, bg = _label_values(buf, info)
-    return values if bg is None else np.concatenate([bg, values])
-
-
-def labels(data: BytesLike) -> np.ndarray:
+def labels(binary: BytesLike) -> np.ndarray:
     """The sorted distinct label values of the volume, in its dtype, read from the labels section.
 
-    Crack codes are not decoded and the labels CRC is not checked (use ``verify`` for that). For a
-    stream written by the reference after ``remap``/``mask`` the list may include values that no
-    voxel holds any more, exactly as the reference reports them.
+    The labels section is checked before it is read (its structure, and its CRC32C in version-1
+    streams), so a corrupted section raises DecodeError instead of answering wrongly. Crack codes
+    and slice CRCs are not checked (use ``verify`` for that). For a stream written by the reference
+    after ``remap``/``mask`` the list may include values that no voxel holds any more, exactly as
+    the reference reports them.
     """
-    buf, info = _info(data)
-    if info["sx"] * info["sy"] * info["sz"] == 0:
-        return np.zeros(0, dtype=_dtype_of(info))
-    return np.unique(_raw_labels(buf, info))
+    from .queries import sorted_labels  # reads the unique list alone, not the keys or pins
+
+    return sorted_labels(binary)
 
 
-def num_labels(data: BytesLike) -> int:
+def num_labels(binary: BytesLike) -> int:
     """Number of distinct labels (``len(labels(data))``), from the labels section only.
 
-    Like ``labels``, it does not check the labels CRC or decode crack codes (use ``verify``).
+    Like ``labels``, it checks the labels section (and its CRC) but not the crack codes or slice
+    CRCs (use ``verify``).
     """
-    return int(labels(data).size)
+    return int(labels(binary).size)
 
 
-def contains(data: BytesLike, label: int) -> bool:
+def contains(binary: BytesLike, label: int) -> bool:
     """Whether ``label`` is one of the stream's labels, from the labels section only.
 
-    Like ``labels``, it does not check the labels CRC or decode crack codes (use ``verify``).
+    Like ``labels``, it checks the labels section (and its CRC) but not the crack codes or slice
+    CRCs (use ``verify``).
     """
     if isinstance(label, (bool, np.bool_)) or not isinstance(label, (numbers.Integral, np.integer)):
         raise TypeError(f"label must be an integer, not {type(label).__name__}")
-    values = labels(data)
+    values = labels(binary)
     info = np.iinfo(values.dtype)
     if not info.min <= int(label) <= info.max:
         return False
@@ -375,31 +476,49 @@ def _to_stored(values: np.ndarray, width: int) -> np.ndarray:
     return as_u64
 
 
-def _apply_mapping(values: np.ndarray, mapping: Mapping, preserve_missing_labels: bool) -> np.ndarray:
-    dtype = values.dtype
+def _check_mapping(mapping: Mapping, dtype: np.dtype) -> dict[int, int]:
+    """``mapping`` as ``{int: int}``, every key and value an integer of ``dtype``'s range.
+
+    TypeError for a key or value that is not an integer (floats, strings, None, bools); ValueError
+    for one outside the dtype. Every entry is checked, whether or not the stream holds its key:
+    a key that can never match is a mistake, not something to skip.
+    """
     info = np.iinfo(dtype)
-    out = np.empty(values.shape, dtype=dtype)
-    for i, value in enumerate(values.tolist()):
-        if value in mapping:
-            new = mapping[value]
-        elif preserve_missing_labels:
-            new = value
-        else:
-            raise KeyError(value)
+    clean: dict[int, int] = {}
+    for old, new in mapping.items():
+        if isinstance(old, (bool, np.bool_)) or not isinstance(old, (numbers.Integral, np.integer)):
+            hint = (" (keys read from JSON are strings: convert them, e.g. {int(k): v for k, v in mapping.items()})"
+                    if isinstance(old, (str, bytes)) else "")
+            raise TypeError(f"mapping keys must be integers, got {old!r} ({type(old).__name__}){hint}")
         if isinstance(new, (bool, np.bool_)) or not isinstance(new, (numbers.Integral, np.integer)):
-            raise TypeError(f"mapping values must be integers; {value} maps to {new!r}")
+            raise TypeError(f"mapping values must be integers; {old!r} maps to {new!r} ({type(new).__name__})")
+        if not info.min <= int(old) <= info.max:
+            raise ValueError(f"mapping key {old} is not a value of the volume's dtype {dtype}")
         if not info.min <= int(new) <= info.max:
-            raise ValueError(f"label {value} maps to {new}, which does not fit the volume's dtype {dtype}")
-        out[i] = new
-    return out
+            raise ValueError(f"label {old} maps to {new}, which does not fit the volume's dtype {dtype}")
+        clean[int(old)] = int(new)
+    return clean
+
+
+def _apply_mapping(values: np.ndarray, mapping: dict[int, int], preserve_missing_labels: bool) -> np.ndarray:
+    present = values.tolist()
+    if not preserve_missing_labels:
+        missing = sorted(set(v for v in present if v not in mapping))
+        if missing:
+            shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+            raise ValueError(f"{len(missing)} label(s) of the stream are missing from the mapping: {shown} "
+                             "(pass preserve_missing_labels=True to keep them unchanged)")
+    return np.array([mapping.get(v, v) for v in present], dtype=values.dtype).reshape(values.shape)
 
 
 def remap(data: BytesLike, mapping: Mapping[int, int], *, preserve_missing_labels: bool = False) -> bytes:
     """Rewrite the label values of a stream without touching its crack codes.
 
     Every label ``v`` becomes ``mapping[v]``. Several labels may map to one value (a merge). A label
-    missing from ``mapping`` raises KeyError unless ``preserve_missing_labels`` is True, in which
-    case it keeps its value. New values must fit the volume's dtype (ValueError otherwise).
+    missing from ``mapping`` raises ValueError (naming the missing labels) unless
+    ``preserve_missing_labels`` is True, in which case it keeps its value. Keys and values must be
+    integers (TypeError otherwise: convert string keys read from JSON first) within the volume's
+    dtype (ValueError otherwise), checked for every entry; ``preserve_missing_labels`` must be a bool.
 
     FLAT streams come back sorted and deduplicated (merged labels share one entry), so ``labels``
     stays exact. PINS streams keep one entry per original label, so a merge leaves duplicates and
@@ -409,11 +528,13 @@ def remap(data: BytesLike, mapping: Mapping[int, int], *, preserve_missing_label
     """
     if not isinstance(mapping, Mapping):
         raise TypeError(f"mapping must be a dict-like Mapping, not {type(mapping).__name__}")
-    buf, info = _info(data)
+    if not isinstance(preserve_missing_labels, (bool, np.bool_)):
+        raise TypeError(f"preserve_missing_labels must be a bool, got {preserve_missing_labels!r}")
+    buf, info = _verified_info(data)
+    mapping = _check_mapping(mapping, _dtype_of(info))
     stream = bytes(buf)
     if info["sx"] * info["sy"] * info["sz"] == 0:
         return stream
-    _crackle.check_labels_crc(buf)
 
     ssb = info["stored_width"]
     label_offset = info["label_offset"]

@@ -4,7 +4,8 @@
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 from libcpp cimport bool as cbool
 from libcpp.vector cimport vector
 
@@ -51,14 +52,17 @@ cdef extern from "codec.hpp" namespace "crackle":
         cbool fortran
         int markov_order
         cbool allow_pins
+        cbool optimize
         int threads
 
     StreamInfo open_stream "crackle::StreamInfo::open"(const uint8_t*, uint64_t) except +raise_py_error nogil
     Header parse_header "crackle::Header::parse"(const uint8_t*, uint64_t) except +raise_py_error nogil
+    Layout layout_of "crackle::Layout::of"(const uint8_t*, uint64_t, const Header&) except +raise_py_error nogil
     vector[uint8_t] compress_c "crackle::compress"(const void*, int, cbool, uint32_t, uint32_t, uint32_t,
                                                    const EncodeOptions&) except +raise_py_error nogil
     void decode_c "crackle::decode"(const StreamInfo&, uint32_t, uint32_t, void*, int) except +raise_py_error nogil
     void check_labels_crc_c "crackle::check_labels_crc"(const StreamInfo&) except +raise_py_error nogil
+    void check_slice_codes_c "crackle::check_slice_codes"(const StreamInfo&, uint32_t, uint32_t) except +raise_py_error nogil
     vector[uint8_t] replace_labels_c "crackle::replace_labels"(const StreamInfo&, const uint8_t*, uint64_t, int,
                                                                cbool, cbool) except +raise_py_error nogil
 
@@ -92,9 +96,13 @@ def shape(const uint8_t[::1] buf):
     return (h.sx, h.sy, h.sz)
 
 
-def info(const uint8_t[::1] buf):
-    """Header fields and section layout of a stream, after checking its structure."""
+def info(const uint8_t[::1] buf, bint check_labels=False):
+    """Header fields and section layout of a stream, after checking its structure (and with
+    check_labels, the labels CRC: what the label queries read)."""
     cdef StreamInfo s = _open(buf)
+    if check_labels:
+        with nogil:
+            check_labels_crc_c(s)
     cdef Header h = s.header
     return {
         "version": h.version,
@@ -121,11 +129,12 @@ def info(const uint8_t[::1] buf):
         "cc_per_grid_offset": s.labels.cc_per_grid_offset,
         "keys_offset": s.labels.keys_offset,
         "key_width": s.labels.key_width,
+        "cc_width": s.labels.cc_width,
         "num_components": s.labels.num_components(),
     }
 
 
-def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins, int threads):
+def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins, int threads, bint optimize=False):
     """Compress a Fortran-contiguous (sx, sy, sz) integer array; see crackle_codec.compress."""
     if volume.ndim != 3 or not volume.flags.f_contiguous:
         raise ValueError("internal: expected a Fortran-contiguous 3D array")
@@ -133,6 +142,7 @@ def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins
     opt.fortran = fortran
     opt.markov_order = markov_order
     opt.allow_pins = allow_pins
+    opt.optimize = optimize
     opt.threads = threads
     cdef const void* data = cnp.PyArray_DATA(volume)
     cdef int itemsize = volume.dtype.itemsize
@@ -154,6 +164,9 @@ def decompress(const uint8_t[::1] buf, uint32_t z0, uint32_t z1, int threads):
     if z1 > h.sz or z0 > z1:
         raise IndexError(f"z range {z0}:{z1} is outside 0:{h.sz}")
     dtype = np.dtype(("<i" if h.is_signed else "<u") + str(h.data_width))
+    # Before an output sized by the header: the slices' own BOC sections (O(their bytes)).
+    with nogil:
+        check_slice_codes_c(s, z0, z1)
     try:
         out = np.empty((h.sx, h.sy, z1 - z0), dtype=dtype, order="F" if h.fortran else "C")
     except ValueError as e:  # numpy cannot represent the shape (even an empty one)
@@ -241,3 +254,323 @@ def crc8(const uint8_t[::1] buf):
 def crc32c_implementation():
     """Which CRC32C implementation this machine uses."""
     return crc32c_implementation_c().decode()
+
+
+# ------------------------------------------------- per-slice queries (label_geometry.hpp)
+
+cdef extern from "label_geometry.hpp" namespace "crackle":
+    cdef cppclass LabelStats:
+        vector[uint64_t] count
+        vector[uint32_t] lo[3]
+        vector[uint32_t] hi[3]
+        vector[double] sum[3]
+
+    void stream_label_stats(const StreamInfo&, cbool, int64_t, cbool, cbool, LabelStats&) except +raise_py_error nogil
+    vector[uint8_t] stream_slices_holding(const StreamInfo&, uint64_t) except +raise_py_error nogil
+    void stream_label_binary(const StreamInfo&, cbool, const uint8_t*, int64_t, const uint32_t*, const uint32_t*,
+                             const int64_t*, uint8_t*) except +raise_py_error nogil
+    vector[uint8_t] stream_face_labels(const StreamInfo&, cbool) except +raise_py_error nogil
+    vector[uint8_t] stream_labels_in_slices(const StreamInfo&, cbool, uint32_t, uint32_t) except +raise_py_error nogil
+
+
+cdef _u64_array(const vector[uint64_t]& v):
+    out = np.empty(v.size(), dtype=np.uint64)
+    cdef uint64_t[::1] o = out
+    cdef size_t i
+    for i in range(v.size()):
+        o[i] = v[i]
+    return out
+
+
+cdef _u32_array(const vector[uint32_t]& v):
+    out = np.empty(v.size(), dtype=np.uint32)
+    cdef uint32_t[::1] o = out
+    cdef size_t i
+    for i in range(v.size()):
+        o[i] = v[i]
+    return out
+
+
+cdef _f64_array(const vector[double]& v):
+    out = np.empty(v.size(), dtype=np.float64)
+    cdef double[::1] o = out
+    cdef size_t i
+    for i in range(v.size()):
+        o[i] = v[i]
+    return out
+
+
+cdef _u8_array(const vector[uint8_t]& v):
+    out = np.empty(v.size(), dtype=np.uint8)
+    cdef uint8_t[::1] o = out
+    cdef size_t i
+    for i in range(v.size()):
+        o[i] = v[i]
+    return out
+
+
+def label_stats(const uint8_t[::1] buf, bint verify, int64_t only, bint boxes, bint sums):
+    """Per label index: voxel counts, and boxes (lo, hi inclusive) and coordinate sums on request."""
+    cdef StreamInfo s = _open(buf)
+    cdef LabelStats st
+    with nogil:
+        stream_label_stats(s, verify, only, boxes, sums, st)
+    out = {"count": _u64_array(st.count)}
+    cdef int a
+    if boxes:
+        out["lo"] = [_u32_array(st.lo[a]) for a in range(3)]
+        out["hi"] = [_u32_array(st.hi[a]) for a in range(3)]
+    if sums:
+        out["sum"] = [_f64_array(st.sum[a]) for a in range(3)]
+    return out
+
+
+def slices_holding(const uint8_t[::1] buf, uint64_t index):
+    """Per slice, 1 where label index `index` may have voxels (exact for FLAT)."""
+    cdef StreamInfo s = _open(buf)
+    cdef vector[uint8_t] v
+    with nogil:
+        v = stream_slices_holding(s, index)
+    return _u8_array(v)
+
+
+def label_binary(const uint8_t[::1] buf, bint verify, const uint8_t[::1] wanted, int64_t only, lo, hi,
+                 cnp.ndarray out):
+    """Set out's voxels (box lo..hi, exclusive) of the wanted label indices to 1; out is zeroed uint8/bool."""
+    cdef StreamInfo s = _open(buf)
+    cdef uint32_t clo[3]
+    cdef uint32_t chi[3]
+    cdef int64_t stride[3]
+    cdef int a
+    for a in range(3):
+        clo[a] = lo[a]
+        chi[a] = hi[a]
+        stride[a] = out.strides[a]
+    if out.itemsize != 1 or out.ndim != 3:
+        raise ValueError("internal: expected a 3D one-byte array")
+    if <uint64_t>wanted.shape[0] < s.labels.num_unique + (1 if s.header.label_format == 2 else 0):
+        raise ValueError("internal: wanted is too short")
+    cdef uint8_t* dst = <uint8_t*>cnp.PyArray_DATA(out)
+    cdef const uint8_t* w = _ptr(wanted)
+    with nogil:
+        stream_label_binary(s, verify, w, only, clo, chi, stride, dst)
+
+
+def face_labels(const uint8_t[::1] buf, bint verify):
+    """Per label index, 1 if the label has a voxel on one of the volume's six faces."""
+    cdef StreamInfo s = _open(buf)
+    cdef vector[uint8_t] v
+    with nogil:
+        v = stream_face_labels(s, verify)
+    return _u8_array(v)
+
+
+def labels_in_slices(const uint8_t[::1] buf, bint verify, uint32_t z0, uint32_t z1):
+    """Per label index, 1 if the label has a voxel in slices [z0, z1)."""
+    cdef StreamInfo s = _open(buf)
+    if z1 > s.header.sz or z0 > z1:
+        raise IndexError(f"z range {z0}:{z1} is outside 0:{s.header.sz}")
+    cdef vector[uint8_t] v
+    with nogil:
+        v = stream_labels_in_slices(s, verify, z0, z1)
+    return _u8_array(v)
+
+
+# --------------------------------------------- neighbour queries (label_neighbours.hpp)
+
+
+cdef extern from "label_neighbours.hpp" namespace "crackle":
+    cdef cppclass SliceLabeler:
+        SliceLabeler(const StreamInfo&, cbool) except +raise_py_error nogil
+        uint64_t num_indices()
+
+    cdef cppclass SurfacePoints:
+        vector[uint32_t] xyz
+        vector[uint64_t] offset
+
+    cdef cppclass Contacts:
+        pass
+
+    void contact_arrays "crackle::contact_arrays"(const Contacts&, int, vector[uint64_t]&, vector[uint64_t]&) nogil
+
+    void surface_points_c "crackle::surface_points"(SliceLabeler&, const uint32_t*, const uint8_t*, uint32_t,
+                                                    const uint8_t*, uint32_t, uint32_t, SurfacePoints&) except +raise_py_error nogil
+    void connectivity_graph_c "crackle::connectivity_graph"(SliceLabeler&, const uint32_t*, int, const int64_t*,
+                                                            uint8_t*) except +raise_py_error nogil
+    void contact_faces_c "crackle::contact_faces"(SliceLabeler&, const uint32_t*, int64_t, Contacts&) except +raise_py_error nogil
+    void ids_at_c "crackle::ids_at"(SliceLabeler&, const uint32_t*, const uint32_t*, uint64_t, uint32_t*) except +raise_py_error nogil
+    void component_parents_c "crackle::component_parents"(SliceLabeler&, const uint32_t*, SliceLabeler&, const uint32_t*,
+                                                          vector[int64_t]&) except +raise_py_error nogil
+
+
+cdef void _check_canon(const StreamInfo& s, const uint32_t[::1] canon) except *:
+    cdef uint64_t n = s.labels.num_unique + (1 if s.header.label_format == 2 else 0)
+    if <uint64_t>canon.shape[0] != n:
+        raise ValueError("internal: canon must have one entry per label index")
+
+
+def surface_points(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, const uint8_t[::1] wanted,
+                   const uint8_t[::1] visit, uint32_t z0, uint32_t z1):
+    """Surface voxels of the wanted canonical ids in slices [z0, z1): ((n, 3) uint32 xyz grouped by
+    id, offsets: id k's rows are offsets[k]:offsets[k+1])."""
+    cdef StreamInfo s = _open(buf)
+    _check_canon(s, canon)
+    cdef uint32_t i
+    for i in range(canon.shape[0]):
+        if canon[i] >= <uint32_t>wanted.shape[0]:
+            raise ValueError("internal: wanted is too short")
+    if <uint64_t>visit.shape[0] != s.header.sz or z1 > s.header.sz or z0 > z1:
+        raise ValueError("internal: bad slice range")
+    cdef SurfacePoints pts
+    cdef SliceLabeler* lab
+    cdef const uint8_t* pw = _ptr(wanted)
+    cdef const uint8_t* pv = _ptr(visit)
+    cdef uint32_t n_ids = wanted.shape[0]
+    with nogil:
+        lab = new SliceLabeler(s, verify)
+        try:
+            surface_points_c(lab[0], _ptr32(canon), pw, n_ids, pv, z0, z1, pts)
+        finally:
+            del lab
+    xyz = np.empty(pts.xyz.size(), dtype=np.uint32)
+    cdef uint32_t[::1] x = xyz
+    if pts.xyz.size():
+        memcpy(&x[0], pts.xyz.data(), pts.xyz.size() * sizeof(uint32_t))
+    return xyz.reshape(-1, 3), _u64_array(pts.offset)
+
+
+cdef const uint32_t* _ptr32(const uint32_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+def connectivity_graph(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, int connectivity,
+                       cnp.ndarray out):
+    """Fill out (uint8, the volume's shape) with each voxel's connectivity bits."""
+    cdef StreamInfo s = _open(buf)
+    _check_canon(s, canon)
+    if out.ndim != 3 or out.itemsize != 1 or out.shape[0] != s.header.sx or out.shape[1] != s.header.sy \
+            or out.shape[2] != s.header.sz:
+        raise ValueError("internal: out has the wrong shape")
+    cdef int64_t stride[3]
+    cdef int a
+    for a in range(3):
+        stride[a] = out.strides[a]
+    cdef uint8_t* dst = <uint8_t*>cnp.PyArray_DATA(out)
+    cdef SliceLabeler* lab
+    with nogil:
+        lab = new SliceLabeler(s, verify)
+        try:
+            connectivity_graph_c(lab[0], _ptr32(canon), connectivity, stride, dst)
+        finally:
+            del lab
+
+
+def contact_faces(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, int64_t skip):
+    """Per axis, (keys a << 32 | b, face counts) between canonical ids a < b (neither `skip`)."""
+    cdef StreamInfo s = _open(buf)
+    _check_canon(s, canon)
+    cdef Contacts c
+    cdef SliceLabeler* lab
+    with nogil:
+        lab = new SliceLabeler(s, verify)
+        try:
+            contact_faces_c(lab[0], _ptr32(canon), skip, c)
+        finally:
+            del lab
+    cdef vector[uint64_t] keys, counts
+    out = []
+    cdef int a
+    for a in range(3):
+        contact_arrays(c, a, keys, counts)
+        out.append((_u64_array(keys), _u64_array(counts)))
+    return out
+
+
+def ids_at(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, const uint32_t[:, ::1] xyz):
+    """Canonical id at each (x, y, z) row of xyz (all inside the volume)."""
+    cdef StreamInfo s = _open(buf)
+    _check_canon(s, canon)
+    cdef uint64_t n = xyz.shape[0]
+    out = np.zeros(n, dtype=np.uint32)
+    if n == 0:
+        return out
+    if xyz.shape[1] != 3:
+        raise ValueError("internal: xyz must be (n, 3)")
+    cdef uint64_t i
+    for i in range(n):
+        if xyz[i, 0] >= s.header.sx or xyz[i, 1] >= s.header.sy or xyz[i, 2] >= s.header.sz:
+            raise ValueError("internal: point outside the volume")
+    cdef uint32_t[::1] o = out
+    cdef SliceLabeler* lab
+    with nogil:
+        lab = new SliceLabeler(s, verify)
+        try:
+            ids_at_c(lab[0], _ptr32(canon), &xyz[0, 0], n, &o[0])
+        finally:
+            del lab
+    return out
+
+
+def component_parents(const uint8_t[::1] buf_a, const uint32_t[::1] canon_a, uint64_t n_a,
+                      const uint8_t[::1] buf_b, const uint32_t[::1] canon_b, bint verify):
+    """parent[i] = canonical id in b of a voxel with canonical id i in a (-1: none)."""
+    cdef StreamInfo sa = _open(buf_a)
+    cdef StreamInfo sb = _open(buf_b)
+    _check_canon(sa, canon_a)
+    _check_canon(sb, canon_b)
+    if (sa.header.sx, sa.header.sy, sa.header.sz) != (sb.header.sx, sb.header.sy, sb.header.sz):
+        raise ValueError("the two streams have different shapes")
+    cdef uint32_t i
+    for i in range(canon_a.shape[0]):
+        if canon_a[i] >= n_a:
+            raise ValueError("internal: n_a is too small")
+    cdef vector[int64_t] parent
+    parent.assign(n_a, -1)
+    cdef SliceLabeler* la
+    cdef SliceLabeler* lb
+    if <uint64_t>sa.header.sx * sa.header.sy * sa.header.sz == 0:
+        return np.full(n_a, -1, dtype=np.int64)
+    with nogil:
+        la = new SliceLabeler(sa, verify)
+        try:
+            lb = new SliceLabeler(sb, verify)
+            try:
+                component_parents_c(la[0], _ptr32(canon_a), lb[0], _ptr32(canon_b), parent)
+            finally:
+                del lb
+        finally:
+            del la
+    return np.asarray([parent[i] for i in range(n_a)], dtype=np.int64)
+
+
+def layout_info(const uint8_t[::1] buf):
+    """The fields of info() that the header and the section layout give, without parsing the
+    labels section (header, nbytes, components: what needs no label)."""
+    cdef const uint8_t* p = _ptr(buf)
+    cdef uint64_t n = buf.shape[0]
+    cdef Header h
+    cdef Layout L
+    with nogil:
+        h = parse_header(p, n)
+        L = layout_of(p, n, h)
+    return {
+        "version": h.version,
+        "sx": h.sx, "sy": h.sy, "sz": h.sz,
+        "data_width": h.data_width,
+        "stored_width": h.stored_width,
+        "signed": h.is_signed,
+        "fortran": h.fortran,
+        "label_format": h.label_format,
+        "crack_format": 1 if h.permissible else 0,
+        "markov_order": h.markov_order,
+        "unsorted": h.unsorted,
+        "remapped": h.remapped,
+        "has_crcs": L.has_crcs,
+        "header_bytes": h.header_bytes(),
+        "index_bytes": L.index_bytes,
+        "label_offset": L.labels_offset,
+        "label_bytes": h.num_label_bytes,
+        "model_bytes": L.model_bytes,
+        "crack_bytes": L.codes_bytes,
+        "crc_bytes": L.trailer_bytes,
+    }

@@ -14,7 +14,10 @@ namespace crackle {
 struct EncodeOptions {
   bool fortran = false;  // header F bit: the memory order the caller's array had
   int markov_order = 0;
-  bool allow_pins = false;
+  bool allow_pins = false;  // PINS labels where they apply and are smaller than FLAT ones
+  // Choose the label format (FLAT or PINS) and the markov order (0..kMaxOptimizeOrder) that give
+  // the smallest stream; markov_order and allow_pins are then ignored.
+  bool optimize = false;
   int threads = 1;
 };
 
@@ -37,6 +40,10 @@ struct StreamInfo {
 // the header's order (F: x fastest; C: the same logical array in C order). `out == nullptr`
 // decodes and checks without writing (verify). Checks the labels CRC and each decoded slice's CRC.
 void decode(const StreamInfo& s, uint32_t z0, uint32_t z1, void* out, int threads);
+
+// Checks the BOC length and the BOC index of slices [z0, z1): O(their bytes), no allocation by
+// the slice size. Callers run it before allocating an output sized by the header.
+void check_slice_codes(const StreamInfo& s, uint32_t z0, uint32_t z1);
 
 // Raises DecodeError unless the labels CRC matches (no-op for streams without CRCs).
 void check_labels_crc(const StreamInfo& s);

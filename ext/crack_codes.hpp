@@ -36,34 +36,30 @@ struct CrackBits {
   const uint64_t* v_row(uint32_t y) const { return grid.data() + v_bit(0, y) / 64; }
   const uint64_t* h_row(uint32_t y) const { return grid.data() + h_bit(0, y) / 64; }
 
+  // A blank grid for an sx x sy slice, built in place: one fill and two word writes a row, and
+  // no second copy kept (a kept blank doubled the memory of a large slice).
   void reset(uint32_t new_sx, uint32_t new_sy) {
-    if (new_sx != sx || new_sy != sy || blank_.empty()) make_blank(new_sx, new_sy);
-    grid = blank_;
-  }
-
- private:
-  void make_blank(uint32_t new_sx, uint32_t new_sy) {
     sx = new_sx;
     sy = new_sy;
     words = (static_cast<uint64_t>(sx) + 1 + 63) / 64;
     const uint64_t rows = 2 * static_cast<uint64_t>(sy) + 4;
-    blank_.assign(rows * words + 1, 0);
-    auto set = [this](int64_t bit) { blank_[static_cast<uint64_t>(bit) / 64] |= 1ull << (bit & 63); };
-    auto set_row_from = [&](int64_t row_start_bit, int64_t x0) {
-      for (int64_t x = x0; x < row_bits(); x++) set(row_start_bit + x);
-    };
-    set_row_from(v_bit(0, -1), 0);
-    for (int64_t y = 0; y < sy; y++) {
-      set(v_bit(0, y));
-      set_row_from(v_bit(0, y), sx);
+    grid.assign(rows * words + 1, 0);
+    uint64_t* g = grid.data();
+    // Bits x >= sx of a row are off the grid (the last word holds bit sx: words = sx/64 + 1).
+    const uint64_t last = sx / 64, beyond = ~0ull << (sx % 64);
+    auto full_row = [&](int64_t row_start_bit) { std::fill_n(g + row_start_bit / 64, words, ~0ull); };
+    full_row(v_bit(0, -1));
+    for (int64_t y = 0; y < static_cast<int64_t>(sy); y++) {
+      uint64_t* row = g + v_bit(0, y) / 64;
+      row[0] |= 1;  // the left border
+      row[last] |= beyond;
     }
-    set_row_from(v_bit(0, sy), 0);
-    set_row_from(h_bit(0, -1), 0);
-    set_row_from(h_bit(0, 0), 0);
-    for (int64_t y = 1; y < sy; y++) set_row_from(h_bit(0, y), sx);
-    set_row_from(h_bit(0, sy), 0);
+    full_row(v_bit(0, sy));
+    full_row(h_bit(0, -1));
+    full_row(h_bit(0, 0));
+    for (int64_t y = 1; y < static_cast<int64_t>(sy); y++) g[h_bit(0, y) / 64 + last] |= beyond;
+    full_row(h_bit(0, sy));
   }
-  std::vector<uint64_t> blank_;
 };
 
 struct Vertex {
@@ -104,16 +100,11 @@ inline void parse_boc(const uint8_t* boc, uint64_t size, uint32_t sx, uint32_t s
 template <typename Differences>
 void draw_chains(Differences codes, const std::vector<Vertex>& starts, CrackBits& bits,
                  std::vector<int64_t>& stack, const char* section) {
-  // A plain code runs out with its bytes; a markov code reads zeros past its end and so needs an
-  // explicit bound (a valid code draws each of the < 2(sx+1)(sy+1) cracks once, plus controls).
-  const uint64_t max_symbols = 8ull * (static_cast<uint64_t>(bits.sx) + 1) * (static_cast<uint64_t>(bits.sy) + 1) + 64;
-  uint64_t used = 0;
+  // Both readers end with their bytes (at most 8 symbols per byte), so the walk is bounded by
+  // the slice's code length.
   auto next = [&]() {
     uint32_t f;
     if (!codes.next(f)) fail(section, "crack code ends inside a chain");
-    if (Differences::kEndless && ++used > max_symbols) {
-      fail(section, "crack code is longer than any slice of this size allows");
-    }
     return f;
   };
   // A vertex is its bit index in the V grid; a move in direction d draws bit v + kEdge[d] and
@@ -126,6 +117,9 @@ void draw_chains(Differences codes, const std::vector<Vertex>& starts, CrackBits
   // The branch stack is indexed by hand: push_back(v) would take v's address, and that alone
   // keeps v in memory, a store and a reload on every move of every chain.
   if (stack.size() < 64) stack.resize(64);
+  // A writer remembers a vertex (BRANCH) only to leave it by a move, so no valid chain has more
+  // open branches than moves made so far, plus one: a deeper stack is corruption.
+  uint64_t moves = 0;
   uint32_t dir = 0;
   for (const Vertex& s : starts) {
     int64_t v = bits.v_bit(s.x, s.y);
@@ -144,6 +138,7 @@ void draw_chains(Differences codes, const std::vector<Vertex>& starts, CrackBits
             break;
           }
         } else {
+          if (depth > moves) fail(section, "crack code opens more branches than it makes moves");
           if (depth == stack.size()) stack.resize(2 * depth);
           stack[depth++] = v;
           branches++;
@@ -157,6 +152,7 @@ void draw_chains(Differences codes, const std::vector<Vertex>& starts, CrackBits
       const uint64_t w = word;
       if ((w >> (e & 63)) & 1) fail(section, "crack move leaves the slice, runs along its border or draws a crack twice");
       word = w | (1ull << (e & 63));
+      moves++;
       v += step[dir];
       dir = (dir + f) & 3;
     }

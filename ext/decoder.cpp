@@ -2,6 +2,7 @@
 // label components, check the count and CRC, map components to labels and write the output.
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -14,13 +15,12 @@
 #include "crack_codes.hpp"
 #include "crc.hpp"
 #include "flat_labels.hpp"
+#include "label_slices.hpp"
 #include "markov.hpp"
 #include "pins.hpp"
 #include "slice_writer.hpp"
 
 namespace crackle {
-
-uint32_t crc32c_of_ids(const uint32_t* ids, uint64_t n, std::vector<uint8_t>& scratch);
 
 StreamInfo StreamInfo::open(const uint8_t* data, uint64_t size) {
   StreamInfo s;
@@ -40,14 +40,7 @@ void check_labels_crc(const StreamInfo& s) {
 
 namespace {
 
-struct DecodeScratch {
-  CrackBits bits;
-  SliceRuns runs;
-  std::vector<uint32_t> ids;
-  std::vector<Vertex> starts;
-  std::vector<int64_t> stack;
-  std::vector<uint8_t> crc_bytes;
-};
+using DecodeScratch = SliceScratch;  // label_slices.hpp: shared with the per-slice queries
 
 // The markov walker is compiled twice on x86: with BMI2 its variable shifts (consuming codes of
 // 1 to 3 bits) are one instruction instead of three, and the walk is 7% faster. (The plain walk
@@ -81,10 +74,11 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
   const uint8_t* moves = code + 4 + boc_bytes;
   const uint64_t move_bytes = len - 4 - boc_bytes;
 
+  // An empty move stream means no chains, whatever the BOC says (the short-BOC quirk, 6.3). The
+  // BOC is checked before the crack grid (a quarter byte per pixel) is made.
+  if (move_bytes > 0) parse_boc(code + 4, boc_bytes, h.sx, h.sy, section.c_str(), sc.starts);
   sc.bits.reset(h.sx, h.sy);
-  // An empty move stream means no chains, whatever the BOC says (the short-BOC quirk, 6.3).
   if (move_bytes > 0) {
-    parse_boc(code + 4, boc_bytes, h.sx, h.sy, section.c_str(), sc.starts);
     if (model.order == 0) {
       draw_chains(PlainDifferences(moves, move_bytes), sc.starts, sc.bits, sc.stack, section.c_str());
     } else {
@@ -102,6 +96,57 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
     fail(section, "crack code yields " + std::to_string(count) + " components, the labels section says " +
                       std::to_string(expected));
   }
+}
+
+// The slice CRC from the u32 component ids written out, a band of rows at a time (about 256 KiB
+// of ids), so that it costs a band, not 4 bytes per pixel of the slice.
+uint32_t crc_of_component_ids(const SliceRuns& runs, uint32_t sx, uint32_t sy, std::vector<uint32_t>& ids,
+                              std::vector<uint8_t>& scratch) {
+  const uint32_t band = static_cast<uint32_t>(std::max<uint64_t>(1, (uint64_t{1} << 16) / sx));
+  ids.resize(static_cast<uint64_t>(std::min(band, sy)) * sx);
+  uint32_t crc = 0;
+  for (uint32_t y0 = 0; y0 < sy; y0 += band) {
+    const uint32_t y1 = static_cast<uint32_t>(std::min<uint64_t>(sy, static_cast<uint64_t>(y0) + band));
+    for (uint32_t y = y0; y < y1; y++) {
+      uint32_t* row = ids.data() + static_cast<uint64_t>(y - y0) * sx;
+      const uint32_t r_end = runs.row_first[y + 1] - 1;
+      for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
+        const uint32_t a = runs.start[r];
+        fill_run(row + a, runs.start[r + 1] - a, runs.component[r], static_cast<uint64_t>(y1 - y) * sx - a);
+      }
+    }
+    const uint64_t n = static_cast<uint64_t>(y1 - y0) * sx;
+    const uint8_t* bytes = reinterpret_cast<const uint8_t*>(ids.data());
+    if (!host_is_little_endian()) {
+      scratch.resize(4 * n);
+      for (uint64_t i = 0; i < n; i++) store_le(scratch.data() + 4 * i, ids[i], 4);
+      bytes = scratch.data();
+    }
+    crc = crc32c(bytes, 4 * n, crc);
+  }
+  return crc;
+}
+
+// Whether slice z's code is well formed and draws nothing (an empty move stream: no chains).
+bool slice_draws_nothing(const StreamInfo& s, uint32_t z) {
+  const uint64_t begin = s.layout.slice_offsets[z];
+  const uint64_t len = s.layout.slice_offsets[z + 1] - begin;
+  return len >= 4 && load_u32(s.data + begin) == len - 4;
+}
+
+// The slice CRC of a slice with no cracks: one component (impermissible: ids all 0) or a
+// component per pixel (permissible: ids 0, 1, 2, ...), written a band at a time.
+uint32_t crackless_slice_crc(bool permissible, uint64_t sxy) {
+  std::vector<uint8_t> band(std::min<uint64_t>(sxy, uint64_t{1} << 16) * 4, 0);
+  uint32_t crc = 0;
+  for (uint64_t p0 = 0; p0 < sxy; p0 += band.size() / 4) {
+    const uint64_t n = std::min<uint64_t>(band.size() / 4, sxy - p0);
+    if (permissible) {
+      for (uint64_t i = 0; i < n; i++) store_le(band.data() + 4 * i, p0 + i, 4);
+    }
+    crc = crc32c(band.data(), 4 * n, crc);
+  }
+  return crc;
 }
 
 // The component of pixel (x, y): binary search in row y's runs (pins only; they are few).
@@ -135,6 +180,36 @@ uint64_t distinct_label_count(const StreamInfo& s) {
   return static_cast<uint64_t>(std::unique(v.begin(), v.end()) - v.begin());
 }
 
+// The pins that cross slice z, in record order, for one worker. A worker's slices come in
+// increasing z (parallel_for hands tasks out in order), so it sweeps the pins sorted by first
+// slice once, keeping those still open: memory is the pins alive at z, never a list per slice.
+struct PinSweep {
+  size_t next = 0;                // into pins_by_z: the first pin not yet opened
+  uint32_t last_z = 0;
+  bool started = false;
+  std::vector<uint32_t> active;   // pin indices, sorted (record order)
+  std::vector<uint32_t> record;   // scratch: component -> record of the slice being written
+
+  const std::vector<uint32_t>& active_at(uint32_t z, const std::vector<Pin>& pins, const std::vector<uint32_t>& pins_by_z) {
+    if (!started || z < last_z) {
+      next = 0;
+      active.clear();
+    }
+    started = true;
+    last_z = z;
+    bool added = false;
+    for (; next < pins_by_z.size() && pins[pins_by_z[next]].z0 <= z; next++) {
+      if (pins[pins_by_z[next]].z1 >= z) {
+        active.push_back(pins_by_z[next]);
+        added = true;
+      }
+    }
+    active.erase(std::remove_if(active.begin(), active.end(), [&](uint32_t k) { return pins[k].z1 < z; }), active.end());
+    if (added) std::sort(active.begin(), active.end());
+    return active;
+  }
+};
+
 template <typename T>
 void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int threads) {
   const Header& h = s.header;
@@ -149,33 +224,20 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
   for (uint64_t k = 0; k < L.num_unique; k++) table[k] = convert<T>(L.unique_value(s.data, k), L.stored_width, sign_extend);
   if (pins) table[L.num_unique] = convert<T>(L.bgcolor, L.stored_width, sign_extend);
 
-  // PINS: component -> record for the decoded range, then per-slice lists of the pins that
-  // cross each slice (compressed-row layout), applied in record order.
-  const uint64_t base = L.cc_offsets[z0];
-  std::vector<uint32_t> record_of;
-  std::vector<uint64_t> pin_start;
-  std::vector<uint32_t> pin_list;
+  // PINS: the records' component ids sorted by id (stably: for a component listed twice the
+  // later record wins, as in FORMAT 5.2), and the pins by first slice. Both are backed by the
+  // section's bytes; nothing here is sized by the component count or by the pins' depths, so a
+  // slice's component -> record map is built per slice (see PinSweep).
   PinsData pin_data;
+  std::vector<uint32_t> pins_by_z;
   if (pins) {
     pin_data = read_pins(s.data, h, L);
-    const uint64_t limit = L.cc_offsets[z1];
-    record_of.assign(limit - base, static_cast<uint32_t>(L.num_unique));
-    for (const auto& c : pin_data.components) {
-      if (c.first >= base && c.first < limit) record_of[c.first - base] = c.second;
-    }
-    pin_start.assign(static_cast<size_t>(z1 - z0) + 1, 0);
-    for (const Pin& p : pin_data.pins) {
-      const uint32_t a = std::max(p.z0, z0), b = std::min(p.z1 + 1, z1);
-      for (uint32_t z = a; z < b; z++) pin_start[z - z0 + 1]++;
-    }
-    for (size_t i = 1; i < pin_start.size(); i++) pin_start[i] += pin_start[i - 1];
-    pin_list.resize(pin_start.back());
-    std::vector<uint64_t> fill(pin_start.begin(), pin_start.end() - 1);
-    for (uint32_t i = 0; i < pin_data.pins.size(); i++) {
-      const Pin& p = pin_data.pins[i];
-      const uint32_t a = std::max(p.z0, z0), b = std::min(p.z1 + 1, z1);
-      for (uint32_t z = a; z < b; z++) pin_list[fill[z - z0]++] = i;
-    }
+    std::stable_sort(pin_data.components.begin(), pin_data.components.end(),
+                     [](const std::pair<uint64_t, uint32_t>& a, const std::pair<uint64_t, uint32_t>& b) { return a.first < b.first; });
+    pins_by_z.resize(pin_data.pins.size());
+    for (uint32_t i = 0; i < pins_by_z.size(); i++) pins_by_z[i] = i;
+    std::stable_sort(pins_by_z.begin(), pins_by_z.end(),
+                     [&](uint32_t a, uint32_t b) { return pin_data.pins[a].z0 < pin_data.pins[b].z0; });
   }
 
   // C-ordered output puts consecutive z of one pixel next to each other, so slices are decoded
@@ -191,9 +253,15 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
   const bool run_crc_ok = s.layout.has_crcs && RunCrc32c::available() && h.sx <= RunCrc32c::kMaxRowWords;
   const RunCrc32c run_crc = run_crc_ok ? RunCrc32c(h.sx, h.sy) : RunCrc32c(0, 0);
   std::vector<DecodeScratch> scratch(nthreads);
+  std::vector<PinSweep> sweeps(pins ? nthreads : 0);
   std::vector<std::vector<T>> values(nthreads);
   std::vector<std::vector<T>> run_values(nthreads);
   std::vector<std::vector<T>> staging(c_order ? nthreads : 0);
+  // verify: a slice that draws nothing has a known labelling, the same for every such slice, so
+  // its check costs O(1) after the first (a few bytes of stream per slice may declare a huge
+  // uniform volume; checking it must not cost a labelling per slice).
+  std::once_flag crackless_once;
+  uint32_t crackless_crc = 0;
   parallel_for(tasks, nthreads, [&](uint64_t t, int w) {
     const uint64_t g0 = t * group, g1 = std::min(nz, g0 + group);
     T* stage = nullptr;
@@ -205,15 +273,33 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
       const uint32_t z = static_cast<uint32_t>(z0 + i);
       const std::string section = "slice z=" + std::to_string(z);
       DecodeScratch& sc = scratch[w];
+      if (out == nullptr && slice_draws_nothing(s, z)) {
+        const uint64_t expected = L.cc_offsets[z + 1] - L.cc_offsets[z];
+        const uint64_t count = h.permissible ? sxy : 1;
+        if (count != expected) {
+          fail(section, "crack code yields " + std::to_string(count) + " components, the labels section says " +
+                            std::to_string(expected));
+        }
+        if (s.layout.has_crcs) {
+          std::call_once(crackless_once, [&] { crackless_crc = crackless_slice_crc(h.permissible, sxy); });
+          if (crackless_crc != s.layout.slice_crc(s.data, z)) fail(section, "CRC32C mismatch (crack code corrupted)");
+        }
+        continue;
+      }
       decode_slice_components(s, model, z, sc, section);
       const uint64_t first = L.cc_offsets[z];
       const uint32_t count = static_cast<uint32_t>(L.cc_offsets[z + 1] - first);
       std::vector<T>& vals = values[w];
       if (out != nullptr) {
         if (pins) {
-          uint32_t* rec = record_of.data() + (first - base);
-          for (uint64_t k = pin_start[i]; k < pin_start[i + 1]; k++) {
-            const Pin& p = pin_data.pins[pin_list[k]];
+          PinSweep& sweep = sweeps[w];
+          std::vector<uint32_t>& rec = sweep.record;
+          rec.assign(count, static_cast<uint32_t>(L.num_unique));
+          const auto& comps = pin_data.components;
+          auto c = std::lower_bound(comps.begin(), comps.end(), std::make_pair(first, 0u));
+          for (; c != comps.end() && c->first < first + count; ++c) rec[c->first - first] = c->second;
+          for (uint32_t k : sweep.active_at(z, pin_data.pins, pins_by_z)) {
+            const Pin& p = pin_data.pins[k];
             rec[component_at(sc.runs, static_cast<uint32_t>(p.pixel % h.sx), static_cast<uint32_t>(p.pixel / h.sx))] = p.label;
           }
           vals.resize(count);
@@ -231,10 +317,7 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
         if (run_crc_ok) {
           if (!dst) crc = run_crc.of_rows(runs.start.data(), runs.row_first.data(), runs.component.data());
         } else {
-          // The u32 component ids the slice CRC covers, written out.
-          sc.ids.resize(sxy);
-          fill_component_ids(runs, h.sx, h.sy, sc.ids.data());
-          crc = crc32c_of_ids(sc.ids.data(), sxy, sc.crc_bytes);
+          crc = crc_of_component_ids(runs, h.sx, h.sy, sc.ids, sc.crc_bytes);
         }
         if (crc != s.layout.slice_crc(s.data, z)) fail(section, "CRC32C mismatch (crack code corrupted)");
       }
@@ -286,6 +369,36 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
 }
 
 }  // namespace
+
+void check_slice_codes(const StreamInfo& s, uint32_t z0, uint32_t z1) {
+  const Header& h = s.header;
+  if (z1 > h.sz || h.voxels() == 0) return;
+  std::vector<Vertex> starts;
+  for (uint32_t z = z0; z < z1; z++) {
+    const std::string section = "slice z=" + std::to_string(z);
+    const uint64_t begin = s.layout.slice_offsets[z];
+    const uint64_t len = s.layout.slice_offsets[z + 1] - begin;
+    if (len < 4) fail(section, "crack code shorter than its 4-byte BOC length field");
+    const uint64_t boc_bytes = load_u32(s.data + begin);
+    if (boc_bytes > len - 4) fail(section, "BOC length " + std::to_string(boc_bytes) + " runs past the slice's crack code");
+    if (len - 4 - boc_bytes > 0) parse_boc(s.data + begin + 4, boc_bytes, h.sx, h.sy, section.c_str(), starts);
+  }
+}
+
+void decode_slice_runs(const StreamInfo& s, const MarkovModel& model, uint32_t z, SliceScratch& sc, bool check_crc) {
+  const std::string section = "slice z=" + std::to_string(z);
+  decode_slice_components(s, model, z, sc, section);
+  if (!check_crc || !s.layout.has_crcs) return;
+  const Header& h = s.header;
+  uint32_t crc;
+  if (RunCrc32c::available() && h.sx <= RunCrc32c::kMaxRowWords) {
+    if (!sc.run_crc) sc.run_crc.reset(new RunCrc32c(h.sx, h.sy));  // one stream per scratch
+    crc = sc.run_crc->of_rows(sc.runs.start.data(), sc.runs.row_first.data(), sc.runs.component.data());
+  } else {
+    crc = crc_of_component_ids(sc.runs, h.sx, h.sy, sc.ids, sc.crc_bytes);
+  }
+  if (crc != s.layout.slice_crc(s.data, z)) fail(section, "CRC32C mismatch (crack code corrupted)");
+}
 
 void decode(const StreamInfo& s, uint32_t z0, uint32_t z1, void* out, int threads) {
   const Header& h = s.header;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "common.hpp"
@@ -17,6 +18,33 @@ struct PinWidths {
   int depth = 1;  // DW: pin_depth
   int cc = 1;     // CCW: cc ids
 };
+
+// The largest of n little-endian values of `width` bytes (a loop per width, so it vectorizes:
+// every query opening a stream runs it over all the keys).
+template <typename T>
+uint64_t max_le_as(const uint8_t* p, uint64_t n) {
+  T m = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    T v;
+    std::memcpy(&v, p + i * sizeof(T), sizeof(T));
+    m = std::max(m, v);
+  }
+  return static_cast<uint64_t>(m);
+}
+
+inline uint64_t max_le(const uint8_t* p, uint64_t n, int width) {
+  if (!host_is_little_endian()) {
+    uint64_t m = 0;
+    for (uint64_t i = 0; i < n; i++) m = std::max(m, load_le(p + i * width, width));
+    return m;
+  }
+  switch (width) {
+    case 1: return max_le_as<uint8_t>(p, n);
+    case 2: return max_le_as<uint16_t>(p, n);
+    case 4: return max_le_as<uint32_t>(p, n);
+    default: return max_le_as<uint64_t>(p, n);
+  }
+}
 
 struct LabelsSection {
   int format = kFlat;
@@ -59,11 +87,22 @@ struct LabelsSection {
     s.cc_offsets.resize(static_cast<size_t>(h.sz) + 1);
     uint64_t total = 0;
     const uint64_t pixels = h.slice_pixels();
+    // Each crack drawn splits at most one component in two (impermissible: cracks separate
+    // pixels) or joins at most two into one (permissible: cracks connect them), and a code of n
+    // bytes draws at most 8n cracks (one bit per symbol at least). So the counts, which size the
+    // per-component work, are bounded by the bytes of each slice's code.
+    const uint64_t interior = (static_cast<uint64_t>(h.sx) - 1) * h.sy + static_cast<uint64_t>(h.sx) * (h.sy - 1);
     for (uint32_t z = 0; z < h.sz; z++) {
       const uint64_t c = load_le(counts + static_cast<uint64_t>(z) * s.cc_width, s.cc_width);
       if (c == 0 || c > pixels) {
         fail(sec, "slice z=" + std::to_string(z) + " claims " + std::to_string(c) + " components in " +
                       std::to_string(pixels) + " pixels");
+      }
+      const uint64_t cracks = std::min(8 * (L.slice_offsets[z + 1] - L.slice_offsets[z]), interior);
+      if (h.permissible ? c + cracks < pixels : c > cracks + 1) {
+        fail(sec, "slice z=" + std::to_string(z) + " claims " + std::to_string(c) + " components in " +
+                      std::to_string(pixels) + " pixels, which its " +
+                      std::to_string(L.slice_offsets[z + 1] - L.slice_offsets[z]) + " bytes of crack code cannot draw");
       }
       s.cc_offsets[z] = total;
       total += c;
@@ -78,8 +117,7 @@ struct LabelsSection {
       if (r.remaining() != 0) fail(sec, std::to_string(r.remaining()) + " unexpected bytes after the keys");
       // Every key must name an entry of `unique`: checked once here so that every reader of the
       // section (decode, verify, remap, queries) can index with it.
-      uint64_t max_key = 0;
-      for (uint64_t g = 0; g < total; g++) max_key = std::max(max_key, load_le(keys + g * s.key_width, s.key_width));
+      const uint64_t max_key = max_le(keys, total, s.key_width);
       if (total > 0 && max_key >= s.num_unique) {
         fail(sec, "label key " + std::to_string(max_key) + " is out of range (" + std::to_string(s.num_unique) + " labels)");
       }

@@ -35,6 +35,15 @@ def assert_one_line_error(proc, *fragments):
 
 # ----------------------------------------------------------------------------------------- demo
 
+@pytest.fixture(autouse=True)
+def _temp_dir_inside_tmp_path(monkeypatch, tmp_path):
+    """The demo keeps its Zarr array in a new temporary directory: make that one under tmp_path."""
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
 def test_demo_small_runs_and_prints_the_table():
     proc = run_cli("demo", "--shape", "64,64,32", "--zstd-levels", "3")
     assert proc.returncode == 0, proc.stderr
@@ -45,6 +54,7 @@ def test_demo_small_runs_and_prints_the_table():
     assert "MVx/s" in out
     assert "decoded == input" in out
     assert "labels(stream)" in out and "contains(stream," in out
+    assert out.rstrip().splitlines()[-1].strip().startswith("crackle-zarr view ")
     assert proc.stderr == ""
 
 
@@ -651,3 +661,20 @@ def test_convert_force_replaces_only_zarr(tmp_path, seg_npy, volume, run_main):
     ok(run_main("convert", seg_npy, dest, "--chunks", "16", "--force"))
     z = zarr.open_array(dest, mode="r")
     assert z.chunks == (16, 16, 10) and np.array_equal(z[...], volume)
+
+
+def test_max_voxels_refuses_large_claims(stream_file, tmp_path):
+    """--max-voxels (untrusted input): verify and decompress refuse a stream whose header claims
+    more voxels, with exit 1 and the reason."""
+    path, _ = stream_file
+    voxels = crackle_codec.header(path.read_bytes()).voxels
+    ok = run_cli("verify", "--max-voxels", str(voxels), str(path))
+    assert ok.returncode == 0, ok.stderr
+    refused = run_cli("verify", "--max-voxels", str(voxels - 1), str(path))
+    assert refused.returncode == 1 and "max_voxels" in refused.stdout
+    out = tmp_path / "out.npy"
+    refused = run_cli("decompress", str(path), "-o", str(out), "--max-voxels", "10")
+    assert refused.returncode == 1 and not out.exists()
+    assert_one_line_error(refused, "max_voxels")
+    bad = run_cli("decompress", str(path), "-o", str(out), "--max-voxels", "-5")
+    assert bad.returncode == 2

@@ -116,6 +116,16 @@ class Unexpected:
         return f"{type(self.exc).__name__}({self.exc})"
 
 
+def _swap_mapping(data) -> dict:
+    """Swap 1000 and 1001, or 1 and 2 where the stream's dtype cannot hold 1000 (remap refuses
+    keys outside the dtype); the header is read here only to choose, its errors surface in remap."""
+    try:
+        small = crackle_codec.header(data).dtype.itemsize == 1
+    except DecodeError:
+        small = True
+    return {1: 2, 2: 1} if small else {1000: 1001, 1001: 1000}
+
+
 def call_all(data: bytes) -> dict:
     """Call every reading function on ``data``; return {name: result, DecodeError or Unexpected}.
 
@@ -130,7 +140,7 @@ def call_all(data: bytes) -> dict:
         "verify": lambda: crackle_codec.verify(data),
         "decompress": lambda: crackle_codec.decompress(data),
         "decompress_z": lambda: crackle_codec.decompress(data, z=slice(1, 3)),
-        "remap": lambda: crackle_codec.remap(data, {1000: 1001, 1001: 1000}, preserve_missing_labels=True),
+        "remap": lambda: crackle_codec.remap(data, _swap_mapping(data), preserve_missing_labels=True),
     }
     for key, fn in calls.items():
         try:

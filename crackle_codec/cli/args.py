@@ -33,6 +33,22 @@ def _threads_arg(text: str) -> int:
     return n
 
 
+def _max_voxels_arg(text: str) -> int:
+    try:
+        n = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a voxel count >= 0, got {text!r}")
+    return n
+
+
+def _add_max_voxels(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-voxels", type=_max_voxels_arg, default=None, metavar="N",
+                   help="refuse a stream whose header claims more than N voxels (untrusted input), "
+                        "before anything is allocated")
+
+
 def _levels_arg(text: str) -> tuple[int, ...]:
     try:
         levels = tuple(int(p) for p in text.split(",") if p.strip())
@@ -74,6 +90,26 @@ def _dims_arg(text: str) -> tuple[int, ...]:
     if not dims or any(d < 1 for d in dims):
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
     return dims
+
+
+COMPRESSOR_LEVELS = {"zstd": (3, 1, 22), "gzip": (6, 1, 9)}  # default, lowest, highest
+
+
+def _compressor_arg(text: str) -> tuple[str, int | None]:
+    """'zstd', 'zstd:5', 'gzip:9' or 'none' -> (name, level); level None for 'none'."""
+    name, _, level_text = text.strip().lower().partition(":")
+    if name == "none" and not level_text:
+        return "none", None
+    if name not in COMPRESSOR_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected zstd[:LEVEL], gzip[:LEVEL] or none, got {text!r}")
+    default, lowest, highest = COMPRESSOR_LEVELS[name]
+    try:
+        level = int(level_text) if level_text else default
+    except ValueError:
+        level = lowest - 1
+    if not lowest <= level <= highest:
+        raise argparse.ArgumentTypeError(f"{name} levels are {lowest}..{highest}, got {text!r}")
+    return name, level
 
 
 def _add_force(p: argparse.ArgumentParser) -> None:

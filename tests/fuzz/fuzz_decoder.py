@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Fuzz harness for the crackle_codec decoder: decompress, z-range decode, verify, header, labels,
-num_labels, contains and remap, on arbitrary bytes.
+num_labels, contains and remap, and the toolbox's per-slice queries (``oracles.check_toolbox``),
+on arbitrary bytes.
 
 Input layout: byte 0 is a mode byte, the rest is the stream.
 
@@ -66,7 +67,7 @@ def prepare(data: bytes) -> tuple[bytes, int, int]:
 def test_one_input(data: bytes) -> None:
     stream, parallel, zsel = prepare(data)
     try:
-        oracles.check_stream(stream, parallel, zsel)
+        oracles.check_stream(stream, parallel, zsel, toolbox=True)
     except oracles.Known:
         pass
 

@@ -10,7 +10,10 @@
 * ``num_labels`` differs from ``len(labels)``, or ``contains`` misses ``labels()[0]``;
 * a decoded voxel value is missing from ``labels`` (unsigned streams);
 * ``remap`` output decodes when its input does not, or decodes to other voxels than the mapping
-  applied to the input's voxels.
+  applied to the input's voxels;
+* (``toolbox=True``) a per-slice query of the toolbox (``check_toolbox``: voxel_counts,
+  bounding_boxes, centroids, decompress(label=), point_cloud, contacts, ...) answers a stream that
+  decodes with anything but the decoded volume's answer.
 
 Streams whose header declares an output larger than ``MAX_OUTPUT_BYTES`` (legal: a uniform
 65535 x 65535 slice is a few dozen bytes) only go through the cheap entry points.
@@ -86,7 +89,103 @@ def known_header_finding(stream: bytes) -> str | None:
     return None
 
 
-def check_stream(stream: bytes, parallel: int = 1, zsel: int = 0) -> dict:
+def surface_truth(vol: np.ndarray, label) -> set:
+    """The surface voxels point_cloud promises (geometry.point_cloud's definition), from a decoded volume."""
+    sx, sy, sz = vol.shape
+    pad = np.pad(vol, 1, mode="edge")
+    surface = np.zeros(vol.shape, dtype=bool)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            surface |= pad[1 + dx:1 + dx + sx, 1 + dy:1 + dy + sy, 1:-1] != vol
+    surface |= pad[1:-1, 1:-1, 2:] != vol
+    surface |= pad[1:-1, 1:-1, :-2] != vol
+    surface[:, :, 0] = surface[:, :, -1] = True
+    return set(map(tuple, np.argwhere(surface & (vol == label)).tolist()))
+
+
+def _count_of(stream: bytes, label: int) -> int:
+    """voxel_counts(stream, label), 0 for a label listed without voxels (its ValueError)."""
+    try:
+        return cc.voxel_counts(stream, label)
+    except ValueError as e:
+        if isinstance(e, DecodeError) or "not contained" not in str(e):
+            raise
+        return 0
+
+
+def check_toolbox(stream: bytes, vol) -> dict:
+    """The per-slice queries of the toolbox (geometry, one-label decoding, stream queries): each
+    gives DecodeError or, when ``vol`` is the stream's decoded volume, exactly its answer."""
+    res: dict = {}
+    res["voxel_counts"] = call(cc.voxel_counts, stream)
+    res["bounding_boxes"] = call(cc.bounding_boxes, stream, no_slice_conversion=True)
+    res["centroids"] = call(cc.centroids, stream)
+    res["edge_labels"] = call(cc.edge_labels, stream)
+    res["contacts"] = call(cc.contacts, stream)
+    res["vcg"] = call(cc.voxel_connectivity_graph, stream)
+    head = call(cc.header, stream)
+    sz = head.shape[2] if head is not FAILED else 0
+    res["labels_for_z_range"] = call(cc.labels_for_z_range, stream, 0, sz) if head is not FAILED else FAILED
+    labels = call(cc.labels, stream)
+    probe = int(labels[len(labels) // 2]) if labels is not FAILED and len(labels) else 0
+    res["decompress_label"] = call(cc.decompress, stream, probe)
+    res["decompress_label_crop"] = call(cc.decompress, stream, probe, 1, True)
+    res["voxel_counts_label"] = call(_count_of, stream, probe) if labels is not FAILED and len(labels) else FAILED
+    pc = res["point_cloud"] = call(cc.point_cloud, stream, [probe], skip_background=False)
+    pts = np.array([[0, 0, 0], [1, 2, 3], [5, 1, 0], [7, 7, 7], [2, 0, 1]])
+    res["select_enclosed_points"] = call(cc.select_enclosed_points, stream, probe, pts)
+    res["component_map"] = call(cc.component_map, stream, stream)
+    if vol is None or vol is FAILED or vol.size == 0:
+        return res
+    values, counts = np.unique(vol, return_counts=True)
+    expect = {
+        "voxel_counts": dict(zip(values.tolist(), counts.tolist())),
+        "labels_for_z_range": values,
+        "decompress_label": vol == probe,
+        "component_map": {v: v for v in values.tolist()},
+    }
+    for name, want in expect.items():
+        got = res[name]
+        same = (got is not FAILED and (np.array_equal(got, want) if isinstance(want, np.ndarray) else got == want))
+        if not same:
+            raise Finding(f"{name} differs from the decoded volume's answer")
+    boxes = res["bounding_boxes"]
+    for v in values.tolist():
+        where = np.argwhere(vol == v)
+        want = np.concatenate([where.min(axis=0), where.max(axis=0)]).tolist()
+        if boxes is FAILED or boxes[v].tolist() != want:
+            raise Finding("bounding_boxes differs from the decoded volume's answer")
+        cent = res["centroids"]
+        if cent is FAILED or not np.allclose(cent[v], where.mean(axis=0)):
+            raise Finding("centroids differs from the decoded volume's answer")
+    if res["voxel_counts_label"] != int((vol == probe).sum()):
+        raise Finding("voxel_counts(label) differs from the decoded volume's answer")
+    crop = res["decompress_label_crop"]
+    zs = np.flatnonzero((vol == probe).any(axis=(0, 1)))
+    if zs.size and (crop is FAILED or not np.array_equal(crop, (vol == probe)[:, :, zs[0]:zs[-1] + 1])):
+        raise Finding("decompress(label, crop=True) differs from the decoded volume's answer")
+    if pc is FAILED or probe in pc and set(map(tuple, pc[probe].tolist())) != surface_truth(vol, probe):
+        raise Finding("point_cloud differs from the decoded volume's surface")
+    inside = [bool(all(0 <= c < s for c, s in zip(p, vol.shape)) and vol[tuple(p)] == probe) for p in pts]
+    if res["select_enclosed_points"] is FAILED or res["select_enclosed_points"].tolist() != inside:
+        raise Finding("select_enclosed_points differs from the decoded volume's answer")
+    faces = [vol[:-1] != vol[1:], vol[:, :-1] != vol[:, 1:], vol[:, :, :-1] != vol[:, :, 1:]]
+    n_faces = sum(int(f.sum()) for f in faces)
+    zero_faces = sum(int((f & ((a == 0) | (b == 0))).sum()) for f, a, b in zip(
+        faces, [vol[:-1], vol[:, :-1], vol[:, :, :-1]], [vol[1:], vol[:, 1:], vol[:, :, 1:]]))
+    contacts = res["contacts"]
+    if contacts is FAILED or sum(contacts.values()) != n_faces - zero_faces:
+        raise Finding("contacts differs from the decoded volume's faces")
+    edges = set(np.unique(np.concatenate([vol[0].ravel(), vol[-1].ravel(), vol[:, 0].ravel(), vol[:, -1].ravel(),
+                                          vol[:, :, 0].ravel(), vol[:, :, -1].ravel()])).tolist())
+    if res["edge_labels"] is FAILED or res["edge_labels"] != edges:
+        raise Finding("edge_labels differs from the decoded volume's faces")
+    if res["vcg"] is FAILED or res["vcg"].shape != vol.shape:
+        raise Finding("voxel_connectivity_graph failed on a stream that decodes")
+    return res
+
+
+def check_stream(stream: bytes, parallel: int = 1, zsel: int = 0, toolbox: bool = False) -> dict:
     """Run every entry point on ``stream``, check the oracles; returns what each one gave.
 
     The result maps "header", "labels", "num_labels", "decompress", "verify", "remap" and
@@ -145,6 +244,8 @@ def check_stream(stream: bytes, parallel: int = 1, zsel: int = 0) -> dict:
                     # F10: single-label signed streams whose stored value has its top bit set
                     kind = "F10" if vol.dtype.kind == "i" and len(labels) == 1 else None
                     raise _finding(kind, "remap output decodes to other voxels than the mapping says")
+    if toolbox:
+        res["toolbox"] = check_toolbox(stream, vol)
     return res
 
 
