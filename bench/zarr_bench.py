@@ -291,10 +291,44 @@ def remap_table(vol, layouts, workdir):
 
 # --------------------------------------------------------------------------------------- e2e
 
+# A bench-only codec that costs nothing: chunks are stored as one byte and decode to an
+# uninitialized array. Reading an array written with it measures zarr's own cost (its pipeline,
+# thread hops and the copy of every chunk into the result), with no codec work and no I/O.
+_FREE_CODEC = """
+import asyncio
+import numpy as np
+from zarr.abc.codec import ArrayBytesCodec
+from zarr.registry import register_codec
+
+class FreeCodec(ArrayBytesCodec):
+    is_fixed_size = False
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls()
+
+    def to_dict(self):
+        return {"name": "bench_free"}
+
+    async def _decode_single(self, chunk_bytes, chunk_spec):
+        shape, dtype = chunk_spec.shape, chunk_spec.dtype.to_native_dtype()
+        array = await asyncio.to_thread(np.empty, shape, dtype)
+        return chunk_spec.prototype.nd_buffer.from_numpy_array(array)
+
+    async def _encode_single(self, chunk_array, chunk_spec):
+        return chunk_spec.prototype.buffer.from_bytes(b"\\0")
+
+    def compute_encoded_size(self, input_byte_length, chunk_spec):
+        raise NotImplementedError
+
+register_codec("bench_free", FreeCodec)
+"""
+
 _READ_SCRIPT = """
 import json, os, sys, time, warnings
 warnings.simplefilter("ignore")
 import numpy as np, zarr
+""" + _FREE_CODEC + """
 path, mode, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if mode == "zarr":
     z = zarr.open_array(path, mode="r")
@@ -353,8 +387,30 @@ def e2e_table(vol, chunk, reps, workdir):
         f"format 3 sharded ({chunk}^3 in {shard}^3)": dict(serializer=CrackleCodec(), compressors=None,
                                                             shards=(shard,) * 3),
     }
+    # Controls: zarr alone, the same arrays with a codec that does nothing (_FREE_CODEC): what the
+    # Zarr path costs by itself.
+    namespace: dict = {}
+    exec(_FREE_CODEC, namespace)
+    free = namespace["FreeCodec"]
+    controls = {
+        "control: format 3, a codec that costs nothing": dict(serializer=free(), compressors=None),
+        "control: format 3 sharded, a codec that costs nothing": dict(serializer=free(), compressors=None,
+                                                                       shards=(shard,) * 3),
+    }
     rows = []
     paths = {}
+    for name, kwargs in controls.items():
+        path = paths[name] = os.path.join(workdir, f"e2e-control{len(paths)}.zarr")
+        z = zarr.create_array(path, shape=shape, chunks=(chunk,) * 3, dtype=zyx.dtype, fill_value=0,
+                              overwrite=True, config={"write_empty_chunks": True}, **kwargs)
+        codec, raw_write = [], []
+        for _ in range(reps):
+            codec.append(_timed(codec_encode))
+            raw_write.append(_timed(lambda: write_array(z, zyx)))
+        codec, raw_write = _best(codec), _best(raw_write)
+        rows.append(dict(what=f"write, {name}: write_array", seconds=raw_write["wall"], cpu=raw_write["cpu"],
+                         codec_s=codec["wall"], codec_cpu=codec["cpu"], ratio=codec["wall"] / raw_write["wall"],
+                         cpu_ratio=codec["cpu"] / raw_write["cpu"]))
     for name, kwargs in arrays.items():
         path = paths[name] = os.path.join(workdir, f"e2e{len(paths)}.zarr")
 
@@ -384,7 +440,7 @@ def e2e_table(vol, chunk, reps, workdir):
         assert np.array_equal(zarr.open_array(path, mode="r")[...], zyx), name
 
     v3 = paths["format 3"]
-    for name, path in paths.items():
+    for name, path in [*list(paths.items())[len(controls):], *list(paths.items())[:len(controls)]]:
         codec, read = [], []
         for _ in range(reps):
             codec.append(_fresh_process(v3, "codec", threads))

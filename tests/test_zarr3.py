@@ -424,3 +424,24 @@ def test_format3_codec_receives_and_returns_views(tmp_path, monkeypatch):
     assert len(seen) == 2 and all(v.flags.f_contiguous and not v.flags.owndata for v in seen)
     assert np.array_equal(zarr.open_array(str(tmp_path / "a.zarr"), mode="r")[...], vol)
     assert len(written) == 2 and all(w.flags.f_contiguous and w.shape == (48, 32, 8) for w in written)
+
+
+def test_create_array_and_write_array(tmp_path):
+    from crackle_codec import Crackle
+    from crackle_codec.zarr3 import create_array, write_array
+
+    vol = em_stack((9, 70, 50))  # no axis a multiple of the chunks: edge chunks everywhere
+    z = create_array(str(tmp_path / "a.zarr"), data=vol, chunks=(4, 32, 32), fill_value=0)
+    assert z.config.write_empty_chunks and isinstance(z.serializer, CrackleCodec)
+    assert np.array_equal(zarr.open_array(str(tmp_path / "a.zarr"), mode="r")[...], vol)
+    s = create_array(str(tmp_path / "s.zarr"), data=vol, chunks=(4, 16, 16), shards=(8, 32, 32),
+                     compressors=ZstdCodec(level=3), markov_model_order=2, max_workers=3)
+    assert np.array_equal(zarr.open_array(str(tmp_path / "s.zarr"), mode="r")[...], vol)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        v2 = zarr.create_array(str(tmp_path / "v2.zarr"), shape=vol.shape, chunks=(4, 32, 32), dtype=vol.dtype,
+                               zarr_format=2, compressors=Crackle(), config={"write_empty_chunks": True})
+    write_array(v2, vol, max_workers=1)
+    assert np.array_equal(zarr.open_array(str(tmp_path / "v2.zarr"), mode="r")[...], vol)
+    with pytest.raises(ValueError, match="shape"):
+        write_array(v2, vol[:5])
