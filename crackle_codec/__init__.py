@@ -31,6 +31,7 @@ from .core import (
 from .io import load, save
 from .numcodecs_codec import Crackle
 from .chunks import chunk_labels, find_label, label_index, remap_array
+from .analytics import extract_label, label_stats, point_cloud_array
 from .view import view  # needs neuroglancer only when called
 
 __version__ = "0.1.0"
@@ -44,12 +45,15 @@ __all__ = [
     "compress",
     "contains",
     "decompress",
+    "extract_label",
     "find_label",
     "header",
     "label_index",
+    "label_stats",
     "labels",
     "load",
     "num_labels",
+    "point_cloud_array",
     "remap",
     "remap_array",
     "save",
