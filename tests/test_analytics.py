@@ -148,11 +148,11 @@ def test_extract_label(stored, volume):
 
 
 def whole_array_point_cloud(vol, chunks, x_axis, order, label):
-    """The reference's point_cloud on the whole array seen as one Crackle volume by the axis rule."""
-    import crackle
+    """crackle_codec.point_cloud on the whole array seen as one Crackle volume by the axis rule.
 
+    (Not the reference's: its surface differs and repeats voxels, see docs/api.md.)"""
     axes = stream_axes(chunks, x_axis, order)
-    xyz = crackle.point_cloud(crackle.compress(np.asfortranarray(vol.transpose(axes))), label)
+    xyz = crackle_codec.point_cloud(crackle_codec.compress(np.asfortranarray(vol.transpose(axes))), label)
     return xyz.astype(np.int64)[:, np.argsort(axes)]
 
 
