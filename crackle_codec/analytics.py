@@ -17,14 +17,15 @@ Per-chunk results are reduced across chunks with integer sums, so centroids are 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 import numpy as np
 
 from . import _crackle
-from .chunks import (Coords, Region, _check_label, _fits, _pool_map, _python_value, _region_chunks,
-                     _source)
+from .chunks import (DEFAULT_MAX_WORKERS, Coords, Region, _check_label, _fits, _pool_map, _python_value,
+                     _region_chunks, _source)
 from .core import _info
 from .core import compress as _compress
 from .core import labels as _stream_labels
@@ -44,7 +45,8 @@ _MERGE_ROWS = 1 << 20  # reduce the pending per-chunk tables once they hold this
 # =========================================================================== public API
 
 def label_stats(array: Any, *, labels: Optional[Iterable[int]] = None, region: Region = None,
-                max_workers: Optional[int] = None) -> dict[str, np.ndarray]:
+                max_workers: Optional[int] = None,
+                progress: Optional[Callable[[int], None]] = None) -> dict[str, np.ndarray]:
     """Voxel count, bounding box and centroid of every label of a Crackle Zarr array.
 
     Args:
@@ -54,6 +56,8 @@ def label_stats(array: Any, *, labels: Optional[Iterable[int]] = None, region: R
         region: only the voxels of this selection (a tuple of step-1 slices and/or ints in array
             coordinates, one per axis; missing axes whole). Coordinates stay array coordinates.
         max_workers: threads measuring chunks concurrently (default 16).
+        progress: called (in the calling thread) with the number of chunks just measured, as
+            batches of chunks complete; the total is ``len(chunk_labels(array, region=region))``.
 
     Returns:
         Columns sorted by label, ``n`` rows for ``n`` labels, ``d`` the array's number of axes:
@@ -81,7 +85,9 @@ def label_stats(array: Any, *, labels: Optional[Iterable[int]] = None, region: R
 
     pending: list[_Table] = []
     rows = 0
-    for part in _pool_map(work, src.batches(coords), max_workers):
+    for n, part in _imap(work, src.batches(coords), max_workers):
+        if progress is not None:
+            progress(n)
         pending.append(part)
         rows += part.size
         if rows > _MERGE_ROWS and len(pending) > 1:
@@ -180,6 +186,20 @@ def point_cloud_array(array: Any, label: int, *, max_workers: Optional[int] = No
 
 # ====================================================================== per-chunk statistics
 
+def _imap(fn: Callable[[list[Coords]], Any], batches: list[list[Coords]],
+          max_workers: Optional[int]) -> Iterator[tuple[int, Any]]:
+    """``(len(batch), fn(batch))`` for each batch, in order, as the thread pool completes them."""
+    workers = DEFAULT_MAX_WORKERS if max_workers is None else int(max_workers)
+    if workers < 1:
+        raise ValueError(f"max_workers must be >= 1, got {max_workers}")
+    if len(batches) <= 1 or workers == 1:
+        for batch in batches:
+            yield len(batch), fn(batch)
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(batches))) as pool:
+        yield from zip(map(len, batches), pool.map(fn, batches))
+
+
 class _Table:
     """Per-label sums: label, count, min, max and coordinate sums (int64) in array coordinates."""
 
@@ -220,7 +240,7 @@ class _Table:
         with np.errstate(invalid="ignore", divide="ignore"):
             centroid = self.total / self.count[:, None].astype(np.float64)
         return {"label": self.label, "voxel_count": self.count, "bbox_min": self.lo, "bbox_max": self.hi,
-                "centroid": centroid.reshape(self.size, -1)}
+                "centroid": centroid}
 
 
 def _region_box(src: Any, region: Region) -> Box:

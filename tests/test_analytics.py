@@ -118,6 +118,8 @@ def test_label_stats_region_and_labels(stored, volume):
     got = label_stats(z, labels=chosen)
     keep = np.isin(expect["label"], chosen)
     assert_same(got, {k: v[keep] for k, v in expect.items()})
+    none = label_stats(z, labels=[2**31 - 7])
+    assert none["label"].size == 0 and none["bbox_min"].shape == (0, 3) and none["centroid"].shape == (0, 3)
     single = label_stats(z, region=(40, 20), labels=[int(vol[40, 20, 5])])
     assert single["label"].tolist() == [vol[40, 20, 5]]
     assert single["bbox_min"][0, :2].tolist() == [40, 20]
@@ -213,3 +215,41 @@ def test_bad_arguments(stored):
         label_stats(z, region=(slice(0, 10, 2),))
     with pytest.raises(TypeError):
         label_stats(np.zeros((4, 4, 4)))
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+def test_cli_stats_and_extract(tmp_path, volume, capsys):
+    import json
+
+    from crackle_codec import cli
+
+    vol, fill = volume
+    path = tmp_path / "cli.zarr"
+    create("v3", path, vol.shape, vol.dtype, fill)[...] = vol
+    expect = numpy_stats(vol)
+    assert cli.main(["stats", str(path), "--json", str(tmp_path / "s.json"), "--workers", "2"]) == 0
+    got = json.loads((tmp_path / "s.json").read_text())
+    assert got["label"] == expect["label"].tolist()
+    assert got["voxel_count"] == expect["voxel_count"].tolist()
+    assert got["bbox_max"] == expect["bbox_max"].tolist()
+    label = int(expect["label"][5])
+    capsys.readouterr()
+    assert cli.main(["stats", str(path), "--label", str(label), "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("label\tvoxel_count") and lines[1].split("\t")[:2] == [
+        str(label), str(expect["voxel_count"][5])]
+    assert cli.main(["stats", str(path), "--label", "12345678", "--no-progress"]) == 1  # absent
+    assert "12345678" in capsys.readouterr().err
+    assert cli.main(["stats", str(path), "--label", "-1"]) == 2  # cannot be in a uint32 array
+
+    out = tmp_path / "mask.npy"
+    assert cli.main(["extract", str(path), str(label), "-o", str(out)]) == 0
+    mask = np.load(out)
+    where = np.argwhere(vol == label)
+    lo, hi = where.min(axis=0), where.max(axis=0) + 1
+    assert np.array_equal(mask, vol[tuple(slice(a, b) for a, b in zip(lo, hi))] == label)
+    assert ",".join(map(str, lo.tolist())) in capsys.readouterr().out
+    assert cli.main(["extract", str(path), str(label), "-o", str(out)]) == 1  # exists, no -f
+    assert cli.main(["extract", str(path), "12345678", "-o", str(tmp_path / "m2.npy")]) == 1
+    assert cli.main(["extract", str(path), str(label), "-o", str(tmp_path / "m.tif")]) == 2
