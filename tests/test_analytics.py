@@ -253,3 +253,16 @@ def test_cli_stats_and_extract(tmp_path, volume, capsys):
     assert cli.main(["extract", str(path), str(label), "-o", str(out)]) == 1  # exists, no -f
     assert cli.main(["extract", str(path), "12345678", "-o", str(tmp_path / "m2.npy")]) == 1
     assert cli.main(["extract", str(path), str(label), "-o", str(tmp_path / "m.tif")]) == 2
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint64])
+def test_signed_and_bool(tmp_path, dtype):
+    rng = np.random.default_rng(5)
+    vol = rng.integers(-3, 3, (20, 19, 17)).astype(dtype) if dtype != np.bool_ else rng.integers(0, 2, (20, 19, 17)) > 0
+    for kind in ("v3", "v2-C", "v3-transpose"):
+        z = create(kind, tmp_path / f"{kind}.zarr", vol.shape, vol.dtype, vol.dtype.type(0), chunks=(8, 8, 8))
+        z[...] = vol
+        assert_same(label_stats(z), numpy_stats(vol))
+        mask, offset = extract_label(z, 1)
+        where = np.argwhere(vol == 1)
+        assert offset == tuple(where.min(axis=0).tolist()) and mask.sum() == len(where)
