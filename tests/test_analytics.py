@@ -102,8 +102,10 @@ def test_label_stats_exact(stored, volume):
     assert np.array_equal(z[...], vol)
     if "sharded" not in kind:
         assert z.nchunks_initialized < z.nchunks  # missing chunks are exercised
-    got = label_stats(z, max_workers=2)
+    calls = []
+    got = label_stats(z, max_workers=2, progress=calls.append)
     assert_same(got, numpy_stats(vol))
+    assert sum(calls) == 5 * 5 * 4 and len(calls) > 1  # every chunk reported, batch by batch
     assert fill in got["label"]
 
 
