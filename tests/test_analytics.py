@@ -268,3 +268,20 @@ def test_signed_and_bool(tmp_path, dtype):
         mask, offset = extract_label(z, 1)
         where = np.argwhere(vol == 1)
         assert offset == tuple(where.min(axis=0).tolist()) and mask.sum() == len(where)
+
+
+@pytest.mark.parametrize("name", ["connectomics_512", "flyem_medulla_ws", "atlas_glasser_mni1mm",
+                                  "ovule_cells_100", "nuclei2d_stardist"])
+def test_real_volumes(tmp_path, name):
+    vol = np.ascontiguousarray(crop(name, (90, 100, 110)).T)  # (z, y, x) as Zarr keeps it
+    chunks = (32,) * vol.ndim
+    z = create("v3-sharded+zstd", tmp_path / "a.zarr", vol.shape, vol.dtype, 0, chunks=chunks)
+    z[...] = vol
+    expect = numpy_stats(vol, offset=(0,) * vol.ndim)
+    assert_same(label_stats(z), expect)
+    label = int(expect["label"][np.argsort(expect["voxel_count"])[len(expect["label"]) // 2]])
+    mask, offset = extract_label(z, label)
+    where = np.argwhere(vol == label)
+    lo, hi = where.min(axis=0), where.max(axis=0) + 1
+    assert offset == tuple(lo.tolist())
+    assert np.array_equal(mask, vol[tuple(slice(a, b) for a, b in zip(lo, hi))] == label)
