@@ -285,3 +285,17 @@ def test_real_volumes(tmp_path, name):
     lo, hi = where.min(axis=0), where.max(axis=0) + 1
     assert offset == tuple(lo.tolist())
     assert np.array_equal(mask, vol[tuple(slice(a, b) for a, b in zip(lo, hi))] == label)
+
+
+def test_corrupt_chunk_raises_decode_error(tmp_path):
+    vol = np.ascontiguousarray(crop("ovule_cells_100", (32, 32, 32)).T)
+    z = create("v3", tmp_path / "a.zarr", vol.shape, vol.dtype, 0)
+    z[...] = vol
+    chunk = tmp_path / "a.zarr" / "c" / "1" / "0" / "1"
+    good = chunk.read_bytes()
+    for bad in (good[:20], good[:-7]):
+        chunk.write_bytes(bad)
+        label = int(vol[16, 0, 16])
+        for call in (lambda: label_stats(z), lambda: extract_label(z, label), lambda: point_cloud_array(z, label)):
+            with pytest.raises(crackle_codec.DecodeError, match=r"chunk \(1, 0, 1\)"):
+                call()
