@@ -32,7 +32,7 @@ from .io import load, save
 from .numcodecs_codec import Crackle
 from .chunks import chunk_labels, find_label, label_index, remap_array
 from .analytics import extract_label, label_stats, point_cloud_array
-from .view import view  # needs neuroglancer only when called
+from .viewer import view  # needs neuroglancer only when called
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,6 @@ makes Neuroglancer's screenshot call wait forever.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shlex
@@ -31,7 +30,7 @@ if int(zarr.__version__.split(".")[0]) < 3:
 
 from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
 
-view_module = importlib.import_module("crackle_codec.view")  # crackle_codec.view is the function
+from crackle_codec import viewer as view_module
 HERE = Path(__file__).resolve().parent
 SCREENSHOT_SCRIPT = HERE / "view_screenshot.py"
 BROWSER_TIMEOUT = 240
@@ -118,6 +117,13 @@ def test_axes_defaults_metadata_and_override(tmp_path):
     v2 = _write(tmp_path / "c.zarr", seg, zarr_format=2)
     v2.attrs["_ARRAY_DIMENSIONS"] = ["x", "y", "z"]
     assert view_module.open_volume(str(tmp_path / "c.zarr")).axes == ("x", "y", "z")
+    # Stored as the reverse of its axes, as convert writes a Fortran-ordered (x, y, z) volume.
+    from zarr.codecs import TransposeCodec
+
+    reversed3 = _write(tmp_path / "t.zarr", seg, filters=[TransposeCodec(order=(2, 1, 0))])
+    assert view_module.open_volume(reversed3).axes == ("x", "y", "z")
+    reversed2 = _write(tmp_path / "f.zarr", seg, zarr_format=2, order="F")
+    assert view_module.open_volume(reversed2).axes == ("x", "y", "z")
     assert view_module.open_volume(named, axes="z,y,x").axes == ("z", "y", "x")
     assert view_module.open_volume(named, axes="zyx").axes == ("z", "y", "x")
     crackle_codec.save(np.asfortranarray(seg), tmp_path / "f.ckl")

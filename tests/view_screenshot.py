@@ -88,7 +88,7 @@ def screenshot(source: str, out: str, *, axes: str | None = None, labels: list[i
 
     decodes = _count_codec_decodes()
     counter = _Counter()
-    log = logging.getLogger("crackle_codec.view")
+    log = logging.getLogger("crackle_codec.viewer")
     log.setLevel(logging.DEBUG)
     log.addHandler(counter)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import signal
@@ -48,7 +47,7 @@ def _setup_view(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", metavar="PATH", help="an image to show beside it (Zarr array or .npy)")
     p.add_argument("--axes", metavar="NAMES",
                    help="axis names in array order, e.g. x,y,z (default: OME-Zarr metadata, else the array's "
-                        "dimension_names, else z,y,x)")
+                        "dimension_names, else x,y,z for an array stored Fortran-style, else z,y,x)")
     p.add_argument("--voxel-size", type=_floats_arg, metavar="S1,S2,S3",
                    help="voxel size per axis, in array order (default: OME-Zarr metadata, else 1)")
     p.add_argument("--units", metavar="UNIT", help="unit of the voxel size, e.g. nm (default: none)")
@@ -72,7 +71,8 @@ def _stop_on_signals() -> None:
 
 def run_view(args: argparse.Namespace) -> int:
     cc = _codec()
-    view_module = importlib.import_module("crackle_codec.view")  # cc.view is the function
+    from ... import viewer as view_module
+
     if not os.path.exists(args.path) and "://" not in args.path:
         raise CLIError(f"{args.path}: no such file or directory")
     if args.image and not os.path.exists(args.image):

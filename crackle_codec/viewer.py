@@ -12,7 +12,9 @@ multiscale group (its resolution levels are served as Neuroglancer's scales), a 
 file (``.ckl.gz`` & co.), a ``.npy`` file (memory-mapped) or an in-memory numpy array.
 
 Axes: from OME-Zarr ``multiscales`` metadata; else the array's ``dimension_names`` (format 3) or
-``_ARRAY_DIMENSIONS`` attribute (format 2); else Zarr's convention ``(z, y, x)``, ``(c, z, y, x)``,
+``_ARRAY_DIMENSIONS`` attribute (format 2); else ``(x, y, z)`` for a 3D array stored as the reverse
+of its axes (``order="F"`` in format 2, a ``TransposeCodec(order=(2, 1, 0))`` first in format 3: how
+a Fortran-ordered volume is written); else Zarr's convention ``(z, y, x)``, ``(c, z, y, x)``,
 ``(t, c, z, y, x)`` (``(y, x)`` in 2D). A ``.ckl`` stream decodes to ``(x, y, z)`` when it is
 Fortran-ordered and is read as ``(z, y, x)`` when C-ordered. ``axes=`` overrides all of these.
 
@@ -286,12 +288,27 @@ def _zarr_level(array: Any, cache: _DecodedCache, name: str, factors: tuple[int,
 
 
 def _zarr_axes(array: Any) -> Optional[tuple[str, ...]]:
-    names = getattr(getattr(array, "metadata", None), "dimension_names", None)
+    """Axis names from the array's metadata: its names, else what its layout says, else None."""
+    metadata = getattr(array, "metadata", None)
+    names = getattr(metadata, "dimension_names", None)
     if names is None:
         names = dict(array.attrs).get("_ARRAY_DIMENSIONS")
     if names and all(isinstance(n, str) and n for n in names) and len(set(names)) == len(names):
         return tuple(names)
+    if array.ndim == 3 and _stored_reversed(metadata):
+        return ("x", "y", "z")
     return None
+
+
+def _stored_reversed(metadata: Any) -> bool:
+    """True for a 3D array stored as the reverse of its axes: format 2 with ``order="F"``, or format 3
+    whose first codec is ``TransposeCodec(order=(2, 1, 0))``. That is how ``crackle-zarr convert`` and
+    the axis rule store a Fortran-ordered volume, which by this project's convention is (x, y, z)."""
+    if getattr(metadata, "zarr_format", None) == 2:
+        return getattr(metadata, "order", "C") == "F"
+    codecs = getattr(metadata, "codecs", None) or ()
+    first = codecs[0] if codecs else None
+    return type(first).__name__ == "TransposeCodec" and tuple(getattr(first, "order", ())) == (2, 1, 0)
 
 
 def _multiscales(attrs: dict) -> Optional[dict]:
