@@ -47,7 +47,8 @@ EOF
 # The decoder-facing tests. Other engineers' files are run when present.
 tests=(tests/test_corruption.py tests/test_hostile.py tests/test_encoder_inputs.py tests/test_concurrency.py)
 for t in tests/test_malformed.py tests/test_shared_streams.py tests/test_roundtrip.py tests/test_golden.py \
-         tests/test_bombs.py tests/test_hardening.py tests/test_toolbox_queries.py; do
+         tests/test_bombs.py tests/test_hardening.py tests/test_toolbox_queries.py tests/test_toolbox_corruption.py \
+         tests/test_toolbox_ops.py; do
   [ -f "$t" ] && tests+=("$t")
 done
 echo "== sanitize: pytest ${tests[*]}"

@@ -16,7 +16,7 @@ except ImportError as _exc:
     ) from _exc
 _sys.modules[__name__ + "._crackle"] = _crackle  # its name inside the package: crackle_codec._crackle
 
-from .errors import DecodeError, SliceOutOfRange  # noqa: E402  (after the compiled core, which they use)
+from .errors import DecodeError, MissingLabelsError, SliceOutOfRange  # noqa: E402  (after the compiled core, which they use)
 from .core import (
     Header,
     compress,
@@ -33,13 +33,61 @@ from .numcodecs_codec import Crackle
 from .chunks import chunk_labels, find_label, label_index, remap_array
 from .analytics import extract_label, label_stats, point_cloud_array
 from .viewer import view  # needs neuroglancer only when called
+from .operations import (
+    add_scalar,
+    apply_binary_mask,
+    ascontiguousarray,
+    asfortranarray,
+    astype,
+    floordiv_scalar,
+    mask,
+    mask_except,
+    mode_pooling_2x2x1,
+    multiply_scalar,
+    recompress,
+    reencode,
+    refit,
+    renumber,
+    subtract_scalar,
+)
+from .assemble import array_equal, full, ones, zeros, zshatter, zsplit, zstack
+from .array import CrackleArray, compressa
+from .io import aload, bload, save_numpy
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CrackleArray",
+    "add_scalar",
+    "aload",
+    "apply_binary_mask",
+    "array_equal",
+    "ascontiguousarray",
+    "asfortranarray",
+    "astype",
+    "bload",
+    "compressa",
+    "floordiv_scalar",
+    "full",
+    "mask",
+    "mask_except",
+    "mode_pooling_2x2x1",
+    "multiply_scalar",
+    "ones",
+    "recompress",
+    "reencode",
+    "refit",
+    "renumber",
+    "save_numpy",
+    "subtract_scalar",
+    "zeros",
+    "zshatter",
+    "zsplit",
+    "zstack",
     "Crackle",
     "DecodeError",
     "Header",
+    "MissingLabelsError",
     "SliceOutOfRange",
     "chunk_labels",
     "compress",

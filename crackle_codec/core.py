@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from . import _crackle
-from .errors import DecodeError, SliceOutOfRange
+from .errors import DecodeError, MissingLabelsError, SliceOutOfRange
 
 __all__ = [
     "Header",
@@ -476,105 +476,134 @@ def _to_stored(values: np.ndarray, width: int) -> np.ndarray:
     return as_u64
 
 
-def _check_mapping(mapping: Mapping, dtype: np.dtype) -> dict[int, int]:
-    """``mapping`` as ``{int: int}``, every key and value an integer of ``dtype``'s range.
-
-    TypeError for a key or value that is not an integer (floats, strings, None, bools); ValueError
-    for one outside the dtype. Every entry is checked, whether or not the stream holds its key:
-    a key that can never match is a mistake, not something to skip.
-    """
+def _check_mapping_keys(mapping: Mapping, dtype: np.dtype, keys: Optional[np.ndarray]) -> None:
+    """TypeError for a key that is not an integer (floats, strings, None, bools), ValueError for one
+    outside ``dtype``. Every key is checked, whether or not the stream holds it: a key that can
+    never match is a mistake, not something to skip. ``keys``: the keys as an integer array when
+    they are known to be plain integers (checked by range alone)."""
     info = np.iinfo(dtype)
-    clean: dict[int, int] = {}
-    for old, new in mapping.items():
+    if keys is not None:
+        if keys.size and (int(keys.min()) < info.min or int(keys.max()) > info.max):
+            bad = next(int(k) for k in keys.tolist() if not info.min <= k <= info.max)
+            raise ValueError(f"mapping key {bad} is not a value of the volume's dtype {dtype}")
+        return
+    for old in mapping:
         if isinstance(old, (bool, np.bool_)) or not isinstance(old, (numbers.Integral, np.integer)):
             hint = (" (keys read from JSON are strings: convert them, e.g. {int(k): v for k, v in mapping.items()})"
                     if isinstance(old, (str, bytes)) else "")
             raise TypeError(f"mapping keys must be integers, got {old!r} ({type(old).__name__}){hint}")
-        if isinstance(new, (bool, np.bool_)) or not isinstance(new, (numbers.Integral, np.integer)):
-            raise TypeError(f"mapping values must be integers; {old!r} maps to {new!r} ({type(new).__name__})")
         if not info.min <= int(old) <= info.max:
             raise ValueError(f"mapping key {old} is not a value of the volume's dtype {dtype}")
-        if not info.min <= int(new) <= info.max:
-            raise ValueError(f"label {old} maps to {new}, which does not fit the volume's dtype {dtype}")
-        clean[int(old)] = int(new)
-    return clean
 
 
-def _apply_mapping(values: np.ndarray, mapping: dict[int, int], preserve_missing_labels: bool) -> np.ndarray:
-    present = values.tolist()
-    if not preserve_missing_labels:
-        missing = sorted(set(v for v in present if v not in mapping))
-        if missing:
-            shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
-            raise ValueError(f"{len(missing)} label(s) of the stream are missing from the mapping: {shown} "
-                             "(pass preserve_missing_labels=True to keep them unchanged)")
-    return np.array([mapping.get(v, v) for v in present], dtype=values.dtype).reshape(values.shape)
+def _missing_labels(missing: list[int]) -> MissingLabelsError:
+    shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+    return MissingLabelsError(f"{len(missing)} label(s) of the stream are missing from the mapping: {shown} "
+                              "(pass preserve_missing_labels=True to keep them unchanged)")
 
 
-def remap(data: BytesLike, mapping: Mapping[int, int], *, preserve_missing_labels: bool = False) -> bytes:
+def _apply_mapping(values: np.ndarray, mapping: Mapping, preserve_missing_labels: bool) -> Union[list[int], np.ndarray]:
+    """``mapping`` applied to each of ``values``, as Python ints or an integer array (the one
+    mapping validation: keys by ``_check_mapping_keys``, values must be integers).
+
+    Value ranges are left to the caller: remap widens the volume's dtype when a value needs it.
+    """
+    arrays = _crackle.int_dict_arrays(mapping) if isinstance(mapping, dict) and mapping else None
+    _check_mapping_keys(mapping, values.dtype, None if arrays is None else arrays[0])
+    fast = _apply_mapping_vectorized(values, mapping, preserve_missing_labels, arrays)
+    if fast is not None:
+        return fast
+    out = []
+    missing = []
+    for value in values.tolist():
+        if value in mapping:
+            new = mapping[value]
+        elif preserve_missing_labels:
+            new = value
+        else:
+            missing.append(value)
+            continue
+        if type(new) is not int and (isinstance(new, (bool, np.bool_))
+                                     or not isinstance(new, (numbers.Integral, np.integer))):
+            raise TypeError(f"mapping values must be integers; {value} maps to {new!r} ({type(new).__name__})")
+        out.append(int(new))
+    if missing:
+        raise _missing_labels(sorted(set(missing)))
+    return out
+
+
+def _apply_mapping_vectorized(values: np.ndarray, mapping: Mapping, preserve_missing_labels: bool,
+                              arrays: Optional[tuple[np.ndarray, np.ndarray]]) -> Optional[np.ndarray]:
+    """The common case of ``_apply_mapping`` (a dict of Python or numpy integers) with numpy
+    lookups instead of one dict lookup per label; None for anything else (the general loop then
+    decides, and raises the errors)."""
+    if not isinstance(mapping, dict) or not mapping or values.dtype.kind not in "ui":
+        return None
+    if arrays is not None:  # Python ints within int64: the usual dict
+        k, v = arrays
+    else:
+        keys, vals = list(mapping.keys()), list(mapping.values())
+        for items in (keys, vals):
+            if not all(t is int or (isinstance(t, type) and issubclass(t, np.integer)) for t in set(map(type, items))):
+                return None
+        try:
+            k, v = np.array(keys), np.array(vals)
+        except (OverflowError, ValueError, TypeError):
+            return None
+    if k.dtype.kind not in "ui" or v.dtype.kind not in "ui":
+        return None  # beyond 64 bits, or mixed signs past int64: object arrays
+    common = np.result_type(values.dtype, k.dtype, v.dtype)
+    if common.kind not in "ui":
+        return None  # uint64 next to a signed type: no integer type holds both
+    if k.size > 1 and not (k[1:] > k[:-1]).all():  # a dict built from sorted labels needs no sort
+        order = np.argsort(k, kind="stable")
+        k, v = k[order], v[order]
+    k, v = k.astype(common, copy=False), v.astype(common, copy=False)
+    wide = values.astype(common, copy=False)
+    at = np.searchsorted(k, wide)
+    np.minimum(at, k.size - 1, out=at)
+    found = k[at] == wide
+    if not found.all():
+        if not preserve_missing_labels:
+            raise _missing_labels(np.unique(values[~found]).tolist())
+        return np.where(found, v[at], wide)
+    return v[at]
+
+
+def remap(data: BytesLike, mapping: Mapping[int, int], preserve_missing_labels: bool = False,
+          in_place: bool = False, parallel: int = 0) -> Union[bytes, bytearray, memoryview, np.ndarray]:
     """Rewrite the label values of a stream without touching its crack codes.
 
     Every label ``v`` becomes ``mapping[v]``. Several labels may map to one value (a merge). A label
-    missing from ``mapping`` raises ValueError (naming the missing labels) unless
-    ``preserve_missing_labels`` is True, in which case it keeps its value. Keys and values must be
-    integers (TypeError otherwise: convert string keys read from JSON first) within the volume's
-    dtype (ValueError otherwise), checked for every entry; ``preserve_missing_labels`` must be a bool.
+    missing from ``mapping`` raises ``MissingLabelsError`` (a KeyError and a ValueError, naming the
+    missing labels) unless ``preserve_missing_labels`` is True, in which case it keeps its value.
+    Keys must be integers of the volume's dtype (TypeError otherwise: convert string keys read from
+    JSON first; ValueError for one outside the dtype), checked for every entry; values must be
+    integers; ``preserve_missing_labels`` must be a bool. A new value that does not fit the
+    volume's dtype widens it, as the reference does (uint16 -> uint32 ..., int8 -> int16 ...);
+    ValueError if no dtype of the volume's kind holds it (a negative value in an unsigned volume,
+    or beyond 64 bits).
 
-    FLAT streams come back sorted and deduplicated (merged labels share one entry), so ``labels``
-    stays exact. PINS streams keep one entry per original label, so a merge leaves duplicates and
-    sets the header's U/M bits as the format prescribes. The header CRC8 and the labels CRC32C are
+    The label list keeps one entry per original label, as the reference's does: a merge leaves
+    duplicates and an unsorted list, which the header's U/M bits flag as the format prescribes
+    (``labels`` still reports each value once). The header CRC8 and the labels CRC32C are
     recomputed; everything else is copied byte for byte. The labels CRC of the input is checked
     first, so a corrupted labels section is never silently re-signed.
+
+    ``in_place=True`` writes the result into ``data`` itself and returns it when ``data`` is a
+    writable buffer (bytearray, writable memoryview or uint8 array) and the stream keeps its
+    size (one entry per original label, same widths); otherwise a new ``bytes`` is returned.
+    ``bytes`` objects are never modified. ``parallel`` is accepted for compatibility (labels-only
+    work is single-threaded).
     """
     if not isinstance(mapping, Mapping):
         raise TypeError(f"mapping must be a dict-like Mapping, not {type(mapping).__name__}")
     if not isinstance(preserve_missing_labels, (bool, np.bool_)):
         raise TypeError(f"preserve_missing_labels must be a bool, got {preserve_missing_labels!r}")
-    buf, info = _verified_info(data)
-    mapping = _check_mapping(mapping, _dtype_of(info))
-    stream = bytes(buf)
-    if info["sx"] * info["sy"] * info["sz"] == 0:
-        return stream
+    _check_parallel(parallel)
+    from .operations import remap_values  # operations builds on this module
 
-    ssb = info["stored_width"]
-    label_offset = info["label_offset"]
-    label_end = label_offset + info["label_bytes"]
-    n = info["num_unique"]
-    signed = bool(info["signed"])
-    old_values, old_bg = _label_values(buf, info)
-
-    if info["label_format"] == 0:
-        new_values = _apply_mapping(old_values, mapping, preserve_missing_labels)
-        width = _stored_width_for(new_values, signed, info["data_width"])
-        stored = _to_stored(new_values, width)
-        unique, inverse = np.unique(stored, return_inverse=True)
-        keys = np.frombuffer(buf, dtype=f"<u{info['key_width']}", count=info["num_components"],
-                             offset=info["keys_offset"])
-        new_keys = inverse.astype(np.uint64)[keys]
-        key_width = _width_of_count(unique.size)
-        cc_per_grid = stream[info["cc_per_grid_offset"]:info["keys_offset"]]
-        section = b"".join([
-            np.uint64(unique.size).astype("<u8").tobytes(),
-            unique.astype(f"<u{width}").tobytes(),
-            cc_per_grid,
-            new_keys.astype(f"<u{key_width}").tobytes(),
-        ])
-        unsorted, duplicated = False, False
-    else:
-        both = _apply_mapping(np.concatenate([old_bg, old_values]), mapping, preserve_missing_labels)
-        width = max(_stored_width_for(both, signed, info["data_width"]), 1)
-        stored = _to_stored(both, width)
-        rest = stream[info["unique_offset"] + n * ssb:label_end]
-        section = b"".join([
-            stored[:1].astype(f"<u{width}").tobytes(),
-            np.uint64(n).astype("<u8").tobytes(),
-            stored[1:].astype(f"<u{width}").tobytes(),
-            rest,
-        ])
-        unsorted = bool(np.any(stored[2:] < stored[1:-1])) if n > 1 else False
-        duplicated = np.unique(stored).size != stored.size
-
-    return _crackle.replace_labels(buf, section, width, unsorted, duplicated)
+    return remap_values(data, lambda values: _apply_mapping(values, mapping, preserve_missing_labels), in_place)
 
 
 def _width_of_count(value: int) -> int:

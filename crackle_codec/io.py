@@ -21,7 +21,7 @@ import numpy as np
 from .core import BytesLike, compress, decompress, header
 from .errors import DecodeError
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "aload", "bload", "save_numpy"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -88,13 +88,18 @@ def save(obj: Union[np.ndarray, BytesLike], path: Union[PathLike, IO[bytes]], *,
     memoryview, which is checked to be a Crackle stream (header and layout) before it is written.
     The file is a plain Crackle stream (conventionally ``.ckl``); a name ending in ``.gz``,
     ``.bz2``, ``.xz``, ``.lzma`` (an ``.xz`` container, as the reference writes) or ``.zst`` adds
-    that outer compression layer. ``path`` may also be a binary file object (no layer then).
+    that outer compression layer. ``path`` may also be a binary file object (no layer then). A CrackleArray is saved as
+    its stream.
 
     The file is written to a temporary name and renamed into place, so a failure never leaves a
     truncated file or destroys the one it would have replaced. ``overwrite=False`` raises
     FileExistsError instead of replacing an existing file (the default replaces it, as the
     reference's ``save`` does).
     """
+    from .array import CrackleArray
+
+    if isinstance(obj, CrackleArray):
+        obj = obj.binary
     if isinstance(obj, np.ndarray):
         data = compress(obj, **compress_kwargs)
     else:
@@ -204,3 +209,74 @@ def _decompress_layer(layer: str, decompress_layer: Callable[[bytes], bytes], da
     except _LAYER_ERRORS as exc:
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise DecodeError(f"{layer} layer: corrupt or truncated {layer} data ({detail})") from exc
+
+
+# --------------------------------------------------- file-like objects, CrackleArray, .npy
+
+def _read(filelike: Union[PathLike, IO[bytes]], allow_mmap: bool = False) -> Union[bytes, "mmap.mmap"]:
+    """The stream in a path or a readable file-like object, its outer layer undone (see ``load``);
+    ``allow_mmap`` maps a plain (layerless) file instead of reading it."""
+    if _is_file_object(filelike):
+        return _undo_layer(bytes(filelike.read()), None)
+    named = _layer_named(filelike)
+    if named is None and allow_mmap and os.path.getsize(filelike) > 0:  # mmap refuses empty files
+        import mmap
+
+        with open(filelike, "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        if mapped[:len(CRACKLE_MAGIC)] == CRACKLE_MAGIC:
+            return mapped
+        return _undo_layer(bytes(mapped), None)
+    with open(filelike, "rb") as f:
+        return _undo_layer(f.read(), named)
+
+
+def bload(filelike, allow_mmap: bool = False):
+    """The stream in a file (path or file-like object), not decoded; ``allow_mmap`` maps an
+    uncompressed file instead of reading it. Its header is checked."""
+    data = _read(filelike, allow_mmap)
+    header(data)
+    return data
+
+
+def aload(filelike, allow_mmap: bool = False):
+    """The stream in a file as a CrackleArray (see ``bload``)."""
+    from .array import CrackleArray
+
+    return CrackleArray(bload(filelike, allow_mmap))
+
+
+def save_numpy(arr, filelike, block_size: int = 200_000_000) -> None:
+    """Write an array, CrackleArray or stream as a ``.npy`` file (path or file-like object).
+
+    A stream is decoded about ``block_size`` bytes of slices at a time and written in Fortran
+    order (z blocks are contiguous there), so memory stays bounded by a block. A path ending in
+    ``.gz``, ``.bz2`` or ``.xz`` is written through that compressor.
+    """
+    from .array import CrackleArray
+
+    if isinstance(arr, np.ndarray):
+        def write(f):
+            np.save(f, arr)
+    else:
+        binary = arr.binary if isinstance(arr, CrackleArray) else arr
+        h = header(binary)
+        sx, sy, sz = h.shape
+        per_slice = max(1, sx * sy * h.dtype.itemsize)
+        step = max(1, int(block_size) // per_slice)
+
+        def write(f):
+            np.lib.format.write_array_header_2_0(
+                f, {"descr": np.lib.format.dtype_to_descr(h.dtype), "fortran_order": True, "shape": (sx, sy, sz)})
+            for z0 in range(0, sz, step):
+                block = decompress(binary, z=slice(z0, min(sz, z0 + step)))
+                f.write(np.asfortranarray(block).tobytes(order="F"))
+
+    if hasattr(filelike, "write"):
+        write(filelike)
+        return
+    openers = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    name = os.fspath(filelike).lower()
+    opener = next((fn for ext, fn in openers.items() if name.endswith(ext)), open)
+    with opener(filelike, "wb") as f:
+        write(f)

@@ -53,7 +53,7 @@ def codec_kwargs(config: Any) -> dict[str, Any]:
     mapping it was not written with.
     """
     config = dict(config)
-    unknown = sorted(set(config) - {"markov_model_order", "allow_pins", X_AXIS_FIELD})
+    unknown = sorted(set(config) - {"markov_model_order", "allow_pins", "optimize", X_AXIS_FIELD})
     if unknown:
         raise ValueError(f"unknown Crackle codec configuration fields {unknown}: this array needs a newer "
                          "crackle_codec")
@@ -126,14 +126,14 @@ def to_chunk(volume: np.ndarray, shape: Sequence[int], x_axis: Optional[str], or
 # ------------------------------------------------------------------------------- encode / decode
 
 def encode_chunk(chunk: np.ndarray, x_axis: Optional[str], order: str, *, markov_model_order: int,
-                 allow_pins: bool) -> bytes:
+                 allow_pins: bool, optimize: bool = False) -> bytes:
     """The Crackle stream of a chunk (bool or integer, native byte order)."""
     if x_axis is None and chunk.ndim > 3:
         stream_axes(chunk.shape, None, order)  # raises for more than 3 long axes
         chunk = np.squeeze(chunk, axis=tuple(i for i, s in enumerate(chunk.shape) if s == 1))
     elif x_axis is not None:
         chunk = to_stream(chunk, x_axis, order)
-    return compress(chunk, allow_pins=allow_pins, markov_model_order=markov_model_order)
+    return compress(chunk, allow_pins=allow_pins, markov_model_order=markov_model_order, optimize=optimize)
 
 
 def stream_header(data: Any) -> tuple[int, int, int, np.dtype, bool]:

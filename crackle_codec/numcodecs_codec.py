@@ -52,6 +52,15 @@ def _check_options(markov_model_order: Any, allow_pins: Any) -> tuple[int, bool]
     return int(markov_model_order), bool(allow_pins)
 
 
+def _check_optimize(optimize: Any, markov_model_order: int, allow_pins: bool) -> bool:
+    if not isinstance(optimize, (bool, np.bool_)):
+        raise TypeError(f"optimize must be a bool, got {optimize!r}")
+    if optimize and (markov_model_order or allow_pins):
+        raise ValueError("optimize=True chooses the label format and markov order of each chunk itself: "
+                         "leave markov_model_order and allow_pins at their defaults")
+    return bool(optimize)
+
+
 def _check_dtype(dtype: np.dtype) -> None:
     """TypeError unless ``dtype`` is a bool or integer dtype in native byte order."""
     dtype = np.dtype(dtype)
@@ -129,6 +138,9 @@ class Crackle(Codec):
             smaller chunks at a lower speed (5 is a good choice).
         allow_pins: write the PINS label format where it applies (smaller for labels that run
             through many slices; slower to encode). Default False (FLAT labels).
+        optimize: choose, per chunk, the label format and markov order that give the smallest
+            stream (``compress(..., optimize=True)``); leave the two options above at their
+            defaults. Written to the configuration only when True. Default False.
         x_axis: ``"fastest"`` (default): Crackle's x is the chunk's fastest-varying axis in memory
             (the array's ``order``), z the slowest. ``None`` is the mapping of arrays written
             before this field existed (chunk axis 0 is x); ``from_config`` gives it to their
@@ -149,8 +161,9 @@ class Crackle(Codec):
     codec_id = "crackle"
 
     def __init__(self, markov_model_order: int = 0, allow_pins: bool = False,
-                 x_axis: Optional[str] = FASTEST):
+                 x_axis: Optional[str] = FASTEST, optimize: bool = False):
         self.markov_model_order, self.allow_pins = _check_options(markov_model_order, allow_pins)
+        self.optimize = _check_optimize(optimize, self.markov_model_order, self.allow_pins)
         self.x_axis = check_x_axis(x_axis)
 
     @classmethod
@@ -171,6 +184,8 @@ class Crackle(Codec):
                                   "allow_pins": self.allow_pins}
         if self.x_axis is not None:
             config[X_AXIS_FIELD] = self.x_axis
+        if self.optimize:
+            config["optimize"] = True
         return config
 
     def encode(self, buf: Any) -> bytes:
@@ -179,7 +194,7 @@ class Crackle(Codec):
                             f"not {type(buf).__name__}")
         _check_dtype(buf.dtype)
         return encode_chunk(buf, self.x_axis, memory_order(buf), markov_model_order=self.markov_model_order,
-                            allow_pins=self.allow_pins)
+                            allow_pins=self.allow_pins, optimize=self.optimize)
 
     def decode(self, buf: Any, out: Any = None) -> Any:
         data = _stream_bytes(buf)
@@ -209,7 +224,9 @@ class Crackle(Codec):
 
     def __repr__(self) -> str:
         legacy = ", x_axis=None" if self.x_axis is None else ""
-        return f"Crackle(markov_model_order={self.markov_model_order}, allow_pins={self.allow_pins}{legacy})"
+        optimize = ", optimize=True" if self.optimize else ""
+        return (f"Crackle(markov_model_order={self.markov_model_order}, allow_pins={self.allow_pins}"
+                f"{legacy}{optimize})")
 
 
 register_codec(Crackle)

@@ -41,7 +41,7 @@ from zarr.registry import register_codec
 
 from .errors import DecodeError
 from .layout import FASTEST, X_AXIS_FIELD, check_x_axis, codec_kwargs, decode_chunk, encode_chunk, z_axis
-from .numcodecs_codec import _check_chunk_shape, _check_dtype, _check_options
+from .numcodecs_codec import _check_chunk_shape, _check_dtype, _check_optimize, _check_options
 
 if TYPE_CHECKING:
     from typing import Self
@@ -101,6 +101,8 @@ class CrackleCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
         markov_model_order: 0 (default) for plain crack codes (fastest); 1..15 for a finite-context
             model of that order (smaller, slower; 5 is a good choice).
         allow_pins: write the PINS label format where it applies (default False).
+        optimize: choose, per chunk, the label format and markov order that give the smallest
+            stream (leave the two options above at their defaults); in the metadata only when True.
         x_axis: ``"fastest"`` (default): Crackle's x is the chunk's last axis, z the first of its
             three axes longer than 1, so ``(z, y, x)`` arrays are sliced along z. ``None`` is the
             mapping of arrays written before this field existed (chunk axis 0 is x); ``from_dict``
@@ -117,12 +119,14 @@ class CrackleCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
     markov_model_order: int = 0
     allow_pins: bool = False
     x_axis: str | None = FASTEST
+    optimize: bool = False
 
     def __init__(self, *, markov_model_order: int = 0, allow_pins: bool = False,
-                 x_axis: str | None = FASTEST) -> None:
+                 x_axis: str | None = FASTEST, optimize: bool = False) -> None:
         order, pins = _check_options(markov_model_order, allow_pins)
         object.__setattr__(self, "markov_model_order", order)
         object.__setattr__(self, "allow_pins", pins)
+        object.__setattr__(self, "optimize", _check_optimize(optimize, order, pins))
         object.__setattr__(self, "x_axis", check_x_axis(x_axis))
 
     @classmethod
@@ -135,6 +139,8 @@ class CrackleCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
         config: dict[str, JSON] = {"markov_model_order": self.markov_model_order, "allow_pins": self.allow_pins}
         if self.x_axis is not None:
             config[X_AXIS_FIELD] = self.x_axis
+        if self.optimize:
+            config["optimize"] = True
         return {"name": CODEC_NAME, "configuration": config}
 
     def validate(self, *, shape: tuple[int, ...], dtype: Any, chunk_grid: ChunkGrid) -> None:
@@ -157,7 +163,7 @@ class CrackleCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
             array = array.astype(array.dtype.newbyteorder("="))
         _check_dtype(array.dtype)
         stream = encode_chunk(array, self.x_axis, "C", markov_model_order=self.markov_model_order,
-                              allow_pins=self.allow_pins)
+                              allow_pins=self.allow_pins, optimize=self.optimize)
         return chunk_spec.prototype.buffer.from_bytes(stream)
 
     def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
@@ -213,7 +219,8 @@ register_codec(CODEC_NAME, CrackleCodec)
 
 def create_array(store: Any, *, shape: Any = None, dtype: Any = None, data: Any = None,
                  markov_model_order: int = 0, allow_pins: bool = False, compressors: Any = None,
-                 config: Any = None, max_workers: int | None = None, **kwargs: Any) -> Any:
+                 config: Any = None, max_workers: int | None = None, optimize: bool = False,
+                 **kwargs: Any) -> Any:
     """``zarr.create_array`` with Crackle as the serializer, set up for fast writes.
 
     The returned array has ``write_empty_chunks=True`` in its config (zarr's check of every
@@ -235,7 +242,7 @@ def create_array(store: Any, *, shape: Any = None, dtype: Any = None, data: Any 
     config.setdefault("write_empty_chunks", True)
     array = zarr.create_array(store, shape=shape, dtype=dtype, compressors=compressors, config=config,
                               serializer=CrackleCodec(markov_model_order=markov_model_order,
-                                                      allow_pins=allow_pins), **kwargs)
+                                                      allow_pins=allow_pins, optimize=optimize), **kwargs)
     if data is not None:
         write_array(array, data, max_workers=max_workers)
     return array

@@ -3,8 +3,10 @@
 """Thin binding over the C++ core (ext/codec.hpp). Every call into C++ releases the GIL."""
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_Next
+from cpython.long cimport PyLong_AsLongLong
 from cpython.ref cimport PyObject
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from libcpp cimport bool as cbool
 from libcpp.vector cimport vector
@@ -54,6 +56,7 @@ cdef extern from "codec.hpp" namespace "crackle":
         cbool allow_pins
         cbool optimize
         int threads
+        int crack_format
 
     StreamInfo open_stream "crackle::StreamInfo::open"(const uint8_t*, uint64_t) except +raise_py_error nogil
     Header parse_header "crackle::Header::parse"(const uint8_t*, uint64_t) except +raise_py_error nogil
@@ -65,6 +68,23 @@ cdef extern from "codec.hpp" namespace "crackle":
     void check_slice_codes_c "crackle::check_slice_codes"(const StreamInfo&, uint32_t, uint32_t) except +raise_py_error nogil
     vector[uint8_t] replace_labels_c "crackle::replace_labels"(const StreamInfo&, const uint8_t*, uint64_t, int,
                                                                cbool, cbool) except +raise_py_error nogil
+
+cdef extern from "stream_rewrite.hpp" namespace "crackle":
+    cdef cppclass FormatChange:
+        int data_width, stored_width
+        cbool is_signed, fortran, unsorted, remapped
+    cdef cppclass NewSection:
+        const uint8_t* head
+        uint64_t head_size, keep_offset, keep_size
+    uint64_t rewritten_size_c "crackle::rewritten_size"(const StreamInfo&, const NewSection&, const FormatChange&) except +raise_py_error nogil
+    void rewrite_stream_c "crackle::rewrite_stream"(const StreamInfo&, const NewSection&, const FormatChange&,
+                                                    uint8_t*) except +raise_py_error nogil
+
+cdef extern from "reencode.hpp" namespace "crackle":
+    vector[uint8_t] reencode_c "crackle::reencode"(const StreamInfo&, int, int) except +raise_py_error nogil
+
+cdef extern from "mode_pooling.hpp" namespace "crackle":
+    void mode_pool_2x2[T](const T*, const int64_t*, uint64_t, uint64_t, uint64_t, cbool, T*, const int64_t*) nogil
 
 set_decode_error_type(<PyObject*>DecodeError)
 
@@ -134,7 +154,8 @@ def info(const uint8_t[::1] buf, bint check_labels=False):
     }
 
 
-def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins, int threads, bint optimize=False):
+def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins, int threads, bint optimize=False,
+             int crack_format=-1):
     """Compress a Fortran-contiguous (sx, sy, sz) integer array; see crackle_codec.compress."""
     if volume.ndim != 3 or not volume.flags.f_contiguous:
         raise ValueError("internal: expected a Fortran-contiguous 3D array")
@@ -144,6 +165,7 @@ def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins
     opt.allow_pins = allow_pins
     opt.optimize = optimize
     opt.threads = threads
+    opt.crack_format = crack_format
     cdef const void* data = cnp.PyArray_DATA(volume)
     cdef int itemsize = volume.dtype.itemsize
     cdef cbool is_signed = volume.dtype.kind == "i"
@@ -574,3 +596,106 @@ def layout_info(const uint8_t[::1] buf):
         "crack_bytes": L.codes_bytes,
         "crc_bytes": L.trailer_bytes,
     }
+
+def rewrite_stream(const uint8_t[::1] buf, const uint8_t[::1] head, uint64_t keep_from, uint64_t keep_to,
+                   int data_width, int stored_width, bint is_signed, bint fortran, bint unsorted, bint remapped,
+                   bint check_crc, out=None):
+    """The stream with a new labels section, ``head`` followed by the input's bytes
+    [keep_from, keep_to), and a new header format (see crackle_codec.operations).
+
+    ``out``: a writable buffer of exactly the new size (the input itself for an in-place rewrite),
+    or None for a new bytes object. ``check_crc``: check the input's labels CRC first.
+    """
+    cdef StreamInfo s = _open(buf)
+    cdef FormatChange f
+    f.data_width = data_width
+    f.stored_width = stored_width
+    f.is_signed = is_signed
+    f.fortran = fortran
+    f.unsorted = unsorted
+    f.remapped = remapped
+    cdef NewSection n
+    n.head = _ptr(head)
+    n.head_size = head.shape[0]
+    n.keep_offset = keep_from
+    n.keep_size = keep_to - keep_from if keep_to > keep_from else 0
+    cdef uint64_t size
+    with nogil:
+        if check_crc:
+            check_labels_crc_c(s)
+        size = rewritten_size_c(s, n, f)
+    cdef uint8_t[::1] dst
+    cdef uint8_t* dst_ptr
+    if out is None:
+        result = PyBytes_FromStringAndSize(NULL, size)
+        dst_ptr = <uint8_t*><char*>result
+    else:
+        dst = out
+        if <uint64_t>dst.shape[0] != size:
+            raise ValueError("internal: in-place rewrite needs an output of the same size")
+        result = out
+        dst_ptr = &dst[0]
+    cdef uint8_t* p = dst_ptr
+    with nogil:
+        rewrite_stream_c(s, n, f, p)
+    return result
+
+
+def reencode(const uint8_t[::1] buf, int markov_order, int threads):
+    """The stream with its crack codes coded under another markov order (see crackle_codec.reencode)."""
+    cdef StreamInfo s = _open(buf)
+    cdef vector[uint8_t] out
+    with nogil:
+        check_labels_crc_c(s)
+        out = reencode_c(s, markov_order, threads)
+    return _to_bytes(out)
+
+
+def mode_pool(cnp.ndarray image, cnp.ndarray out, bint sparse):
+    """2x2x1 mode pooling of a 3D integer array into ``out`` (see crackle_codec.mode_pooling_2x2x1)."""
+    if image.ndim != 3 or out.ndim != 3 or image.dtype.itemsize != out.dtype.itemsize:
+        raise ValueError("internal: mode_pool needs two 3D arrays of one element size")
+    cdef int64_t in_stride[3]
+    cdef int64_t out_stride[3]
+    cdef int k
+    cdef int item = image.dtype.itemsize
+    for k in range(3):
+        in_stride[k] = image.strides[k] // item
+        out_stride[k] = out.strides[k] // item
+    cdef uint64_t sx = image.shape[0], sy = image.shape[1], sz = image.shape[2]
+    if (<uint64_t>out.shape[0] != (sx + 1) // 2 or <uint64_t>out.shape[1] != (sy + 1) // 2
+            or <uint64_t>out.shape[2] != sz):
+        raise ValueError("internal: mode_pool output has the wrong shape")
+    cdef void* src = cnp.PyArray_DATA(image)
+    cdef void* dst = cnp.PyArray_DATA(out)
+    with nogil:
+        if item == 1:
+            mode_pool_2x2[uint8_t](<const uint8_t*>src, in_stride, sx, sy, sz, sparse, <uint8_t*>dst, out_stride)
+        elif item == 2:
+            mode_pool_2x2[uint16_t](<const uint16_t*>src, in_stride, sx, sy, sz, sparse, <uint16_t*>dst, out_stride)
+        elif item == 4:
+            mode_pool_2x2[uint32_t](<const uint32_t*>src, in_stride, sx, sy, sz, sparse, <uint32_t*>dst, out_stride)
+        else:
+            mode_pool_2x2[uint64_t](<const uint64_t*>src, in_stride, sx, sy, sz, sparse, <uint64_t*>dst, out_stride)
+
+
+def int_dict_arrays(dict mapping):
+    """(keys, values) of a dict as int64 arrays, in iteration order, when every key and value is
+    a Python int within int64; None otherwise (the caller then takes its general path)."""
+    cdef Py_ssize_t n = len(mapping), pos = 0, i = 0
+    cdef cnp.ndarray keys = np.empty(n, dtype=np.int64)
+    cdef cnp.ndarray values = np.empty(n, dtype=np.int64)
+    cdef int64_t* kv = <int64_t*>cnp.PyArray_DATA(keys)
+    cdef int64_t* vv = <int64_t*>cnp.PyArray_DATA(values)
+    cdef PyObject* k
+    cdef PyObject* v
+    try:
+        while PyDict_Next(mapping, &pos, &k, &v):
+            if type(<object>k) is not int or type(<object>v) is not int:
+                return None
+            kv[i] = PyLong_AsLongLong(<object>k)
+            vv[i] = PyLong_AsLongLong(<object>v)
+            i += 1
+    except OverflowError:
+        return None
+    return keys, values

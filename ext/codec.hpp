@@ -19,6 +19,7 @@ struct EncodeOptions {
   // the smallest stream; markov_order and allow_pins are then ignored.
   bool optimize = false;
   int threads = 1;
+  int crack_format = -1;  // -1: chosen from the data (9.1); 0 impermissible, 1 permissible (zstack needs one format)
 };
 
 // `data` holds sx*sy*sz elements of `itemsize` bytes, x fastest then y then z.

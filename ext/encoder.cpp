@@ -148,7 +148,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   // pairs in x-fastest order are equal (9.1). PINS only with impermissible cracks.
   uint64_t num_pairs = 0;
   for (const auto& r : slices) num_pairs += r.equal_pairs;
-  h.permissible = num_pairs < voxels / 2;
+  h.permissible = opt.crack_format < 0 ? num_pairs < voxels / 2 : opt.crack_format == 1;
   const bool try_pins = keep_runs && !h.permissible;
 
   // Second pass, per slice: the crack chains.

@@ -359,14 +359,24 @@ def test_remap_missing_key():
         np.testing.assert_array_equal(crackle_codec.decompress(r), arr)
 
 
-@pytest.mark.parametrize("dtype,bad", [(np.uint8, 256), (np.uint8, -1), (np.int8, 128), (np.int8, -129),
-                                       (np.uint16, 2**16), (np.int32, 2**31), (np.uint64, 2**64), (np.uint64, -1),
-                                       (np.int64, 2**63)])
+@pytest.mark.parametrize("dtype,bad", [(np.uint8, -1), (np.uint64, 2**64), (np.uint64, -1), (np.int64, 2**63),
+                                       (np.int64, -(2**63) - 1)])
 def test_remap_value_out_of_dtype(dtype, bad):
     arr = small_volume(dtype)
     s = crackle_codec.compress(arr)
     with pytest.raises(ValueError):
         crackle_codec.remap(s, {3: bad}, preserve_missing_labels=True)
+
+
+@pytest.mark.parametrize("dtype,big,widened", [(np.uint8, 256, np.uint16), (np.int8, 128, np.int16),
+                                               (np.int8, -129, np.int16), (np.uint16, 2**16, np.uint32),
+                                               (np.int32, 2**31, np.int64), (np.uint32, 2**40, np.uint64)])
+def test_remap_widens_the_dtype_like_the_reference(dtype, big, widened):
+    arr = small_volume(dtype)
+    r = crackle_codec.remap(crackle_codec.compress(arr), {3: big}, preserve_missing_labels=True)
+    out = crackle_codec.decompress(r)
+    assert out.dtype == widened
+    np.testing.assert_array_equal(out, np.where(arr == 3, np.array(big, dtype=widened), arr.astype(widened)))
 
 
 def test_remap_bad_mapping_types():

@@ -74,8 +74,9 @@ def test_convert_compressor(tmp_path, seg_npy, volume, spec, fmt, name, level, r
     assert np.array_equal(z[...], volume)
     if fmt == 3:
         codecs = [c.to_dict() for c in z.metadata.codecs]
-        assert codecs[0]["name"] == "crackle"
-        tail = codecs[1:]
+        names = [c["name"] for c in codecs]
+        assert "crackle" in names  # after the transpose codec that a Fortran-ordered source gets
+        tail = codecs[names.index("crackle") + 1:]
         assert [c["name"] for c in tail] == ([name] if name else [])
         if name:
             assert tail[0]["configuration"]["level"] == level

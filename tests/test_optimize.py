@@ -123,3 +123,69 @@ def test_markov_model_limit():
     stream = _crackle.compress(np.asfortranarray(arr), True, 12, False, 1)
     assert crackle_codec.header(stream).markov_model_bytes == markov_model_bytes(12)
     assert_decoded_equal(crackle_codec.decompress(stream), arr, "F", what="order-12 stream")
+
+
+# ------------------------------------------------------------------------------- Zarr codecs
+
+def test_numcodecs_codec_optimize():
+    from crackle_codec import Crackle
+
+    arr = crop("connectomics_512", (64, 64, 32))
+    codec = Crackle(optimize=True)
+    assert codec.get_config()["optimize"] is True and "optimize" not in Crackle().get_config()
+    assert Crackle.from_config(codec.get_config()).optimize
+    assert "optimize=True" in repr(codec)
+    stream = codec.encode(arr)
+    assert len(stream) < len(Crackle().encode(arr))
+    assert_decoded_equal(crackle.decompress(stream).reshape(arr.shape, order="F"), arr, what="reference decode")
+    assert np.array_equal(codec.decode(stream).reshape(arr.shape, order="F"), arr)
+    with pytest.raises(ValueError, match="optimize"):
+        Crackle(optimize=True, markov_model_order=5)
+    with pytest.raises(TypeError, match="optimize"):
+        Crackle(optimize="yes")
+
+
+def test_zarr3_codec_optimize(tmp_path):
+    zarr = pytest.importorskip("zarr", minversion="3")
+    from crackle_codec.zarr3 import CrackleCodec, create_array
+
+    codec = CrackleCodec(optimize=True)
+    assert codec.to_dict()["configuration"]["optimize"] is True
+    assert "optimize" not in CrackleCodec().to_dict()["configuration"]
+    assert CrackleCodec.from_dict(codec.to_dict()) == codec
+    with pytest.raises(ValueError, match="optimize"):
+        CrackleCodec(optimize=True, allow_pins=True)
+    vol = np.ascontiguousarray(crop("connectomics_512", (64, 64, 32)).T)  # (z, y, x)
+    a = create_array(str(tmp_path / "opt"), data=vol, chunks=(32, 64, 64), optimize=True)
+    b = create_array(str(tmp_path / "flat"), data=vol, chunks=(32, 64, 64))
+    assert np.array_equal(zarr.open_array(str(tmp_path / "opt"))[...], vol)
+    assert a.nbytes_stored() < b.nbytes_stored()
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+def test_cli_optimize(tmp_path, capsys):
+    from crackle_codec import cli
+
+    def run(*args):
+        capsys.readouterr()
+        code = cli.main([str(a) for a in args])
+        return code, capsys.readouterr().err
+
+    vol = crop("ovule_cells_100", (60, 60, 30))
+    np.save(tmp_path / "seg.npy", vol)
+    assert run("compress", tmp_path / "seg.npy", "-o", tmp_path / "seg.ckl", "--optimize")[0] == 0
+    stream = (tmp_path / "seg.ckl").read_bytes()
+    assert stream == crackle_codec.compress(vol, optimize=True, parallel=0)
+    code, err = run("compress", tmp_path / "seg.npy", "-o", tmp_path / "x.ckl", "--optimize", "--markov", "5")
+    assert code == 1 and "optimize" in err
+    assert run("compress", tmp_path / "seg.npy", "-o", tmp_path / "y.ckl", "--markov", "11")[0] == 2
+    pytest.importorskip("zarr", minversion="3")
+    code, err = run("convert", tmp_path / "seg.npy", tmp_path / "bad.zarr", "--optimize", "--pins")
+    assert code == 2 and "--optimize" in err and not (tmp_path / "bad.zarr").exists()
+    assert run("convert", tmp_path / "seg.npy", tmp_path / "opt.zarr", "--optimize", "--chunks", "32",
+               "--no-progress")[0] == 0
+    import zarr
+    z = zarr.open_array(str(tmp_path / "opt.zarr"), mode="r")
+    assert np.array_equal(z[...], vol)
+    assert any(c.to_dict().get("configuration", {}).get("optimize") for c in z.metadata.codecs)

@@ -24,6 +24,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 GOLDEN_ZARR = Path(__file__).resolve().parent / "data" / "golden_zarr"
 SCHEMA = json.loads((DOCS / "zarr-codec-schema.json").read_text())
 OPTIONS = [dict(markov_model_order=m, allow_pins=p) for m, p in itertools.product((0, 1, 5, 15), (False, True))]
+OPTIONS.append(dict(optimize=True))
 
 
 def validate(instance):
@@ -83,6 +84,7 @@ def test_legacy_configurations_are_valid():
     {"name": "crackle", "configuration": {"x_axis": None}},
     {"name": "crackle", "configuration": {"markov_model_order": 16}},
     {"name": "crackle", "configuration": {"allow_pins": 1}},
+    {"name": "crackle", "configuration": {"optimize": "yes"}},
     {"name": "crackle", "configuration": {"axes": "zyx"}},
     {"id": "crackle", "x_axis": "last"},
     {"id": "crackle", "level": 3},

@@ -65,8 +65,8 @@ def _markov_arg(text: str) -> int:
         order = int(text)
     except ValueError:
         order = -1
-    if not 0 <= order <= 15:
-        raise argparse.ArgumentTypeError(f"expected a markov model order 0..15, got {text!r}")
+    if not 0 <= order <= 10:  # higher orders write a model section over 1 MiB: compress refuses them
+        raise argparse.ArgumentTypeError(f"expected a markov model order 0..10, got {text!r}")
     return order
 
 

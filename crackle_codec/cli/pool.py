@@ -33,16 +33,16 @@ class ThreadPool:
                 if on_done:
                     on_done(result)
             return
-        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures import as_completed
 
-        pending = {self.pool.submit(task) for task in tasks}
+        # as_completed waits on all futures at once: linear in the number of tasks, where a loop of
+        # wait(FIRST_COMPLETED) calls would be quadratic (tens of thousands of chunks).
+        futures = [self.pool.submit(task) for task in tasks]
         try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    result = future.result()  # re-raises the task's exception
-                    if on_done:
-                        on_done(result)
+            for future in as_completed(futures):
+                result = future.result()  # re-raises the task's exception
+                if on_done:
+                    on_done(result)
         finally:
-            for future in pending:
-                future.cancel()
+            for future in futures:
+                future.cancel()  # the ones not started yet (a no-op for the others)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fuzz harness for the crackle_codec decoder: decompress, z-range decode, verify, header, labels,
-num_labels, contains and remap, and the toolbox's per-slice queries (``oracles.check_toolbox``),
-on arbitrary bytes.
+num_labels, contains and remap, the toolbox's per-slice queries (``oracles.check_toolbox``), and its
+rewrites, z ranges and CrackleArray slicing (``toolbox_oracles.py``), on arbitrary bytes.
 
 Input layout: byte 0 is a mode byte, the rest is the stream.
 
@@ -48,7 +48,7 @@ except ImportError:  # the plain mutation loop below needs no atheris
     atheris = None
     import crackle_codec as cc
 
-from fuzz import oracles, seeds  # noqa: E402
+from fuzz import oracles, seeds, toolbox_oracles  # noqa: E402
 
 
 def prepare(data: bytes) -> tuple[bytes, int, int]:
@@ -67,7 +67,9 @@ def prepare(data: bytes) -> tuple[bytes, int, int]:
 def test_one_input(data: bytes) -> None:
     stream, parallel, zsel = prepare(data)
     try:
-        oracles.check_stream(stream, parallel, zsel, toolbox=True)
+        res = oracles.check_stream(stream, parallel, zsel, toolbox=True)
+        if "decompress" in res:  # the toolbox entry points (issue #13): rewrites, z ranges, CrackleArray
+            toolbox_oracles.check_toolbox(stream, res["decompress"], zsel)
     except oracles.Known:
         pass
 

@@ -203,7 +203,8 @@ def _bytes_codec(compressor: tuple[str, int | None], zarr_format: int) -> Any:
 
 def create_crackle_array(path: str, *, shape: Sequence[int], dtype: np.dtype, chunks: Sequence[int],
                          shards: Sequence[int] | None, zarr_format: int, markov: int, pins: bool,
-                         order: str, overwrite: bool, compressor: tuple[str, int | None] = ("none", None)) -> Any:
+                         order: str, overwrite: bool, compressor: tuple[str, int | None] = ("none", None),
+                         optimize: bool = False) -> Any:
     """A new, empty Crackle-compressed Zarr array (format 2: numcodecs compressor; 3: serializer).
 
     Crackle's x is the source's fastest axis in memory (``order``), as the axis rule of
@@ -224,7 +225,7 @@ def create_crackle_array(path: str, *, shape: Sequence[int], dtype: np.dtype, ch
     if zarr_format == 2:
         if shards is not None:
             raise CLIError("--shards needs --zarr-format 3 (format 2 has no sharding)")
-        crackle = cc.Crackle(markov_model_order=markov, allow_pins=pins)
+        crackle = cc.Crackle(markov_model_order=markov, allow_pins=pins, optimize=optimize)
         stages = dict(filters=[crackle], compressors=after) if after is not None else dict(filters=None, compressors=crackle)
         return zarr.create_array(path, zarr_format=2, order=order, config={"write_empty_chunks": True},
                                  **stages, **common)
@@ -232,7 +233,7 @@ def create_crackle_array(path: str, *, shape: Sequence[int], dtype: np.dtype, ch
 
     from ...zarr3 import CrackleCodec
 
-    crackle = CrackleCodec(markov_model_order=markov, allow_pins=pins)
+    crackle = CrackleCodec(markov_model_order=markov, allow_pins=pins, optimize=optimize)
     if order != "F" or len(shape) < 2:
         return zarr.create_array(path, zarr_format=3, shards=None if shards is None else tuple(shards),
                                  serializer=crackle, compressors=after, config=config, **common)
@@ -261,8 +262,11 @@ def _setup_convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zarr-format", type=int, choices=(2, 3), default=3,
                    help="3: CrackleCodec serializer (default); 2: Crackle numcodecs compressor")
     p.add_argument("--markov", type=_markov_arg, default=0, metavar="N",
-                   help="markov model order of the crack codes, 0..15 (default: 0)")
+                   help="markov model order of the crack codes, 0..10 (default: 0)")
     p.add_argument("--pins", action="store_true", help="allow the PINS label format")
+    p.add_argument("--optimize", action="store_true",
+                   help="choose each chunk's label format and markov order for the smallest stream "
+                        "(instead of --markov/--pins)")
     p.add_argument("--compressor", type=_compressor_arg, default=("none", None), metavar="NAME[:LEVEL]",
                    help="a second stage after Crackle: zstd[:LEVEL] (default level 3), gzip[:LEVEL] "
                         "(default 6) or none (default: none, every chunk a plain Crackle stream)")
@@ -279,6 +283,8 @@ def _setup_convert(p: argparse.ArgumentParser) -> None:
 def run_convert(args: argparse.Namespace) -> int:
     """``convert SRC DST``: SRC into a new Crackle Zarr array, one whole chunk or shard per write."""
     _codec()
+    if args.optimize and (args.markov or args.pins):
+        raise UsageError("--optimize chooses each chunk's markov order and label format: drop --markov and --pins")
     try:
         import zarr
     except ImportError:
@@ -308,7 +314,8 @@ def run_convert(args: argparse.Namespace) -> int:
     try:
         out = create_crackle_array(dest, shape=shape, dtype=dtype, chunks=chunks, shards=shards,
                                    zarr_format=args.zarr_format, markov=args.markov, pins=args.pins,
-                                   order=_memory_order_of(source), overwrite=args.force, compressor=args.compressor)
+                                   order=_memory_order_of(source), overwrite=args.force, compressor=args.compressor,
+                                   optimize=args.optimize)
         _write_regions(source, out, shape, region, dtype=dtype, workers=args.workers, verify=args.verify,
                        progress=not args.no_progress, unit="shard" if shards else "chunk")
     except BaseException:
