@@ -31,6 +31,7 @@ from .core import (
 from .io import load, save
 from .numcodecs_codec import Crackle
 from .chunks import chunk_labels, find_label, label_index, remap_array
+from .analytics import extract_label, label_stats, point_cloud_array
 from .viewer import view  # needs neuroglancer only when called
 from .operations import (
     add_scalar,
@@ -92,12 +93,15 @@ __all__ = [
     "compress",
     "contains",
     "decompress",
+    "extract_label",
     "find_label",
     "header",
     "label_index",
+    "label_stats",
     "labels",
     "load",
     "num_labels",
+    "point_cloud_array",
     "remap",
     "remap_array",
     "save",
