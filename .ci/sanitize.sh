@@ -19,7 +19,7 @@ echo "== sanitize: copying sources to $tmp"
 tar --exclude=./build --exclude='*.so' --exclude=./.git --exclude=./ext/_crackle.cpp --exclude='*.egg-info' \
     --exclude=./.pytest_cache --exclude=./.hypothesis --exclude=./bench -cf - . | tar -xf - -C "$tmp"
 
-python -c "import Cython" 2>/dev/null || python -m pip install -q "Cython>=3.0" "setuptools>=64"
+python -m pip install -q "Cython>=3.0" "setuptools>=77"  # setuptools>=77: pyproject's SPDX license
 echo "== sanitize: building the extension with ASan + UBSan (gcc)"
 (cd "$tmp" && CRACKLE_SANITIZE=1 python setup.py -q build_ext --inplace >"$tmp/build.log" 2>&1) \
   || { tail -n 40 "$tmp/build.log"; exit 1; }

@@ -707,7 +707,13 @@ def write_doc(path: Path, results: dict, note: str | None, plot_name: str | None
         "writes `bench/out/benchmarks.md` and `.png` unless `--write-docs`.",
         "",
     ]
-    path.write_text("\n".join(parts))
+    # Keep the section bench/sizes.py writes at the end of the file (it has its own run).
+    kept = ""
+    if path.exists():
+        old = path.read_text()
+        at = old.find("<!-- bench/sizes.py:")
+        kept = "\n" + old[at:] if at >= 0 else ""
+    path.write_text("\n".join(parts) + kept)
 
 
 # ------------------------------------------------------------------------------------------ main

@@ -10,8 +10,16 @@ Sections (every number is measured; each time is the best of the repetitions):
              zstd, Crackle with a Markov model / pins, zstd and Blosc on the raw chunk bytes);
              stored size, ratio to raw, encode and decode speed in MB/s of raw labels.
 2. zarr    - whole-array write (``z[...] = vol``) and read (``z[...]``) through zarr 3 with its
-             default concurrency, bytes on disk. Arrays are F-ordered like the volume (format 2
-             ``order="F"``, format 3 ``config={"order": "F"}``), so zarr makes no transposing copy.
+             default concurrency, bytes on disk. Arrays hold the volume as (z, y, x) in zarr's
+             default C order (``vol.T`` of the (x, y, z) Fortran volume: the same memory).
+e2e        - the Zarr path against the codec alone, on the same chunks and the same number of
+             threads (all cores, as zarr's own thread pool): whole-array ``z[...]`` reads in a
+             fresh process (format 2, format 3, format 3 sharded) against decoding every chunk
+             (kept) in a fresh process; writes with the documented recipe
+             (``crackle_codec.zarr3.create_array`` / ``write_array``) and with plain
+             ``z[...] = vol`` against encoding every chunk; ``crackle-zarr convert`` of the
+             volume as a .npy. Wall and CPU time, best of the repetitions, interleaved with the
+             codec-only runs so that both see the same machine.
 3. threads - Crackle encoding / decoding all chunks on 1 and 2 threads (the GIL is released), with
              a pure-compute control (sha256 of a cached buffer) showing what two threads can give on
              the machine at that moment (on a shared machine, other work may hold a core).
@@ -30,8 +38,11 @@ import datetime
 import hashlib
 import json
 import os
+import itertools
 import platform
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -147,22 +158,21 @@ def zarr_layouts(chunk, shape):
 
 
 def zarr_table(vol, chunk, reps, workdir):
+    """``vol`` is (x, y, z) Fortran-ordered; the arrays hold ``vol.T``: (z, y, x), C order, no copy."""
     rows = []
+    vol = vol.T
     shape = vol.shape
     for name, kwargs in zarr_layouts(chunk, shape).items():
         path = os.path.join(workdir, f"z{len(rows)}.zarr")
 
-        # The volume is Fortran-ordered (x fastest): F-ordered arrays spare zarr a transposing copy.
-        order = dict(order="F") if kwargs.get("zarr_format") == 2 else dict(config={"order": "F"})
-
         def write():
             z = zarr.create_array(path, shape=shape, chunks=(chunk,) * 3, dtype=vol.dtype, fill_value=0,
-                                  overwrite=True, **order, **kwargs)
+                                  overwrite=True, **kwargs)
             z[...] = vol
             return z
 
         t_write, _ = best_time(write, reps)
-        z = zarr.open_array(path, mode="r", **({} if kwargs.get("zarr_format") == 2 else order))
+        z = zarr.open_array(path, mode="r")
         t_read, back = best_time(lambda: z[...], reps)
         assert np.array_equal(back, vol), name
         del back
@@ -219,6 +229,7 @@ def thread_table(chunks, reps):
 # ---------------------------------------------------------------------------------- 4 queries
 
 def query_table(vol, path, chunk, reps):
+    vol = vol.T  # the arrays hold (z, y, x)
     z = zarr.open_array(path, mode="r")
     t_labels, per_chunk = best_time(lambda: chunk_labels(z), reps)
     values, counts = np.unique(vol, return_counts=True)
@@ -247,6 +258,7 @@ def query_table(vol, path, chunk, reps):
 # ------------------------------------------------------------------------------------ 5 remap
 
 def remap_table(vol, layouts, workdir):
+    vol = vol.T  # the arrays hold (z, y, x)
     values, counts = np.unique(vol[vol != 0], return_counts=True)
     a, b = (int(v) for v in values[np.argsort(counts)[-2:]])  # the two largest neurons
     expect = np.where(vol == a, b, vol)
@@ -264,8 +276,6 @@ def remap_table(vol, layouts, workdir):
         shutil.rmtree(path)
         shutil.copytree(row["path"], path)
         z = zarr.open_array(path, mode="r+")
-        if z.metadata.zarr_format == 3:  # F-ordered in memory, like the volume: no transposing copy
-            z = zarr.open_array(path, mode="r+", config={"order": "F"})
         t0 = time.perf_counter()
         data = z[...]
         np.copyto(data, b, where=data == a)
@@ -276,6 +286,134 @@ def remap_table(vol, layouts, workdir):
         rows.append(dict(layout=row["layout"], merge=f"{a} -> {b}", chunks_rewritten=f"{written} of {total}",
                          remap_array_s=t_remap, voxel_path_s=t_voxels, speedup=t_voxels / t_remap))
     shutil.rmtree(os.path.join(workdir, "remap.zarr"), ignore_errors=True)
+    return rows
+
+
+# --------------------------------------------------------------------------------------- e2e
+
+_READ_SCRIPT = """
+import json, os, sys, time, warnings
+warnings.simplefilter("ignore")
+import numpy as np, zarr
+path, mode, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "zarr":
+    z = zarr.open_array(path, mode="r")
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = z[...]
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+else:  # the codec alone: every chunk of the format-3 array, decoded and kept, on `threads` threads
+    from concurrent.futures import ThreadPoolExecutor
+    from crackle_codec.layout import decode_chunk
+    chunk = tuple(json.load(open(os.path.join(path, "zarr.json")))["chunk_grid"]["configuration"]["chunk_shape"])
+    streams = [open(os.path.join(r, f), "rb").read() for r, _, fs in os.walk(os.path.join(path, "c")) for f in fs]
+    with ThreadPoolExecutor(threads) as pool:
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = list(pool.map(lambda s: decode_chunk(s, chunk, "fastest", "C"), streams))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps(dict(wall=wall, cpu=cpu)))
+"""
+
+
+def _fresh_process(path, mode, threads):
+    out = subprocess.run([sys.executable, "-c", _READ_SCRIPT, path, mode, str(threads)], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _timed(fn):
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return dict(wall=time.perf_counter() - t0, cpu=time.process_time() - c0)
+
+
+def _best(runs):
+    return dict(wall=min(r["wall"] for r in runs), cpu=min(r["cpu"] for r in runs))
+
+
+def e2e_table(vol, chunk, reps, workdir):
+    """Zarr against the codec alone, same chunks, same threads (see the module docstring)."""
+    from crackle_codec.layout import encode_chunk
+    from crackle_codec.zarr3 import create_array, write_array
+
+    threads = os.cpu_count() or 1
+    zyx = vol.T  # (z, y, x), C order: the same memory as the (x, y, z) Fortran volume
+    shape, raw = zyx.shape, zyx.nbytes
+    boxes = [tuple(slice(i, i + chunk) for i in corner)
+             for corner in itertools.product(*(range(0, s, chunk) for s in shape))]
+    blocks = [np.ascontiguousarray(zyx[b]) for b in boxes]
+    shard = min(4 * chunk, max(shape))
+    pool = ThreadPoolExecutor(threads)
+
+    def codec_encode():
+        list(pool.map(lambda b: encode_chunk(b, "fastest", "C", markov_model_order=0, allow_pins=False), blocks))
+
+    arrays = {
+        "format 2 (order C)": dict(zarr_format=2, compressors=Crackle()),
+        "format 3": dict(serializer=CrackleCodec(), compressors=None),
+        f"format 3 sharded ({chunk}^3 in {shard}^3)": dict(serializer=CrackleCodec(), compressors=None,
+                                                            shards=(shard,) * 3),
+    }
+    rows = []
+    paths = {}
+    for name, kwargs in arrays.items():
+        path = paths[name] = os.path.join(workdir, f"e2e{len(paths)}.zarr")
+
+        def create(config=None):
+            return zarr.create_array(path, shape=shape, chunks=(chunk,) * 3, dtype=zyx.dtype, fill_value=0,
+                                     overwrite=True, config=config, **kwargs)
+
+        def recipe():
+            if "serializer" in kwargs:
+                create_array(path, data=zyx, chunks=(chunk,) * 3, fill_value=0, overwrite=True,
+                             shards=kwargs.get("shards"))
+            else:
+                write_array(create({"write_empty_chunks": True}), zyx)
+
+        codec, plain, fast = [], [], []
+        for _ in range(reps):  # interleaved: codec, zarr default, recipe
+            codec.append(_timed(codec_encode))
+            plain.append(_timed(lambda: create().__setitem__(Ellipsis, zyx)))
+            fast.append(_timed(recipe))
+        codec, plain, fast = _best(codec), _best(plain), _best(fast)
+        rows.append(dict(what=f"write, {name}: recipe (create_array / write_array)", seconds=fast["wall"],
+                         cpu=fast["cpu"], codec_s=codec["wall"], codec_cpu=codec["cpu"],
+                         ratio=codec["wall"] / fast["wall"], cpu_ratio=codec["cpu"] / fast["cpu"]))
+        rows.append(dict(what=f"write, {name}: plain z[...] = vol", seconds=plain["wall"], cpu=plain["cpu"],
+                         codec_s=codec["wall"], codec_cpu=codec["cpu"], ratio=codec["wall"] / plain["wall"],
+                         cpu_ratio=codec["cpu"] / plain["cpu"]))
+        assert np.array_equal(zarr.open_array(path, mode="r")[...], zyx), name
+
+    v3 = paths["format 3"]
+    for name, path in paths.items():
+        codec, read = [], []
+        for _ in range(reps):
+            codec.append(_fresh_process(v3, "codec", threads))
+            read.append(_fresh_process(path, "zarr", threads))
+        codec, read = _best(codec), _best(read)
+        rows.append(dict(what=f"read, {name}: z[...] in a fresh process", seconds=read["wall"], cpu=read["cpu"],
+                         codec_s=codec["wall"], codec_cpu=codec["cpu"], ratio=codec["wall"] / read["wall"],
+                         cpu_ratio=codec["cpu"] / read["cpu"]))
+
+    npy = os.path.join(workdir, "volume.npy")
+    np.save(npy, vol)  # (x, y, z), Fortran order, as the shared data
+    cli = [sys.executable, "-m", "crackle_codec.cli", "convert", npy, os.path.join(workdir, "convert.zarr"),
+           "--chunks", str(chunk), "--workers", str(threads), "--no-progress", "--force"]
+    codec, conv = [], []
+    for _ in range(reps):
+        codec.append(_timed(codec_encode))
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = subprocess.run(cli, capture_output=True, text=True, check=True).stdout
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds = float(out.split(" s, ")[0].rsplit(", ", 1)[-1])  # the command's own timing
+        conv.append(dict(wall=seconds, cpu=(r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)))
+    codec, conv = _best(codec), _best(conv)
+    rows.append(dict(what="crackle-zarr convert volume.npy (x, y, z) -> format 3", seconds=conv["wall"],
+                     cpu=conv["cpu"], codec_s=codec["wall"], codec_cpu=codec["cpu"],
+                     ratio=codec["wall"] / conv["wall"], cpu_ratio=codec["cpu"] / conv["cpu"]))
+    pool.shutdown()
+    for row in rows:
+        row["MVx_s"] = zyx.size / row["seconds"] / 1e6
+        row["threads"] = threads
     return rows
 
 
@@ -290,7 +428,7 @@ def table(rows, columns):
     return "\n".join(lines)
 
 
-SECTIONS = ["codecs", "zarr", "threads", "queries", "remap"]
+SECTIONS = ["codecs", "zarr", "e2e", "threads", "queries", "remap"]
 
 
 def main(argv=None):
@@ -338,6 +476,16 @@ def main(argv=None):
             print(table(results["zarr"], [("layout", "array", "{}"), ("bytes", "bytes on disk", "{:,}"),
                                           ("ratio", "ratio", "{:.0f}x"), ("write_s", "write s", "{:.2f}"),
                                           ("read_s", "read s", "{:.2f}")]))
+        if "e2e" in args.only:
+            print(f"\n## 2b. Zarr end to end against the codec alone ({os.cpu_count()} threads both)\n")
+            print("Ratio: the codec alone's time over the Zarr path's (>= 0.70 is the target); CPU: the same with "
+                  "the process's CPU time (convert: the child's, startup included).\n")
+            results["e2e"] = e2e_table(vol, chunk, args.reps, workdir)
+            print(table(results["e2e"], [("what", "what", "{}"), ("seconds", "wall s", "{:.3f}"),
+                                         ("MVx_s", "MVx/s", "{:.0f}"), ("codec_s", "codec alone s", "{:.3f}"),
+                                         ("ratio", "ratio", "{:.2f}"), ("cpu", "CPU s", "{:.3f}"),
+                                         ("codec_cpu", "codec CPU s", "{:.3f}"),
+                                         ("cpu_ratio", "CPU ratio", "{:.2f}")]))
         if "threads" in args.only:
             print("\n## 3. Crackle on 1 and 2 threads, wall time (all chunks)\n")
             results["threads"] = thread_table(chunks, max(args.reps, 7))

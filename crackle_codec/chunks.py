@@ -30,11 +30,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .core import decompress, header
 from .core import labels as stream_labels
 from .core import remap as remap_stream
 from .errors import DecodeError
-from .numcodecs_codec import Crackle, _as_chunk
+from .layout import decode_chunk, z_axis
+from .numcodecs_codec import Crackle
 
 __all__ = ["chunk_labels", "find_label", "label_index", "remap_array", "zarr_demo"]
 
@@ -209,13 +209,16 @@ def _in_bounds_block(src: "_Source", coords: Coords, stream: bytes) -> np.ndarra
     if not src.direct:
         box = tuple(slice(i * c, i * c + e) for i, c, e in zip(coords, src.chunks, extent))
         return np.asarray(src.read_region(box))
+    # The in-bounds part starts at 0 on every axis: along the stream's z axis only its first
+    # slices are decoded (the axis rule of the array's codec: crackle_codec.layout).
     shape = tuple(src.chunks)
-    if len(shape) == 3:
-        stored = header(stream).shape
-        if stored != shape:
-            raise DecodeError(f"chunk {coords}: the Crackle stream has shape {stored}, the chunks {shape}")
-        return decompress(stream, z=slice(0, extent[2]))[: extent[0], : extent[1], :]
-    return _as_chunk(decompress(stream), shape)[tuple(slice(0, e) for e in extent)]
+    axis = z_axis(shape, src.x_axis, src.order)
+    z_range = None if axis is None else (0, extent[axis])
+    try:
+        block = decode_chunk(stream, shape, src.x_axis, src.order, z_range)
+    except DecodeError as exc:
+        raise DecodeError(f"chunk {coords}: {exc}") from None
+    return block[tuple(slice(0, e) for e in extent)]
 
 
 # ============================================================================= argument checks
@@ -309,6 +312,8 @@ class _Source:
     dtype: np.dtype
     fill: Any
     direct: bool  # chunk axes are the stream's axes (no array-to-array codec before Crackle)
+    x_axis: Optional[str]  # the Crackle codec's axis mapping (crackle_codec.layout)
+    order: str  # the array's element order: "C" in format 3, the array's order in format 2
 
     def batches(self, coords: list[Coords]) -> list[list[Coords]]:
         return _batched(coords)
@@ -389,6 +394,7 @@ class _NumcodecsTail:
             )
         self.crackle = codecs[position]
         self.after = codecs[position + 1:]
+        self.x_axis = getattr(self.crackle, "x_axis", None)
 
     def undo(self, raw: Any) -> bytes:
         from numcodecs.compat import ensure_bytes
@@ -488,6 +494,7 @@ class _Zarr3V2(_Zarr3Unsharded):
         self.chunks = tuple(meta.chunks)
         self.dtype = np.dtype(meta.dtype.to_native_dtype())
         self.order = meta.order
+        self.x_axis = self.tail.x_axis
         self.fill = _fill_or_default(meta.fill_value, self.dtype)
         self.direct = True
 
@@ -583,6 +590,7 @@ class _Zarr3V3(_Zarr3Unsharded):
         self.fill = _fill_or_default(meta.fill_value, self.dtype)
         self.chain = _V3Chain(meta.codecs, _v3_chunk_spec(async_array, self.chunks))
         self.direct = not self.chain.aa
+        self.x_axis, self.order = self.chain.ab.x_axis, "C"
 
     def _undo(self, raw):
         return self.chain.undo(raw)
@@ -635,6 +643,7 @@ class _Zarr3Sharded(_Source):
         self.fill = _fill_or_default(meta.fill_value, self.dtype)
         self.chain = _V3Chain(sharding.codecs, _v3_chunk_spec(async_array, self.chunks))
         self.direct = not self.chain.aa
+        self.x_axis, self.order = self.chain.ab.x_axis, "C"
 
     def _shard_of(self, coords: Coords) -> Coords:
         return tuple(c // n for c, n in zip(coords, self.per_shard))
@@ -729,6 +738,7 @@ class _Zarr2(_Unsharded):
         self.chunks = tuple(array.chunks)
         self.dtype = np.dtype(array.dtype)
         self.order = array.order
+        self.x_axis = self.tail.x_axis
         self.fill = _fill_or_default(array.fill_value, self.dtype)
         self.direct = True
 
@@ -862,13 +872,16 @@ def zarr_demo(volume: np.ndarray, *, chunks: Optional[Sequence[int]] = None,
         most = max(len(v) for v in per_chunk.values()) if per_chunk else 0
         shape_txt = "x".join(map(str, volume.shape))
         chunk_txt = "x".join(map(str, chunks))
+        n_chunks = f"{n} chunk{'s' if n != 1 else ''}"
+        ratio = (f"{volume.nbytes / max(stored, 1):.0f}x smaller than raw" if stored <= volume.nbytes
+                 else f"{stored / max(volume.nbytes, 1):.1f}x larger than raw")
         lines = [
-            f"Zarr v3 array with the Crackle codec ({shape_txt}, chunks {chunk_txt}, {n} chunks): "
-            f"{stored:,} bytes stored ({volume.nbytes / max(stored, 1):.0f}x smaller than raw), "
+            f"Zarr v3 array with the Crackle codec ({shape_txt}, chunks {chunk_txt}, {n_chunks}): "
+            f"{stored:,} bytes stored ({ratio}), "
             f"written in {write_s:.2f} s, read back bit-exact in {read_s:.2f} s",
-            f"  chunk_labels: the labels of all {n} chunks in {labels_s * 1e3:.1f} ms without decoding voxels "
-            f"(up to {most} labels per chunk)",
-            f"  find_label({target}): in {len(found)} of {n} chunks, found in {find_s * 1e3:.1f} ms",
+            f"  chunk_labels: the labels of {'all ' if n != 1 else 'its '}{n_chunks} in {labels_s * 1e3:.1f} ms "
+            f"without decoding voxels (up to {most} label{'s' if most != 1 else ''} per chunk)",
+            f"  find_label({target}): in {len(found)} of {n_chunks}, found in {find_s * 1e3:.1f} ms",
         ]
         return "\n".join(lines)
     finally:

@@ -26,7 +26,16 @@ __all__ = [
 
 BytesLike = Union[bytes, bytearray, memoryview, np.ndarray]
 
-MAX_MARKOV_ORDER = 15
+MAX_MARKOV_ORDER = 15  # the format's limit (4 bits); streams of any order up to it decode
+# The encoder refuses markov orders whose model section would exceed this (see compress):
+# 1 MiB, so orders up to 10 (a 640 KiB model) are written and 11..15 (2.5 MiB..671 MB) are not.
+MAX_MARKOV_MODEL_BYTES = 1 << 20
+MAX_WRITTEN_MARKOV_ORDER = 10
+
+
+def markov_model_bytes(order: int) -> int:
+    """Bytes of the markov model section of a stream of this order (``ceil(5 * 4**order / 8)``)."""
+    return 0 if order == 0 else (5 * 4**order + 7) // 8
 _LABEL_FORMATS = {0: "flat", 2: "pins"}
 _CRACK_FORMATS = {0: "impermissible", 1: "permissible"}
 
@@ -211,6 +220,7 @@ def compress(
     allow_pins: bool = False,
     markov_model_order: int = 0,
     parallel: int = 1,
+    optimize: bool = False,
 ) -> bytes:
     """Compress a 2D or 3D integer label array into a Crackle stream (format version 1).
 
@@ -221,11 +231,18 @@ def compress(
             header records whether the input was Fortran- or C-ordered so that ``decompress``
             returns the same layout. Bool arrays are stored as ``uint8``.
         allow_pins: write the PINS label format when it applies (unsigned data, ``sz > 1`` and a
-            volume with more equal neighbours than not); usually smaller for volumes whose labels
-            run through many slices. Otherwise FLAT labels are written.
-        markov_model_order: 0 for plain 2-bit crack codes, 1..15 to code them with a finite-context
-            model of that order (smaller, slower; 5 is a good choice).
+            volume with more equal neighbours than not) and is smaller than FLAT labels; usually
+            the case for volumes whose labels run through many slices. Otherwise FLAT labels are
+            written.
+        markov_model_order: 0 for plain 2-bit crack codes, 1..10 to code them with a finite-context
+            model of that order (smaller, slower; 5 is a good choice). The model section holds
+            ``4**order`` entries; orders 11..15, whose models (2.5 MiB up to 671 MB) exceed
+            ``MAX_MARKOV_MODEL_BYTES`` (1 MiB) and which other decoders may not read, are refused.
         parallel: number of threads for the C++ encoder; 0 means all cores.
+        optimize: choose, for this volume, the label format (FLAT or PINS) and the markov order
+            (0..10) that give the smallest stream. Leave ``allow_pins`` and ``markov_model_order``
+            at their defaults with it. The stream is never larger than any fixed choice of those
+            two options, and every decoder of format version 1 reads it.
 
     Returns:
         The stream as ``bytes``.
@@ -236,13 +253,23 @@ def compress(
     """
     if not isinstance(allow_pins, (bool, np.bool_)):
         raise TypeError(f"allow_pins must be a bool, got {allow_pins!r}")
+    if not isinstance(optimize, (bool, np.bool_)):
+        raise TypeError(f"optimize must be a bool, got {optimize!r}")
     if (isinstance(markov_model_order, bool) or not isinstance(markov_model_order, numbers.Integral)
             or not 0 <= markov_model_order <= MAX_MARKOV_ORDER):
         raise ValueError(f"markov_model_order must be an int in 0..{MAX_MARKOV_ORDER}, got {markov_model_order!r}")
+    if markov_model_bytes(int(markov_model_order)) > MAX_MARKOV_MODEL_BYTES:
+        raise ValueError(
+            f"markov_model_order={int(markov_model_order)} writes a {markov_model_bytes(int(markov_model_order)):,}-byte "
+            f"model section (4**order entries, whatever the volume), over the {MAX_MARKOV_MODEL_BYTES:,}-byte limit; "
+            f"use an order up to {MAX_WRITTEN_MARKOV_ORDER} (5 is a good choice), or optimize=True")
+    if optimize and (allow_pins or markov_model_order):
+        raise ValueError("optimize=True chooses the label format and markov order itself: "
+                         "leave allow_pins and markov_model_order at their defaults")
     threads = _check_parallel(parallel)
     volume, fortran = _normalize_input(labels)
     volume = np.asfortranarray(volume)
-    return _crackle.compress(volume, fortran, int(markov_model_order), bool(allow_pins), threads)
+    return _crackle.compress(volume, fortran, int(markov_model_order), bool(allow_pins), threads, bool(optimize))
 
 
 # ----------------------------------------------------------------------------------- decoding

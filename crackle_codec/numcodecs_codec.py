@@ -13,25 +13,28 @@ Use it as the compressor of a Zarr v2 array::
 The package declares the codec under the ``numcodecs.codecs`` entry point, so an existing array
 opens in a process that never imported ``crackle_codec``.
 
-Chunk axes map to Crackle's axes in order: chunk axis 0 is x (fastest in the stream), 1 is y, 2 is
-z. A 1D or 2D chunk is stored as (n, 1, 1) or (sx, sy, 1); a chunk of more than 3 dimensions is
-stored after dropping its length-1 axes (it may have at most 3 axes longer than 1). The stream
-records the chunk's memory order (C or F) and dtype, so ``decode`` returns the chunk's elements in
-the memory order they were encoded in; zarr reshapes them to the chunk shape in the array's order.
+Axes (docs/zarr-codec-spec.md): Crackle's x is the chunk's fastest-varying axis in the array's
+``order``, y the next, z the next (length-1 axes do not count): the last axis of a C-ordered
+``(z, y, x)`` array, the first of an F-ordered ``(x, y, z)`` one. Either way the stream holds the
+chunk's own memory, so neither ``encode`` nor ``decode`` makes a copy. Arrays written before the
+``"x_axis"`` configuration field existed keep their mapping (chunk axis 0 is x).
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_ndarray_like
 from numcodecs.registry import register_codec
 
-from .core import MAX_MARKOV_ORDER, compress, decompress
+from . import _crackle
+from .core import MAX_MARKOV_ORDER, _as_buffer, decompress
 from .errors import DecodeError
+from .layout import (FASTEST, X_AXIS_FIELD, check_x_axis, codec_kwargs, encode_chunk, memory_order, stream_axes,
+                     stream_header)
 
 __all__ = ["Crackle"]
 
@@ -64,51 +67,55 @@ def _check_dtype(dtype: np.dtype) -> None:
         )
 
 
-def _squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The shape Crackle encodes a chunk of ``shape`` as (before 1D/2D get trailing 1s)."""
-    if len(shape) <= 3:
-        return tuple(shape)
-    squeezed = tuple(s for s in shape if s != 1)
-    if len(squeezed) > 3:
-        raise ValueError(
-            f"the Crackle codec encodes chunks with at most 3 axes longer than 1; got chunk shape {tuple(shape)}"
-        )
-    return squeezed
+def _check_chunk_shape(shape: tuple[int, ...]) -> None:
+    """ValueError for a chunk with more than 3 axes longer than 1 (under either mapping)."""
+    stream_axes(shape, FASTEST, "C")
 
 
-def _chunk_for_encoding(chunk: Any) -> np.ndarray:
-    """The ndarray to pass to ``compress`` for a zarr chunk (any rank, C or F order)."""
-    if not isinstance(chunk, np.ndarray):
-        # Let the core raise its TypeError for buffers without a dtype (bytes, memoryview...).
-        return chunk
-    _check_dtype(chunk.dtype)
-    if chunk.ndim > 3:
-        _squeeze_shape(chunk.shape)  # raises for more than 3 long axes
-        chunk = np.squeeze(chunk, axis=tuple(i for i, s in enumerate(chunk.shape) if s == 1))
-    return chunk
+def _stream_bytes(buf: Any) -> np.ndarray:
+    """The bytes of a stream from what zarr hands a codec's ``decode``, without a copy.
 
-
-def _memory_order(array: np.ndarray) -> str:
-    return "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
-
-
-def _as_chunk(decoded: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``decoded`` (sx, sy, sz) reshaped to the chunk ``shape`` in its own memory order (a view)."""
-    if decoded.size != int(np.prod(shape, dtype=np.int64)):
-        raise DecodeError(
-            f"the Crackle stream holds {decoded.shape} = {decoded.size} voxels, but the chunk has shape "
-            f"{tuple(shape)}"
-        )
-    return decoded.reshape(shape, order=_memory_order(decoded))
-
-
-def _stream_bytes(buf: Any) -> Any:
-    """A 1-byte-per-item buffer for ``decompress`` from what zarr hands a codec's ``decode``."""
+    Accepts bytes-like objects of unsigned bytes (bytes, bytearray, memoryview, array.array('B'))
+    and uint8 numpy arrays of any shape; TypeError for anything else (a signed-byte array.array,
+    a float array...), where a cast would silently change what is decoded.
+    """
     if isinstance(buf, np.ndarray):
-        if buf.dtype != np.uint8 or buf.ndim != 1:
-            buf = np.ascontiguousarray(buf).reshape(-1).view(np.uint8)
-        return buf
-    return buf
+        if buf.dtype != np.uint8:
+            raise TypeError(f"a Crackle stream is bytes; got a {buf.dtype} array")
+        return np.ascontiguousarray(buf).reshape(-1)
+    try:
+        view = memoryview(buf)
+    except TypeError:
+        raise TypeError(f"a Crackle stream must be bytes-like, not {type(buf).__name__}") from None
+    if view.format not in ("B", "<B", "=B", ">B", "@B", "c"):
+        raise TypeError(f"a Crackle stream is unsigned bytes; got a buffer of format {view.format!r} "
+                        f"({type(buf).__name__}); pass bytes(buf) if that is really a stream")
+    return np.frombuffer(view if view.contiguous else view.tobytes(), dtype=np.uint8)
+
+
+def _destination(out: Any, dtype: np.dtype) -> np.ndarray:
+    """``out`` as an ndarray of the stream's ``dtype`` (a view); TypeError where that needs a cast.
+
+    A numpy array must have the stream's dtype (bool for a uint8 stream); any other buffer
+    (bytearray, memoryview...) is raw memory, filled with the decoded elements' bytes.
+    """
+    if isinstance(out, np.ndarray) and out.dtype == object:
+        raise TypeError("cannot decode into an object array")
+    dest = ensure_ndarray_like(out)
+    if dest.dtype == object:
+        raise TypeError("cannot decode into an object array")
+    if not isinstance(out, np.ndarray) and dest.dtype.itemsize == 1 and dest.dtype != dtype:
+        if not (dest.flags.c_contiguous or dest.flags.f_contiguous):
+            raise ValueError("out must be contiguous")
+        flat = dest.reshape(-1, order="A")
+        if flat.nbytes % dtype.itemsize:
+            raise DecodeError(f"the Crackle stream holds {dtype} labels; the output buffer holds {flat.nbytes} "
+                              "bytes, not a whole number of them")
+        dest = flat.view(np.uint8).view(dtype)
+    if dest.dtype != dtype and not (dest.dtype == np.bool_ and dtype == np.uint8):
+        raise TypeError(f"the Crackle stream holds {dtype} labels; cannot decode them into a {dest.dtype} "
+                        "array (no silent cast: decode without out and cast explicitly)")
+    return dest
 
 
 # --------------------------------------------------------------------------------- the codec
@@ -122,52 +129,87 @@ class Crackle(Codec):
             smaller chunks at a lower speed (5 is a good choice).
         allow_pins: write the PINS label format where it applies (smaller for labels that run
             through many slices; slower to encode). Default False (FLAT labels).
+        x_axis: ``"fastest"`` (default): Crackle's x is the chunk's fastest-varying axis in memory
+            (the array's ``order``), z the slowest. ``None`` is the mapping of arrays written
+            before this field existed (chunk axis 0 is x); ``from_config`` gives it to their
+            configurations, which have no ``"x_axis"``. Do not use it for new arrays.
 
     ``encode`` takes the chunk as an ndarray (bool or integer, native byte order, C or F order) and
-    returns ``bytes``; ``decode`` returns the chunk's elements in the recorded dtype (bool chunks come
-    back as uint8 unless ``out`` is a bool array) and memory order, or fills ``out`` when given.
-    Malformed streams raise ``crackle_codec.DecodeError``; non-integer chunks raise ``TypeError``.
+    returns ``bytes``. ``decode`` returns the chunk's elements in its memory order as an
+    ``(sx, sy, sz)`` array of the stream's dtype (bool chunks come back as uint8; zarr reshapes
+    and views them), or fills ``out``: a C- or F-contiguous array of the stream's dtype (the
+    elements land in its memory order, as zarr expects) or a byte buffer (bytearray...).
+
+    Raises:
+        DecodeError: a malformed stream, or one whose voxel count is not that of ``out``.
+        TypeError: a non-integer chunk; an ``out`` of another dtype (never a silent cast) or of
+            object dtype; a stream that is not bytes (e.g. ``array.array("b")``).
     """
 
     codec_id = "crackle"
 
-    def __init__(self, markov_model_order: int = 0, allow_pins: bool = False):
+    def __init__(self, markov_model_order: int = 0, allow_pins: bool = False,
+                 x_axis: Optional[str] = FASTEST):
         self.markov_model_order, self.allow_pins = _check_options(markov_model_order, allow_pins)
+        self.x_axis = check_x_axis(x_axis)
 
     @classmethod
     def from_config(cls, config: dict) -> "Crackle":
-        """Instantiate from a configuration, with or without its ``"id"`` (``get_config()`` round-trips)."""
+        """Instantiate from a configuration, with or without its ``"id"`` (``get_config()`` round-trips).
+
+        A configuration without ``"x_axis"`` is one of an array written before the field existed:
+        it gets the legacy mapping (``x_axis=None``). Unknown fields raise ValueError.
+        """
         config = dict(config)
         codec_id = config.pop("id", cls.codec_id)
         if codec_id != cls.codec_id:
             raise ValueError(f"not a {cls.codec_id!r} codec configuration: id={codec_id!r}")
-        return cls(**config)
+        return cls(**codec_kwargs(config))
+
+    def get_config(self) -> dict:
+        config: dict[str, Any] = {"id": self.codec_id, "markov_model_order": self.markov_model_order,
+                                  "allow_pins": self.allow_pins}
+        if self.x_axis is not None:
+            config[X_AXIS_FIELD] = self.x_axis
+        return config
 
     def encode(self, buf: Any) -> bytes:
-        chunk = _chunk_for_encoding(buf)
-        return compress(chunk, allow_pins=self.allow_pins, markov_model_order=self.markov_model_order)
+        if not isinstance(buf, np.ndarray):
+            raise TypeError(f"the Crackle codec encodes numpy arrays (it needs the chunk's dtype and shape), "
+                            f"not {type(buf).__name__}")
+        _check_dtype(buf.dtype)
+        return encode_chunk(buf, self.x_axis, memory_order(buf), markov_model_order=self.markov_model_order,
+                            allow_pins=self.allow_pins)
 
     def decode(self, buf: Any, out: Any = None) -> Any:
-        decoded = decompress(_stream_bytes(buf))
+        data = _stream_bytes(buf)
+        sx, sy, sz, dtype, fortran = stream_header(data)
         if out is None:
-            return decoded
-        dest = ensure_ndarray_like(out)
-        if dest.size == decoded.size:
-            # Logical copy: zarr hands a destination shaped like the chunk, in the array's order.
-            dest[...] = decoded.reshape(dest.shape, order=_memory_order(decoded))
-        elif dest.nbytes == decoded.nbytes:
-            # A flat byte buffer: copy the elements in the stream's memory order.
-            flat = dest.reshape(-1, order="A").view(np.uint8)
-            flat[...] = decoded.reshape(-1, order=_memory_order(decoded)).view(np.uint8)
+            if self.x_axis is None:
+                return decompress(data)  # legacy: the stream's recorded memory order
+            return _crackle.decompress_into(_as_buffer(data), 0, sz, np.empty((sx, sy, sz), dtype, order="F"), 1)
+        dest = _destination(out, dtype)
+        if dest.size != sx * sy * sz:
+            raise DecodeError(f"the Crackle stream holds {sx}x{sy}x{sz} voxels, but the output buffer holds "
+                              f"{dest.size} ({dest.shape} {dest.dtype})")
+        # The stream's voxels, x fastest, are the chunk's elements in the array's order, i.e. in the
+        # memory order of the chunk-shaped ``out`` zarr hands over: decode straight into that memory.
+        if self.x_axis is None:
+            order = "F" if fortran else "C"  # legacy: the stream's memory order is the chunk's
+            if not (dest.flags.f_contiguous if order == "F" else dest.flags.c_contiguous):
+                dest[...] = decompress(data).reshape(dest.shape, order=order)  # the first release's copy
+                return out
         else:
-            raise ValueError(
-                f"decode: the output buffer holds {dest.size} items ({dest.nbytes} bytes), but the "
-                f"Crackle stream decodes to {decoded.shape} {decoded.dtype}"
-            )
+            order = "F"
+            if not (dest.flags.c_contiguous or dest.flags.f_contiguous):
+                raise ValueError("out must be a C- or F-contiguous array")
+        volume = dest.reshape(-1, order=memory_order(dest)).reshape((sx, sy, sz), order=order)
+        _crackle.decompress_into(_as_buffer(data), 0, sz, volume, 1)
         return out
 
     def __repr__(self) -> str:
-        return f"Crackle(markov_model_order={self.markov_model_order}, allow_pins={self.allow_pins})"
+        legacy = ", x_axis=None" if self.x_axis is None else ""
+        return f"Crackle(markov_model_order={self.markov_model_order}, allow_pins={self.allow_pins}{legacy})"
 
 
 register_codec(Crackle)

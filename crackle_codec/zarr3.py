@@ -13,17 +13,23 @@ Needs zarr >= 3 (``import crackle_codec`` itself does not)::
                           compressors=None)
 
 The array metadata names it ``{"name": "crackle", "configuration": {"markov_model_order": 0,
-"allow_pins": false}}``; the package declares it under the ``zarr.codecs`` entry point, so arrays
-open in a process that never imported ``crackle_codec``.
+"allow_pins": false, "x_axis": "fastest"}}``; the package declares it under the ``zarr.codecs``
+entry point, so arrays open in a process that never imported ``crackle_codec``.
 
-Chunk axes map to Crackle's axes in order (axis 0 is x, 1 is y, 2 is z); see numcodecs_codec.py for
-chunks of other ranks. The codec implements partial decoding: a read that needs only some z
-slices of a 3D chunk decodes only those slices (when no bytes-to-bytes codec follows it).
+Axes (docs/zarr-codec-spec.md): Crackle's x is the chunk's last axis, y the one before, z the one
+before that (axes of length 1 do not count), so a ``(z, y, x)`` or ``(t, c, z, y, x)`` array is
+sliced along z, and a chunk in zarr's default C order is encoded and decoded without a copy
+(crackle_codec.layout). Arrays written before the ``"x_axis"`` field existed keep their mapping
+(chunk axis 0 is x). The codec implements partial decoding: a read that needs only some z slices
+of a chunk decodes only those slices (when no bytes-to-bytes codec follows it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,14 +39,9 @@ from zarr.core.buffer import Buffer, NDBuffer
 from zarr.core.common import JSON, parse_named_configuration
 from zarr.registry import register_codec
 
-from .core import compress, decompress, header
-from .numcodecs_codec import (
-    _as_chunk,
-    _check_dtype,
-    _check_options,
-    _chunk_for_encoding,
-    _squeeze_shape,
-)
+from .errors import DecodeError
+from .layout import FASTEST, X_AXIS_FIELD, check_x_axis, codec_kwargs, decode_chunk, encode_chunk, z_axis
+from .numcodecs_codec import _check_chunk_shape, _check_dtype, _check_options
 
 if TYPE_CHECKING:
     from typing import Self
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from zarr.core.chunk_grids import ChunkGrid
     from zarr.core.indexing import SelectorTuple
 
-__all__ = ["CrackleCodec"]
+__all__ = ["CrackleCodec", "create_array", "write_array"]
 
 CODEC_NAME = "crackle"
 
@@ -68,8 +69,6 @@ def _to_spec_dtype(array: np.ndarray, chunk_spec: ArraySpec) -> np.ndarray:
         return array.view(np.bool_)
     if dtype.kind in "ui" and dtype.itemsize == array.dtype.itemsize and dtype.kind == array.dtype.kind:
         return array.astype(dtype)  # byte order only
-    from .errors import DecodeError
-
     raise DecodeError(f"the Crackle stream holds {array.dtype} labels, but the array's dtype is {dtype}")
 
 
@@ -102,59 +101,68 @@ class CrackleCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
         markov_model_order: 0 (default) for plain crack codes (fastest); 1..15 for a finite-context
             model of that order (smaller, slower; 5 is a good choice).
         allow_pins: write the PINS label format where it applies (default False).
+        x_axis: ``"fastest"`` (default): Crackle's x is the chunk's last axis, z the first of its
+            three axes longer than 1, so ``(z, y, x)`` arrays are sliced along z. ``None`` is the
+            mapping of arrays written before this field existed (chunk axis 0 is x); ``from_dict``
+            gives it to their metadata, which has no ``"x_axis"``. Do not use it for new arrays.
 
-    Supports bool and integer data types (8 to 64 bits, signed or not); other dtypes are refused
-    when the array is created. Use ``compressors=None`` (raw Crackle chunks) or put a bytes-to-bytes
-    codec such as ``ZstdCodec`` after it.
+    Supports bool and integer data types (8 to 64 bits, signed or not) and chunks with at most
+    three axes longer than 1; others are refused when the array is created. Use
+    ``compressors=None`` (raw Crackle chunks) or put a bytes-to-bytes codec such as ``ZstdCodec``
+    after it.
     """
 
     is_fixed_size = False
 
     markov_model_order: int = 0
     allow_pins: bool = False
+    x_axis: str | None = FASTEST
 
-    def __init__(self, *, markov_model_order: int = 0, allow_pins: bool = False) -> None:
+    def __init__(self, *, markov_model_order: int = 0, allow_pins: bool = False,
+                 x_axis: str | None = FASTEST) -> None:
         order, pins = _check_options(markov_model_order, allow_pins)
         object.__setattr__(self, "markov_model_order", order)
         object.__setattr__(self, "allow_pins", pins)
+        object.__setattr__(self, "x_axis", check_x_axis(x_axis))
 
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> Self:
+        """From array metadata; without ``"x_axis"`` (an array of the first release): the legacy mapping."""
         _, configuration = parse_named_configuration(data, CODEC_NAME, require_configuration=False)
-        return cls(**(configuration or {}))  # type: ignore[arg-type]
+        return cls(**codec_kwargs(configuration or {}))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, JSON]:
-        return {
-            "name": CODEC_NAME,
-            "configuration": {"markov_model_order": self.markov_model_order, "allow_pins": self.allow_pins},
-        }
+        config: dict[str, JSON] = {"markov_model_order": self.markov_model_order, "allow_pins": self.allow_pins}
+        if self.x_axis is not None:
+            config[X_AXIS_FIELD] = self.x_axis
+        return {"name": CODEC_NAME, "configuration": config}
 
     def validate(self, *, shape: tuple[int, ...], dtype: Any, chunk_grid: ChunkGrid) -> None:
         _check_dtype(dtype.to_native_dtype())
         chunk_shape = getattr(chunk_grid, "chunk_shape", None)
         if chunk_shape is not None:
-            _squeeze_shape(tuple(chunk_shape))
+            _check_chunk_shape(tuple(chunk_shape))
 
     def compute_encoded_size(self, input_byte_length: int, chunk_spec: ArraySpec) -> int:
         raise NotImplementedError  # variable size
 
     # ------------------------------------------------------------------------- sync encode/decode
+    # Format 3 chunks are logically C-ordered ("C" below), whatever zarr's runtime memory order:
+    # a C-ordered chunk is the F-ordered (x, y, z) volume Crackle codes, so neither direction
+    # copies; an F-ordered one (config={"order": "F"}) costs one transposing copy each way.
 
     def _encode_sync(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:
         array = chunk_array.as_numpy_array()
         if array.dtype.itemsize > 1 and not array.dtype.isnative and array.dtype.kind in "ui":
             array = array.astype(array.dtype.newbyteorder("="))
-        stream = compress(
-            _chunk_for_encoding(array),
-            allow_pins=self.allow_pins,
-            markov_model_order=self.markov_model_order,
-        )
+        _check_dtype(array.dtype)
+        stream = encode_chunk(array, self.x_axis, "C", markov_model_order=self.markov_model_order,
+                              allow_pins=self.allow_pins)
         return chunk_spec.prototype.buffer.from_bytes(stream)
 
     def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
-        decoded = decompress(chunk_bytes.as_numpy_array())
-        array = _to_spec_dtype(_as_chunk(decoded, tuple(chunk_spec.shape)), chunk_spec)
-        return chunk_spec.prototype.nd_buffer.from_numpy_array(array)
+        array = decode_chunk(chunk_bytes.as_numpy_array(), tuple(chunk_spec.shape), self.x_axis, "C")
+        return chunk_spec.prototype.nd_buffer.from_numpy_array(_to_spec_dtype(array, chunk_spec))
 
     # ------------------------------------------------------------------------ async (zarr's path)
 
@@ -170,20 +178,16 @@ class CrackleCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
                                chunk_spec: ArraySpec) -> NDBuffer:
         data = chunk_bytes.as_numpy_array()
         shape = tuple(chunk_spec.shape)
+        axis = z_axis(shape, self.x_axis, "C")
         window = None
-        if len(shape) == 3 and isinstance(selection, tuple) and len(selection) == 3:
-            window = _z_window(selection[2], shape[2])
-        if window is None or (window[0] == 0 and window[1] == shape[2]):
-            array = _as_chunk(decompress(data), shape)
-            selected = array[selection]
+        if axis is not None and isinstance(selection, tuple) and len(selection) == len(shape):
+            window = _z_window(selection[axis], shape[axis])
+        if window is None or (window[0] == 0 and window[1] == shape[axis]):
+            selected = decode_chunk(data, shape, self.x_axis, "C")[selection]
         else:
             z0, z1, z_selector = window
-            if header(data).shape != shape:
-                from .errors import DecodeError
-
-                raise DecodeError(f"the Crackle stream has shape {header(data).shape}, but the chunk has shape {shape}")
-            part = decompress(data, z=slice(z0, z1))
-            selected = part[(selection[0], selection[1], z_selector)]
+            part = decode_chunk(data, shape, self.x_axis, "C", z_range=(z0, z1))
+            selected = part[selection[:axis] + (z_selector,) + selection[axis + 1:]]
         selected = _to_spec_dtype(np.asarray(selected), chunk_spec)
         return chunk_spec.prototype.nd_buffer.from_numpy_array(selected)
 
@@ -196,3 +200,70 @@ class CrackleCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
 
 
 register_codec(CODEC_NAME, CrackleCodec)
+
+
+# ------------------------------------------------------------------------------- writing helpers
+# Why writes go through these: zarr 3.1 writes ``z[...] = volume`` by allocating and filling a new
+# buffer per chunk (np.full), copying the chunk's part of the volume into it on its event-loop
+# thread, and, with ``write_empty_chunks=False`` (its default), comparing every chunk with the
+# fill value (NDBuffer.all_equal: about 8 ms for a 128^3 uint32 chunk, more than Crackle takes
+# to encode it). A write of exactly one chunk (or shard) hands zarr a block of that shape, which
+# it passes on as it is: the only copy left is the contiguous copy of the block that the encoder
+# makes, in the worker threads. docs/zarr.md has the measurements.
+
+def create_array(store: Any, *, shape: Any = None, dtype: Any = None, data: Any = None,
+                 markov_model_order: int = 0, allow_pins: bool = False, compressors: Any = None,
+                 config: Any = None, max_workers: int | None = None, **kwargs: Any) -> Any:
+    """``zarr.create_array`` with Crackle as the serializer, set up for fast writes.
+
+    The returned array has ``write_empty_chunks=True`` in its config (zarr's check of every
+    written chunk against the fill value costs more than encoding it; a chunk that holds only the
+    fill value is then stored too, about 2 KB for 128^3 voxels). With ``data`` (an array of the
+    array's shape), the data is written with ``write_array``. ``compressors`` defaults to None
+    (raw Crackle chunks); other keyword arguments (``chunks``, ``shards``, ``fill_value``,
+    ``dimension_names``, ``overwrite``...) go to ``zarr.create_array``. Axes follow zarr's
+    convention: give a ``(z, y, x)`` volume (``vol.T`` of an ``(x, y, z)`` Fortran volume is one,
+    without a copy).
+    """
+    import zarr
+
+    if data is not None:
+        data_shape, data_dtype = tuple(data.shape), data.dtype
+        shape = data_shape if shape is None else shape
+        dtype = data_dtype if dtype is None else dtype
+    config = dict(config or {})
+    config.setdefault("write_empty_chunks", True)
+    array = zarr.create_array(store, shape=shape, dtype=dtype, compressors=compressors, config=config,
+                              serializer=CrackleCodec(markov_model_order=markov_model_order,
+                                                      allow_pins=allow_pins), **kwargs)
+    if data is not None:
+        write_array(array, data, max_workers=max_workers)
+    return array
+
+
+def write_array(array: Any, data: Any, *, max_workers: int | None = None) -> None:
+    """Write ``data`` (of the array's shape) into a zarr array, one whole shard or chunk per call.
+
+    Equivalent to ``array[...] = data`` but faster: zarr passes each block on without copying it
+    (see the module notes), and the blocks are written from ``max_workers`` threads (default: the
+    number of cores). For the full speed, open the array with ``config={"write_empty_chunks":
+    True}`` (``create_array`` does).
+    """
+    shape = tuple(array.shape)
+    if tuple(data.shape) != shape:
+        raise ValueError(f"data has shape {tuple(data.shape)}, the array {shape}")
+    block = tuple(getattr(array, "shards", None) or array.chunks)
+    boxes = [tuple(slice(i * b, min((i + 1) * b, s)) for i, b, s in zip(index, block, shape))
+             for index in itertools.product(*(range(-(-s // b)) for s, b in zip(shape, block)))]
+
+    def write(box: tuple[slice, ...]) -> None:
+        array[box] = data[box]
+
+    workers = max_workers or os.cpu_count() or 1
+    if workers == 1 or len(boxes) <= 1:
+        for box in boxes:
+            write(box)
+        return
+    with ThreadPoolExecutor(min(workers, len(boxes))) as pool:
+        for _ in pool.map(write, boxes):
+            pass

@@ -51,6 +51,7 @@ cdef extern from "codec.hpp" namespace "crackle":
         cbool fortran
         int markov_order
         cbool allow_pins
+        cbool optimize
         int threads
 
     StreamInfo open_stream "crackle::StreamInfo::open"(const uint8_t*, uint64_t) except +raise_py_error nogil
@@ -130,7 +131,7 @@ def info(const uint8_t[::1] buf, bint check_labels=False):
     }
 
 
-def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins, int threads):
+def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins, int threads, bint optimize=False):
     """Compress a Fortran-contiguous (sx, sy, sz) integer array; see crackle_codec.compress."""
     if volume.ndim != 3 or not volume.flags.f_contiguous:
         raise ValueError("internal: expected a Fortran-contiguous 3D array")
@@ -138,6 +139,7 @@ def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins
     opt.fortran = fortran
     opt.markov_order = markov_order
     opt.allow_pins = allow_pins
+    opt.optimize = optimize
     opt.threads = threads
     cdef const void* data = cnp.PyArray_DATA(volume)
     cdef int itemsize = volume.dtype.itemsize
@@ -167,6 +169,41 @@ def decompress(const uint8_t[::1] buf, uint32_t z0, uint32_t z1, int threads):
     except ValueError as e:  # numpy cannot represent the shape (even an empty one)
         raise DecodeError(f"header: a {h.sx}x{h.sy}x{z1 - z0} volume cannot be represented: {e}") from None
     cdef void* dst = cnp.PyArray_DATA(<cnp.ndarray>out)
+    with nogil:
+        decode_c(s, z0, z1, dst, threads)
+    return out
+
+
+def layout(const uint8_t[::1] buf):
+    """(sx, sy, sz, dtype, fortran) from the header alone: what decompress_into needs to size ``out``."""
+    cdef Header h = parse_header(_ptr(buf), buf.shape[0])
+    return (h.sx, h.sy, h.sz, np.dtype(("<i" if h.is_signed else "<u") + str(h.data_width)), h.fortran)
+
+
+def decompress_into(const uint8_t[::1] buf, uint32_t z0, uint32_t z1, cnp.ndarray out, int threads):
+    """Decode slices [z0, z1) into ``out``, a writeable (sx, sy, z1-z0) array of the stream's dtype
+    (``bool`` for a uint8 stream too) that is F- or C-contiguous: the slices are written in the
+    layout of ``out`` (F when it is both), whatever order the header records. Returns ``out``.
+
+    TypeError for another dtype (never a cast); DecodeError for another shape (the stream does not
+    fit the destination); ValueError for a read-only or non-contiguous ``out``.
+    """
+    cdef StreamInfo s = _open(buf)
+    cdef Header h = s.header
+    if z1 > h.sz or z0 > z1:
+        raise IndexError(f"z range {z0}:{z1} is outside 0:{h.sz}")
+    dtype = np.dtype(("<i" if h.is_signed else "<u") + str(h.data_width))
+    if out.dtype != dtype and not (out.dtype == np.bool_ and dtype == np.uint8):
+        raise TypeError(f"the Crackle stream holds {dtype} labels; cannot decode them into a {out.dtype} array")
+    if out.ndim != 3 or (out.shape[0], out.shape[1], out.shape[2]) != (h.sx, h.sy, z1 - z0):
+        raise DecodeError(f"the Crackle stream decodes to a {h.sx}x{h.sy}x{z1 - z0} volume; "
+                          f"the destination has shape {(<object>out).shape}")
+    if not out.flags.writeable:
+        raise ValueError("the destination array is read-only")
+    if not (out.flags.f_contiguous or out.flags.c_contiguous):
+        raise ValueError("the destination array must be C- or F-contiguous")
+    s.header.fortran = out.flags.f_contiguous
+    cdef void* dst = cnp.PyArray_DATA(out)
     with nogil:
         decode_c(s, z0, z1, dst, threads)
     return out

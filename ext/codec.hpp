@@ -14,7 +14,10 @@ namespace crackle {
 struct EncodeOptions {
   bool fortran = false;  // header F bit: the memory order the caller's array had
   int markov_order = 0;
-  bool allow_pins = false;
+  bool allow_pins = false;  // PINS labels where they apply and are smaller than FLAT ones
+  // Choose the label format (FLAT or PINS) and the markov order (0..kMaxOptimizeOrder) that give
+  // the smallest stream; markov_order and allow_pins are then ignored.
+  bool optimize = false;
   int threads = 1;
 };
 

@@ -22,7 +22,7 @@ struct SliceResult {
   uint32_t cc_count = 0;
   uint32_t crc = 0;
   std::vector<uint64_t> cc_values;    // raw element value of each component (zero-extended)
-  std::vector<uint32_t> first_pixel;  // first pixel of each component (pins only)
+  RunComponents runs;                 // the slice's components as runs (pins only)
   SliceDiffs diffs;                   // kept from the first pass to the second
   SliceCracks cracks;
   std::vector<uint8_t> moves;         // the packed move stream
@@ -91,8 +91,8 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
 
   // First pass, per slice: difference masks, runs, components, CRC, component values, and the
   // count of equal consecutive voxels that decides the crack format.
-  std::vector<uint32_t> all_ids(opt.allow_pins && sz > 1 && !is_signed && voxels < (1ull << 32) ? voxels : 0);
-  const bool keep_ids = !all_ids.empty();
+  const bool pins_possible = (opt.allow_pins || opt.optimize) && sz > 1 && !is_signed && voxels < (1ull << 32);
+  const bool keep_runs = pins_possible;
   std::vector<SliceResult> slices(sz);
   std::vector<EncodeScratch> scratch(threads);
   // Slice CRCs from runs where the CPU allows (crc.hpp), else from written-out ids.
@@ -103,9 +103,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
     SliceResult& r = slices[z];
     const T* px = data + z * sxy;
     uint32_t* ids = nullptr;
-    if (keep_ids) {
-      ids = all_ids.data() + z * sxy;
-    } else if (!run_crc_ok) {
+    if (!run_crc_ok) {
       sc.ids.resize(sxy);
       ids = sc.ids.data();
     }
@@ -127,15 +125,19 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
     } else {
       r.crc = crc32c_of_ids(ids, sxy, sc.crc_bytes);
     }
+    if (keep_runs) {
+      const uint32_t used = runs.row_first[sy];
+      r.runs.start.assign(runs.start.begin(), runs.start.begin() + used);
+      r.runs.component.assign(runs.component.begin(), runs.component.begin() + used);
+      r.runs.row_first.assign(runs.row_first.begin(), runs.row_first.begin() + sy + 1);
+    }
     r.cc_values.resize(r.cc_count);
-    if (keep_ids) r.first_pixel.resize(r.cc_count);
     uint32_t next = 0;
     for (uint32_t y = 0; y < sy && next < r.cc_count; y++) {
       for (uint32_t k = runs.row_first[y]; k < runs.row_first[y + 1] - 1; k++) {
         if (runs.component[k] == next) {
           const uint64_t p = static_cast<uint64_t>(y) * sx + runs.start[k];
           r.cc_values[next] = static_cast<uint64_t>(px[p]);
-          if (keep_ids) r.first_pixel[next] = static_cast<uint32_t>(p);
           next++;
         }
       }
@@ -147,8 +149,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   uint64_t num_pairs = 0;
   for (const auto& r : slices) num_pairs += r.equal_pairs;
   h.permissible = num_pairs < voxels / 2;
-  const bool use_pins = keep_ids && !h.permissible;
-  h.label_format = use_pins ? kPins : kFlat;
+  const bool try_pins = keep_runs && !h.permissible;
 
   // Second pass, per slice: the crack chains.
   parallel_for(sz, threads, [&](uint64_t z, int w) {
@@ -162,15 +163,14 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   uint64_t total_cc = 0;
   for (const auto& r : slices) total_cc += r.cc_count;
   std::vector<uint64_t> cc_values;
-  std::vector<uint32_t> cc_counts(sz), first_pixel;
+  std::vector<uint32_t> cc_counts(sz);
+  std::vector<uint64_t> offsets(static_cast<size_t>(sz) + 1, 0);
   cc_values.reserve(total_cc);
-  if (use_pins) first_pixel.reserve(total_cc);
   for (uint32_t z = 0; z < sz; z++) {
     cc_counts[z] = slices[z].cc_count;
+    offsets[z + 1] = offsets[z] + cc_counts[z];
     cc_values.insert(cc_values.end(), slices[z].cc_values.begin(), slices[z].cc_values.end());
-    if (use_pins) first_pixel.insert(first_pixel.end(), slices[z].first_pixel.begin(), slices[z].first_pixel.end());
     std::vector<uint64_t>().swap(slices[z].cc_values);
-    std::vector<uint32_t>().swap(slices[z].first_pixel);
   }
   h.stored_width = choose_stored_width(cc_values, is_signed, sizeof(T));
   if (is_signed) {
@@ -179,13 +179,23 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   }
   const int cc_width = width_of(sxy);
   std::vector<uint8_t> labels;
-  if (use_pins) {
-    write_pins_labels(h, cc_values, all_ids.data(), first_pixel, cc_counts, h.stored_width, cc_width, labels);
-  } else {
-    write_flat_labels(cc_values, cc_counts, h.stored_width, cc_width, labels);
+  if (try_pins) {
+    std::vector<RunComponents> runs(sz);
+    for (uint32_t z = 0; z < sz; z++) std::swap(runs[z], slices[z].runs);
+    std::vector<uint32_t> best_pixel, best_depth;
+    deepest_pixels(data, runs, sx, sy, offsets, best_pixel, best_depth);
+    write_pins_labels(h, cc_values, runs, best_pixel, best_depth, cc_counts, h.stored_width, cc_width, labels);
+    h.label_format = kPins;
+  }
+  {  // FLAT when pins do not apply or are no smaller (a few bytes of work per component)
+    std::vector<uint8_t> flat;
+    write_flat_labels(cc_values, cc_counts, h.stored_width, cc_width, flat);
+    if (!try_pins || flat.size() <= labels.size()) {
+      labels.swap(flat);
+      h.label_format = kFlat;
+    }
   }
   std::vector<uint64_t>().swap(cc_values);
-  std::vector<uint32_t>().swap(all_ids);
   h.num_label_bytes = labels.size();
 
   // Markov model from the statistics of every slice; no chains at all means no model (9.1).
@@ -194,7 +204,12 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   h.markov_order = any_symbols ? opt.markov_order : 0;
   MarkovModel model;
   std::vector<uint8_t> model_bytes;
-  if (h.markov_order > 0) {
+  if (opt.optimize) {
+    std::vector<SymbolSpan> spans(sz);
+    for (uint32_t z = 0; z < sz; z++) spans[z] = {slices[z].cracks.symbols.data(), slices[z].cracks.symbols.size()};
+    h.markov_order = best_markov_order(spans, kMaxOptimizeOrder, model);
+    if (h.markov_order > 0) model.write(model_bytes);
+  } else if (h.markov_order > 0) {
     MarkovStats stats(h.markov_order);
     for (const auto& r : slices) stats.add(r.cracks.symbols.data(), r.cracks.symbols.size());
     model = stats.build();

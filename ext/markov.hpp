@@ -43,6 +43,15 @@ constexpr uint8_t kDefaultEntry = 23;
 // the stream and the encoder keeps only the contexts its data visits.
 constexpr int kDenseMaxOrder = 10;
 
+// The largest model the encoder writes: 1 MiB, so orders up to 10 (640 KiB). Each symbol saves
+// at most one bit over plain codes, so an order-11 model (2.5 MiB) pays for itself only past 21
+// million crack moves per stream, far beyond any chunk (the best orders measured on real
+// segmentations are 2..7); and from order 14 up other decoders cannot read the stream at all.
+constexpr uint64_t kMaxModelBytes = 1ull << 20;
+constexpr int kMaxOptimizeOrder = 10;
+static_assert((5 * (1ull << (2 * kMaxOptimizeOrder)) + 7) / 8 <= kMaxModelBytes, "order 10 fits the model limit");
+static_assert((5 * (1ull << (2 * (kMaxOptimizeOrder + 1))) + 7) / 8 > kMaxModelBytes, "order 11 does not");
+
 // The model: for each context, the index k of the permutation that ranks its symbols.
 struct MarkovModel {
   int order = 0;
@@ -156,11 +165,7 @@ class MarkovStats {
     m.order = order_;
     const uint64_t n = num_contexts(order_);
     if (dense_) {
-      m.dense.assign(n, kDefaultEntry);
-      for (uint64_t c = 0; c < n; c++) {
-        const uint64_t* k = &counts_[c * 4];
-        if (k[0] | k[1] | k[2] | k[3]) m.dense[c] = static_cast<uint8_t>(rank_entry({k[0], k[1], k[2], k[3]}));
-      }
+      m.dense = dense_entries(counts_.data(), n);
     } else {
       std::sort(sparse_.begin(), sparse_.end());
       size_t i = 0;
@@ -175,18 +180,160 @@ class MarkovStats {
     return m;
   }
 
- private:
+  // The entry of each of n contexts from its symbol counts (counts[4*c + f]).
+  static std::vector<uint8_t> dense_entries(const uint64_t* counts, uint64_t n) {
+    std::vector<uint8_t> entries(n, kDefaultEntry);
+    for (uint64_t c = 0; c < n; c++) {
+      const uint64_t* k = counts + c * 4;
+      if (k[0] | k[1] | k[2] | k[3]) entries[c] = static_cast<uint8_t>(rank_entry({k[0], k[1], k[2], k[3]}));
+    }
+    return entries;
+  }
+
   static int rank_entry(const std::array<uint64_t, 4>& k) {
     std::array<uint8_t, 4> perm = {3, 2, 1, 0};  // ties go to the higher symbol
     std::stable_sort(perm.begin(), perm.end(), [&](uint8_t a, uint8_t b) { return k[a] > k[b]; });
     return permutation_index(perm);
   }
 
+ private:
   int order_;
   bool dense_;
   std::vector<uint64_t> counts_;
   std::vector<uint64_t> sparse_;
 };
+
+// Code lengths of a dense model: lengths[4*ctx + f] = bits of symbol f in context ctx.
+inline std::vector<uint8_t> code_lengths(const MarkovModel& model) {
+  const auto& perms = permutations();
+  static constexpr uint8_t kLen[4] = {1, 2, 3, 3};
+  std::vector<uint8_t> lengths(model.dense.size() * 4);
+  for (size_t c = 0; c < model.dense.size(); c++) {
+    for (int r = 0; r < 4; r++) lengths[4 * c + perms[model.dense[c]][r]] = kLen[r];
+  }
+  return lengths;
+}
+
+// The bytes of one slice's markov-coded move stream, from code_lengths, without writing it.
+inline uint64_t markov_coded_bytes(const uint8_t* f, uint64_t n, int order, const uint8_t* lengths) {
+  if (n == 0) return 0;
+  const int shift = 2 * (order - 1);
+  uint64_t bits = 2;
+  uint64_t ctx = static_cast<uint64_t>(f[0]) << shift;
+  for (uint64_t i = 1; i < n; i++) {
+    bits += lengths[4 * ctx + f[i]];
+    ctx = (ctx >> 2) | (static_cast<uint64_t>(f[i]) << shift);
+  }
+  return (bits + 7) / 8;
+}
+
+// A slice's difference symbols, as the order search sees them.
+struct SymbolSpan {
+  const uint8_t* f;
+  uint64_t n;
+};
+
+// The markov order (0..max_order) that gives the smallest model plus move streams, and that
+// size. Orders only pay when the model is smaller than the bits they can save (at most one per
+// symbol), which bounds the search. One pass counts symbols in the contexts of the highest order
+// left; a lower order's context is the higher one without its oldest symbol, so its counts are
+// sums of four higher contexts, and every order's coded size follows from its counts (ranking
+// by count is the code the encoder writes: 1, 2, 3, 3 bits by rank). Only the padding of each
+// slice to whole bytes is not known from counts: orders whose size is within that margin of the
+// best are measured exactly.
+inline int best_markov_order(const std::vector<SymbolSpan>& slices, int max_order, MarkovModel& best_model) {
+  uint64_t plain = 0, floor_bytes = 0, coded_slices = 0;
+  std::array<uint64_t, 4> first = {0, 0, 0, 0};
+  for (const SymbolSpan& s : slices) {
+    if (s.n == 0) continue;
+    plain += (s.n + 3) / 4;
+    floor_bytes += (s.n + 1 + 7) / 8;  // 2 raw bits, then at least one bit per symbol
+    coded_slices++;
+    first[s.f[0]]++;
+  }
+  auto model_bytes = [](int order) { return (5 * num_contexts(order) + 7) / 8; };
+  int top = 0;
+  while (top < max_order && model_bytes(top + 1) + floor_bytes < plain) top++;
+  best_model = MarkovModel();
+  if (top == 0) return 0;
+
+  // Lower and upper bounds of each order's size (exact bits; padding between 0 and 7 per slice).
+  std::vector<uint64_t> low(top + 1, plain), high(top + 1, plain);
+  std::vector<std::vector<uint64_t>> counts_of(top + 1);  // each order's counts, for its model
+  static constexpr uint64_t kLen[4] = {1, 2, 3, 3};
+  auto evaluate = [&](int highest) {  // fills low, high and counts_of for orders 1..highest
+    std::vector<uint64_t> counts(num_contexts(highest) * 4, 0);
+    const int shift = 2 * (highest - 1);
+    for (const SymbolSpan& s : slices) {
+      uint64_t ctx = 0;
+      for (uint64_t i = 0; i < s.n; i++) {
+        counts[ctx * 4 + s.f[i]]++;
+        ctx = (ctx >> 2) | (static_cast<uint64_t>(s.f[i]) << shift);
+      }
+    }
+    for (int order = highest; order >= 1; order--) {
+      const uint64_t n = num_contexts(order);
+      uint64_t bits = 0;
+      for (uint64_t c = 0; c < n; c++) {
+        const uint64_t* k = &counts[c * 4];
+        uint64_t a = k[0], b = k[1], x = k[2], y = k[3];
+        // the two largest counts take 1 and 2 bits, the others 3
+        if (a < b) std::swap(a, b);
+        if (x < y) std::swap(x, y);
+        const uint64_t m1 = std::max(a, x);
+        const uint64_t m2 = a > x ? std::max(b, x) : std::max(a, y);
+        bits += 3 * (k[0] + k[1] + k[2] + k[3]) - 2 * m1 - m2;
+      }
+      // Each slice's first symbol is counted in context 0 but written in 2 raw bits.
+      const auto& rank0 = permutations()[MarkovStats::rank_entry({counts[0], counts[1], counts[2], counts[3]})];
+      for (int r = 0; r < 4; r++) bits = bits + 2 * first[rank0[r]] - kLen[r] * first[rank0[r]];
+      counts_of[order].assign(counts.begin(), counts.begin() + 4 * n);
+      low[order] = model_bytes(order) + (bits + 7) / 8;
+      high[order] = model_bytes(order) + (bits + 7 * coded_slices + 7) / 8;
+      // fold: drop the oldest symbol (the least significant base-4 digit of the context)
+      for (uint64_t c = 0; c < n / 4; c++) {
+        for (int f = 0; f < 4; f++) {
+          counts[c * 4 + f] = counts[(4 * c) * 4 + f] + counts[(4 * c + 1) * 4 + f] + counts[(4 * c + 2) * 4 + f] +
+                              counts[(4 * c + 3) * 4 + f];
+        }
+      }
+    }
+  };
+  // Count at order 6 first (a table that stays in cache; real data chooses 2..5): a higher order
+  // is counted only if its model leaves room to beat the best size found, so the search stays exact.
+  const int first_top = std::min(top, 6);
+  evaluate(first_top);
+  uint64_t best_high = plain;
+  for (int order = 1; order <= first_top; order++) best_high = std::min(best_high, high[order]);
+  int reach = first_top;
+  while (reach < top && model_bytes(reach + 1) + floor_bytes < best_high) reach++;
+  if (reach > first_top) evaluate(reach);
+  top = reach;
+  int best = 0;
+  for (int order = 1; order <= top; order++) {
+    if (high[order] < high[best]) best = order;
+  }
+  // Measure every order that might beat the best bound (order 0's size is exact).
+  uint64_t best_size = high[best];
+  bool measured = best == 0;
+  for (int order = 1; order <= top; order++) {
+    if (low[order] > best_size || (measured && low[order] >= best_size)) continue;
+    MarkovModel model;
+    model.order = order;
+    model.dense = MarkovStats::dense_entries(counts_of[order].data(), num_contexts(order));
+    const std::vector<uint8_t> lengths = code_lengths(model);
+    uint64_t size = model_bytes(order);
+    for (const SymbolSpan& s : slices) size += markov_coded_bytes(s.f, s.n, order, lengths.data());
+    if (size < best_size || (size == best_size && (order < best || !measured))) {
+      best_size = size;
+      best = order;
+      measured = true;
+      best_model = std::move(model);
+    }
+  }
+  if (best == 0) best_model = MarkovModel();
+  return best;
+}
 
 // Encodes one slice's difference symbols: 2 raw bits, then one prefix code per symbol for its
 // rank in the current context (rank r = r ones then a zero; rank 3 = three ones). Codes gather

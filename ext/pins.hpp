@@ -63,12 +63,78 @@ inline PinsData read_pins(const uint8_t* data, const Header& h, const LabelsSect
 
 // ------------------------------------------------------------------------------------- encoder
 
-// Writes a PINS section (the simple valid writer of 9.5). `cc_values`: stored value per global
-// component; `ids`: every slice's component ids (slice z at z*sx*sy); `first_pixel`: the first
-// pixel of each global component; `cc_counts[z]`: components in slice z.
-inline void write_pins_labels(const Header& h, const std::vector<uint64_t>& cc_values, const uint32_t* ids,
-                              const std::vector<uint32_t>& first_pixel, const std::vector<uint32_t>& cc_counts,
-                              int stored_width, int cc_width, std::vector<uint8_t>& out) {
+// One slice's components as the runs ccl.hpp found them: row y's runs start at
+// start[row_first[y] .. row_first[y+1] - 1) (the last entry of each row is the sentinel sx), and
+// run r belongs to component[r]. Kept per slice instead of a component id per voxel.
+struct RunComponents {
+  std::vector<uint32_t> start, row_first, component;
+
+  uint32_t at(uint32_t sx, uint64_t p) const {
+    const uint32_t y = static_cast<uint32_t>(p / sx), x = static_cast<uint32_t>(p % sx);
+    const uint32_t* lo = start.data() + row_first[y];
+    const uint32_t* hi = start.data() + row_first[y + 1] - 1;
+    return component[(std::upper_bound(lo, hi, x) - 1) - start.data()];
+  }
+};
+
+// For every component, the pixel whose column keeps the component's value for the most slices
+// below it: a pin through that pixel covers the most of the label's components beneath. Computed
+// bottom up with one slice of depths (memory follows the component count, not the volume): the
+// depths from the element values a row at a time, then each run's deepest pixel from a maximum
+// over the run. `best_depth[g]`: slices below component g that its pin can reach;
+// `best_pixel[g]`: where.
+template <typename T>
+void deepest_pixels(const T* data, const std::vector<RunComponents>& runs, uint32_t sx, uint32_t sy,
+                    const std::vector<uint64_t>& offsets, std::vector<uint32_t>& best_pixel,
+                    std::vector<uint32_t>& best_depth) {
+  const uint32_t sz = static_cast<uint32_t>(runs.size());
+  const uint64_t sxy = static_cast<uint64_t>(sx) * sy;
+  const uint64_t total = offsets[sz];
+  best_pixel.assign(total, 0);
+  best_depth.assign(total, 0);
+  std::vector<uint32_t> reach(total, 0);  // 1 + the best depth so far; 0 = no run seen yet
+  std::vector<uint32_t> depth(sxy, 0);
+  for (uint32_t z = sz; z-- > 0;) {
+    const T* cur = data + z * sxy;
+    uint32_t* d = depth.data();
+    if (z + 1 < sz) {
+      const T* below = cur + sxy;
+      for (uint64_t p = 0; p < sxy; p++) d[p] = cur[p] == below[p] ? d[p] + 1 : 0;
+    }
+    const RunComponents& rc = runs[z];
+    uint32_t* r = reach.data() + offsets[z];
+    uint32_t* bp = best_pixel.data() + offsets[z];
+    for (uint32_t y = 0; y < sy; y++) {
+      const uint32_t* row = d + static_cast<uint64_t>(y) * sx;
+      for (uint32_t k = rc.row_first[y]; k < rc.row_first[y + 1] - 1; k++) {
+        const uint32_t a = rc.start[k], b = rc.start[k + 1];
+        uint32_t m = 0;
+        for (uint32_t x = a; x < b; x++) m = std::max(m, row[x]);
+        const uint32_t g = rc.component[k];
+        if (m + 1 > r[g]) {
+          r[g] = m + 1;
+          uint32_t x = a;
+          while (row[x] != m) x++;
+          bp[g] = static_cast<uint32_t>(static_cast<uint64_t>(y) * sx + x);
+        }
+      }
+    }
+  }
+  for (uint64_t g = 0; g < total; g++) best_depth[g] = reach[g] - 1;
+}
+
+// Writes a PINS section. Pin selection is a set cover: every non-background component must be
+// covered by a pin of its label (IW + DW bytes, covering one component in each slice of its
+// column run) or listed by id (CCW bytes). Greedy, top down: each component no earlier pin
+// covers gets the pin through its deepest pixel, cut after the last component it newly covers,
+// if that pin is cheaper than listing those components; else the component is listed. Every
+// label's record is then costed, and the costliest label becomes the background (it needs no
+// record). `cc_values`: stored value per global component; `runs`: every slice's components;
+// `best_pixel`/`best_depth` from deepest_pixels; `cc_counts[z]`: components in slice z.
+inline void write_pins_labels(const Header& h, const std::vector<uint64_t>& cc_values, const std::vector<RunComponents>& runs,
+                              const std::vector<uint32_t>& best_pixel, const std::vector<uint32_t>& best_depth,
+                              const std::vector<uint32_t>& cc_counts, int stored_width, int cc_width,
+                              std::vector<uint8_t>& out) {
   const uint64_t sxy = h.slice_pixels();
   const uint64_t T = cc_values.size();
   std::vector<uint64_t> offsets(cc_counts.size() + 1, 0);
@@ -77,64 +143,73 @@ inline void write_pins_labels(const Header& h, const std::vector<uint64_t>& cc_v
   const DistinctLabels distinct = distinct_labels(cc_values);
   const std::vector<uint64_t>& unique = distinct.values;
   const std::vector<uint32_t>& label = distinct.index;
-  std::vector<uint64_t> cc_per_label(unique.size(), 0);
-  for (uint64_t g = 0; g < T; g++) cc_per_label[label[g]]++;
-  // Background: the label with the most components, so it needs no record entries at all.
-  const uint32_t bg = static_cast<uint32_t>(std::max_element(cc_per_label.begin(), cc_per_label.end()) - cc_per_label.begin());
-
-  // Candidate pins: through each uncovered component's first pixel, as deep as the label lasts.
-  struct Candidate {
-    uint64_t index;
-    uint32_t depth;
-    uint32_t label;
-  };
-  std::vector<Candidate> candidates;
-  std::vector<uint8_t> covered(T, 0);
-  uint32_t max_depth = 0;
-  for (uint32_t z = 0; z < h.sz; z++) {
-    for (uint64_t g = offsets[z]; g < offsets[z + 1]; g++) {
-      if (covered[g] || label[g] == bg) continue;
-      covered[g] = 1;
-      const uint64_t p = first_pixel[g];
-      uint32_t z2 = z;
-      while (z2 + 1 < h.sz) {
-        const uint64_t g2 = offsets[z2 + 1] + ids[static_cast<uint64_t>(z2 + 1) * sxy + p];
-        if (label[g2] != label[g]) break;
-        covered[g2] = 1;
-        z2++;
-      }
-      candidates.push_back({p + sxy * z, z2 - z, label[g]});
-      max_depth = std::max(max_depth, z2 - z);
-    }
-  }
 
   PinWidths w;
   w.index = width_of(h.voxels() & 0xFFFFFFFFull);
   w.cc = width_of(T);
-  const int candidate_depth_width = width_of(max_depth);
-  // A short pin costs more than listing its few components.
-  std::vector<std::vector<uint64_t>> pins_of(unique.size()), ccs_of(unique.size());
-  std::vector<std::vector<uint32_t>> depths_of(unique.size());
-  uint32_t kept_max_depth = 0;
-  for (const Candidate& c : candidates) {
-    if ((static_cast<uint64_t>(c.depth) + 1) * w.cc <= static_cast<uint64_t>(w.index + candidate_depth_width)) {
-      const uint64_t p = c.index % sxy;
-      const uint64_t z = c.index / sxy;
-      for (uint64_t zz = z; zz <= z + c.depth; zz++) ccs_of[c.label].push_back(offsets[zz] + ids[zz * sxy + p]);
-    } else {
-      pins_of[c.label].push_back(c.index);
-      depths_of[c.label].push_back(c.depth);
-      kept_max_depth = std::max(kept_max_depth, c.depth);
+  const uint64_t pin_cost = static_cast<uint64_t>(w.index) + width_of(h.sz - 1);
+
+  struct PinChoice {
+    uint32_t label;
+    uint32_t depth;
+    uint64_t index;
+  };
+  std::vector<PinChoice> pins;
+  std::vector<std::pair<uint32_t, uint64_t>> listed;  // (label, global component id)
+  std::vector<uint8_t> covered(T, 0);
+  for (uint32_t z = 0; z < h.sz; z++) {
+    for (uint64_t g = offsets[z]; g < offsets[z + 1]; g++) {
+      if (covered[g]) continue;
+      covered[g] = 1;
+      const uint64_t p = best_pixel[g];
+      uint64_t fresh = 1;
+      uint32_t last = 0;
+      for (uint32_t k = 1; k <= best_depth[g]; k++) {
+        const uint64_t zz = static_cast<uint64_t>(z) + k;
+        if (!covered[offsets[zz] + runs[zz].at(h.sx, p)]) {
+          fresh++;
+          last = k;
+        }
+      }
+      if (fresh * w.cc <= pin_cost) {
+        listed.push_back({label[g], g});
+        continue;
+      }
+      for (uint32_t k = 1; k <= last; k++) {
+        const uint64_t zz = static_cast<uint64_t>(z) + k;
+        covered[offsets[zz] + runs[zz].at(h.sx, p)] = 1;
+      }
+      pins.push_back({label[g], last, p + sxy * z});
     }
   }
-  w.depth = width_of(kept_max_depth);
-  uint64_t max_count = 0;
-  for (size_t k = 0; k < unique.size(); k++) {
-    auto& cc = ccs_of[k];
-    std::sort(cc.begin(), cc.end());
-    cc.erase(std::unique(cc.begin(), cc.end()), cc.end());
-    max_count = std::max<uint64_t>(max_count, std::max<uint64_t>(pins_of[k].size(), cc.size()));
+  std::vector<uint8_t>().swap(covered);
+  std::sort(pins.begin(), pins.end(), [](const PinChoice& a, const PinChoice& b) {
+    return a.label != b.label ? a.label < b.label : a.index < b.index;
+  });
+  std::sort(listed.begin(), listed.end());
+
+  // The background is the label whose record would cost the most.
+  std::vector<uint64_t> num_pins(unique.size(), 0), num_listed(unique.size(), 0);
+  for (const PinChoice& c : pins) num_pins[c.label]++;
+  for (const auto& l : listed) num_listed[l.first]++;
+  uint32_t bg = 0;
+  uint64_t bg_cost = 0;
+  for (uint32_t k = 0; k < unique.size(); k++) {
+    const uint64_t cost = num_pins[k] * pin_cost + num_listed[k] * w.cc;
+    if (k == 0 || cost > bg_cost) {
+      bg = k;
+      bg_cost = cost;
+    }
   }
+  uint32_t max_depth = 0;
+  uint64_t max_count = 0;
+  for (const PinChoice& c : pins) {
+    if (c.label != bg) max_depth = std::max(max_depth, c.depth);
+  }
+  for (uint32_t k = 0; k < unique.size(); k++) {
+    if (k != bg) max_count = std::max(max_count, std::max(num_pins[k], num_listed[k]));
+  }
+  w.depth = width_of(max_depth);
   // Sized from both lists (the reference sizes it from pins only and truncates long cc lists).
   w.count = width_of(max_count);
 
@@ -145,24 +220,29 @@ inline void write_pins_labels(const Header& h, const std::vector<uint64_t>& cc_v
   }
   for (uint32_t c : cc_counts) append_le(out, c, cc_width);
   out.push_back(static_cast<uint8_t>(log2_of_width(w.count) | log2_of_width(w.depth) << 2 | log2_of_width(w.cc) << 4));
-  for (size_t k = 0; k < unique.size(); k++) {
-    if (k == bg) continue;
-    // Candidates were generated in increasing index order, so each label's pins are sorted.
-    const auto& pins = pins_of[k];
-    append_le(out, pins.size(), w.count);
+  size_t pi = 0, li = 0;
+  for (uint32_t k = 0; k < unique.size(); k++) {
+    const size_t pins_end = pi + num_pins[k], listed_end = li + num_listed[k];
+    if (k == bg) {
+      pi = pins_end;
+      li = listed_end;
+      continue;
+    }
+    append_le(out, num_pins[k], w.count);
     uint64_t prev = 0;
-    for (uint64_t index : pins) {
-      append_le(out, index - prev, w.index);
-      prev = index;
+    for (size_t i = pi; i < pins_end; i++) {
+      append_le(out, pins[i].index - prev, w.index);
+      prev = pins[i].index;
     }
-    for (uint32_t d : depths_of[k]) append_le(out, d, w.depth);
-    const auto& cc = ccs_of[k];
-    append_le(out, cc.size(), w.count);
+    for (size_t i = pi; i < pins_end; i++) append_le(out, pins[i].depth, w.depth);
+    append_le(out, num_listed[k], w.count);
     prev = 0;
-    for (uint64_t g : cc) {
-      append_le(out, g - prev, w.cc);
-      prev = g;
+    for (size_t i = li; i < listed_end; i++) {
+      append_le(out, listed[i].second - prev, w.cc);
+      prev = listed[i].second;
     }
+    pi = pins_end;
+    li = listed_end;
   }
 }
 

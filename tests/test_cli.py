@@ -35,6 +35,15 @@ def assert_one_line_error(proc, *fragments):
 
 # ----------------------------------------------------------------------------------------- demo
 
+@pytest.fixture(autouse=True)
+def _temp_dir_inside_tmp_path(monkeypatch, tmp_path):
+    """The demo keeps its Zarr array in a new temporary directory: make that one under tmp_path."""
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
 def test_demo_small_runs_and_prints_the_table():
     proc = run_cli("demo", "--shape", "64,64,32", "--zstd-levels", "3")
     assert proc.returncode == 0, proc.stderr
@@ -45,6 +54,7 @@ def test_demo_small_runs_and_prints_the_table():
     assert "MVx/s" in out
     assert "decoded == input" in out
     assert "labels(stream)" in out and "contains(stream," in out
+    assert out.rstrip().splitlines()[-1].strip().startswith("crackle-zarr view ")
     assert proc.stderr == ""
 
 
@@ -498,9 +508,17 @@ def test_convert_npy(tmp_path, seg_npy, volume, options, fmt, sharded, run_main)
         assert z.metadata.compressor.markov_model_order == 5
     elif sharded:
         assert z.shards == (16, 16, 8) and z.chunks == (8, 8, 4)
-        assert isinstance(z.metadata.codecs[0].codecs[0], CrackleCodec)
+        assert isinstance(z.metadata.codecs[0].codecs[-1], CrackleCodec)
     else:
-        assert isinstance(z.metadata.codecs[0], CrackleCodec) and z.chunks == (16, 16, 8)
+        assert isinstance(z.metadata.codecs[-1], CrackleCodec) and z.chunks == (16, 16, 8)
+    if fmt == 3 and volume.flags.f_contiguous:
+        # An (x, y, z) Fortran volume: zarr's transpose codec hands Crackle (z, y, x) chunks, so
+        # Crackle slices along z (the axis rule) and nothing is copied on the way.
+        codecs = z.metadata.codecs[0].codecs if sharded else z.metadata.codecs
+        assert tuple(codecs[0].order) == (2, 1, 0)
+        chunk = next(p for p in dest.rglob("*") if p.is_file() and p.name != "zarr.json")
+        if not sharded:
+            assert crackle_codec.header(chunk.read_bytes()).shape == (16, 16, 8)
 
 
 def test_convert_from_other_zarr_and_from_ckl(tmp_path, volume, run_main):

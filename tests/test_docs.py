@@ -134,6 +134,7 @@ def run_console(block: Block, cwd: Path, where: str) -> None:
 def test_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # what commands keep there (the demo's array) goes too
     where = str(path.relative_to(ROOT))
     namespace: dict = {"__name__": "__main__"}
     for block in code_blocks(path.read_text(encoding="utf-8")):

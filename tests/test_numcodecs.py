@@ -5,6 +5,7 @@ The zarr 2.18 side of the same codec is tested in tests/zarr2/ (run by .ci/zarr2
 
 from __future__ import annotations
 
+import array
 import json
 import os
 import pickle
@@ -19,6 +20,7 @@ import pytest
 
 from conftest import crop
 
+import crackle_codec
 from crackle_codec import DecodeError
 from crackle_codec.numcodecs_codec import Crackle
 
@@ -52,17 +54,45 @@ def blobs(shape, dtype="uint32", nlabels=7, seed=0, order="C"):
 def test_config_round_trip():
     codec = Crackle(markov_model_order=5, allow_pins=True)
     config = codec.get_config()
-    assert config == {"id": "crackle", "markov_model_order": 5, "allow_pins": True}
+    assert config == {"id": "crackle", "markov_model_order": 5, "allow_pins": True, "x_axis": "fastest"}
     assert json.loads(json.dumps(config)) == config
     again = numcodecs.get_codec(config)
     assert isinstance(again, Crackle) and again == codec
-    assert Crackle.from_config({"markov_model_order": 5, "allow_pins": True}) == codec
+    assert Crackle.from_config({"markov_model_order": 5, "allow_pins": True, "x_axis": "fastest"}) == codec
     assert Crackle.from_config(config) == codec
     with pytest.raises(ValueError):
         Crackle.from_config({"id": "zstd"})
-    assert Crackle().get_config() == {"id": "crackle", "markov_model_order": 0, "allow_pins": False}
+    assert Crackle().get_config() == {"id": "crackle", "markov_model_order": 0, "allow_pins": False,
+                                      "x_axis": "fastest"}
     assert pickle.loads(pickle.dumps(codec)) == codec
     assert repr(codec) == "Crackle(markov_model_order=5, allow_pins=True)"
+
+
+def test_config_without_x_axis_is_the_legacy_mapping():
+    """Arrays of the first release have no "x_axis": they keep chunk axis 0 as x, and round-trip so."""
+    legacy = numcodecs.get_codec({"id": "crackle", "markov_model_order": 2, "allow_pins": False})
+    assert legacy.x_axis is None and legacy != Crackle(markov_model_order=2)
+    assert legacy.get_config() == {"id": "crackle", "markov_model_order": 2, "allow_pins": False}
+    assert repr(legacy) == "Crackle(markov_model_order=2, allow_pins=False, x_axis=None)"
+    assert pickle.loads(pickle.dumps(legacy)) == legacy
+    arr = blobs((9, 8, 7), "uint16")
+    # legacy: the stream is the (9, 8, 7) chunk itself, in its memory order
+    stream = legacy.encode(arr)
+    assert crackle_codec.header(stream).shape == (9, 8, 7)
+    assert crackle_codec.header(Crackle().encode(arr)).shape == (7, 8, 9)
+    assert np.array_equal(legacy.decode(stream), arr)
+    for order in ("C", "F"):  # into a chunk-shaped out, either memory order: the logical chunk
+        out = np.zeros(arr.shape, arr.dtype, order=order)
+        legacy.decode(stream, out=out)
+        assert np.array_equal(out, arr)
+
+
+@pytest.mark.parametrize("config", [{"x_axis": "first"}, {"x_axis": 0}, {"x_axis": "FASTEST"},
+                                    {"slicing": "z"}])
+def test_unknown_configuration_fails_loudly(config):
+    """A mapping this version does not know must not be read with another one."""
+    with pytest.raises(ValueError, match="x_axis|newer crackle_codec"):
+        Crackle.from_config({"id": "crackle", "markov_model_order": 0, "allow_pins": False, **config})
 
 
 @pytest.mark.parametrize("kwargs", [{"markov_model_order": -1}, {"markov_model_order": 16},
@@ -85,26 +115,72 @@ def test_encode_decode_all_ranks(dtype, order, shape):
     codec = Crackle()
     stream = codec.encode(arr)
     assert isinstance(stream, bytes)
-
-    # Without out: the elements in the encoded memory order (zarr reshapes them).
-    decoded = codec.decode(stream)
     stored_dtype = np.uint8 if dtype == "bool" else np.dtype(dtype)
-    assert decoded.dtype == stored_dtype
     flat_order = "F" if arr.flags.f_contiguous and not arr.flags.c_contiguous else "C"
-    assert np.array_equal(decoded.reshape(-1, order="A"), arr.reshape(-1, order=flat_order).astype(stored_dtype))
-    assert np.array_equal(decoded.reshape(arr.shape, order="A"), arr)
+    in_memory = arr.reshape(-1, order=flat_order)  # the chunk's elements in its memory order
 
-    # With out shaped like the chunk, in either memory order: a logical copy.
-    for out_order in ("C", "F"):
-        out = np.zeros(arr.shape, dtype=arr.dtype, order=out_order)
-        assert codec.decode(stream, out=out) is out
-        assert np.array_equal(out, arr)
+    # The stream is the chunk's memory: x is its fastest axis, z its slowest (length-1 axes dropped).
+    long_axes = [n for n in shape if n != 1]
+    fastest_first = long_axes[::-1] if flat_order == "C" else long_axes
+    assert crackle_codec.header(stream).shape == tuple(fastest_first + [1] * (3 - len(fastest_first)))
 
-    # With a flat byte buffer: the elements in the encoded memory order.
+    # Without out: the elements in memory order, as an F-ordered (sx, sy, sz) array (zarr reshapes).
+    decoded = codec.decode(stream)
+    assert decoded.dtype == stored_dtype and decoded.flags.f_contiguous
+    assert np.array_equal(decoded.reshape(-1, order="A"), in_memory.astype(stored_dtype))
+    assert np.array_equal(decoded.reshape(-1, order="A").reshape(shape, order=flat_order), arr)
+
+    # With out shaped like the chunk: its memory gets the elements in the chunk's memory order.
+    out = np.zeros(arr.shape, dtype=arr.dtype, order=flat_order)
+    assert codec.decode(stream, out=out) is out
+    assert np.array_equal(out, arr)
+    # ... whatever its shape and order (numcodecs semantics: out is memory)
+    other = "F" if flat_order == "C" else "C"
+    out = np.zeros(arr.shape[::-1] + (1,), dtype=arr.dtype, order=other)
+    codec.decode(stream, out=out)
+    assert np.array_equal(out.reshape(-1, order="A"), in_memory)
+
+    # With a flat byte buffer: the elements in the chunk's memory order.
     raw = bytearray(arr.nbytes)
     codec.decode(stream, out=raw)
-    expect = np.ascontiguousarray(arr.reshape(-1, order=flat_order)).view(np.uint8)
+    expect = np.ascontiguousarray(in_memory).view(np.uint8)
     assert bytes(raw) == expect.tobytes()
+
+
+def test_encode_and_decode_make_no_copy(monkeypatch):
+    """A C-ordered (z, y, x) chunk goes to compress as its own memory, seen as F-ordered (x, y, z),
+    and decode writes straight into zarr's chunk-shaped destination."""
+    import crackle_codec.layout as layout
+
+    chunk = blobs((6, 20, 30), "uint32")  # (z, y, x), C order
+    seen = []
+    real = layout.compress
+
+    def spy(volume, **kwargs):
+        seen.append(volume)
+        return real(volume, **kwargs)
+
+    monkeypatch.setattr(layout, "compress", spy)
+    stream = Crackle().encode(chunk)
+    (volume,) = seen
+    assert volume.shape == (30, 20, 6) and volume.flags.f_contiguous
+    assert np.shares_memory(volume, chunk) and volume.ctypes.data == chunk.ctypes.data
+    assert crackle_codec.header(stream).order == "F"
+
+    written = []
+    real_into = crackle_codec._crackle.decompress_into
+
+    def spy_into(buf, z0, z1, out, threads):
+        written.append(out)
+        return real_into(buf, z0, z1, out, threads)
+
+    monkeypatch.setattr(crackle_codec._crackle, "decompress_into", spy_into)
+    dest = np.zeros_like(chunk)
+    Crackle().decode(stream, out=dest)
+    (target,) = written
+    assert np.shares_memory(target, dest) and target.ctypes.data == dest.ctypes.data
+    assert target.shape == (30, 20, 6) and target.flags.f_contiguous
+    assert np.array_equal(dest, chunk)
 
 
 @pytest.mark.parametrize("options", [dict(markov_model_order=5), dict(allow_pins=True),
@@ -112,22 +188,70 @@ def test_encode_decode_all_ranks(dtype, order, shape):
 def test_options_round_trip(options):
     arr = crop("ovule_cells_100", (64, 64, 48))
     codec = Crackle(**options)
-    assert np.array_equal(codec.decode(codec.encode(arr)).reshape(arr.shape, order="A"), arr)
+    assert np.array_equal(codec.decode(codec.encode(arr)).reshape(arr.shape, order="A"), arr)  # arr is F
 
 
 def test_input_buffer_types():
     arr = blobs((10, 11, 12), "uint16")
     stream = Crackle().encode(arr)
     for buf in (stream, bytearray(stream), memoryview(stream), np.frombuffer(stream, np.uint8),
-                np.frombuffer(stream, np.uint8).reshape(1, -1), np.frombuffer(stream, np.uint8)[::1]):
-        assert np.array_equal(Crackle().decode(buf), arr)
+                np.frombuffer(stream, np.uint8).reshape(1, -1), np.frombuffer(stream, np.uint8)[::1],
+                array.array("B", stream)):
+        assert np.array_equal(Crackle().decode(buf).reshape(-1, order="A"), arr.reshape(-1))
 
 
-def test_out_of_wrong_size_raises():
+@pytest.mark.parametrize("buf", [lambda s: array.array("b", s), lambda s: np.frombuffer(s, np.int8),
+                                 lambda s: np.frombuffer(s[:len(s) // 4 * 4], np.uint32),
+                                 lambda s: memoryview(s).cast("b"), lambda s: 12345])
+def test_decode_non_byte_input_raises_type_error(buf):
+    stream = Crackle().encode(blobs((10, 11, 12), "uint16"))
+    with pytest.raises(TypeError):
+        Crackle().decode(buf(stream))
+
+
+def test_out_of_wrong_size_raises_decode_error():
     arr = blobs((10, 11, 12))
     stream = Crackle().encode(arr)
-    with pytest.raises(ValueError):
-        Crackle().decode(stream, out=np.zeros((10, 11, 13), dtype=arr.dtype))
+    for out in (np.zeros((10, 11, 13), dtype=arr.dtype), np.zeros(10 * 11 * 11, dtype=arr.dtype),
+                bytearray(arr.nbytes + 4), bytearray(arr.nbytes - 4)):
+        with pytest.raises(DecodeError, match="voxels"):
+            Crackle().decode(stream, out=out)
+
+
+@pytest.mark.parametrize("stored,out_dtype", [("uint64", "float64"), ("uint32", "int8"), ("uint32", "int32"),
+                                              ("int16", "uint16"), ("uint8", "uint16"), ("uint16", "uint8"),
+                                              ("uint32", ">u4")])
+def test_out_of_another_dtype_raises_type_error(stored, out_dtype):
+    arr = blobs((8, 7, 6), stored)
+    stream = Crackle().encode(arr)
+    out = np.full(arr.shape, 99, dtype=out_dtype)
+    with pytest.raises(TypeError, match="cannot decode"):
+        Crackle().decode(stream, out=out)
+    assert np.all(out == 99), "nothing is written on error"
+
+
+def test_out_of_object_dtype_raises_type_error():
+    from numcodecs.tests.common import check_err_decode_object_buffer, check_err_encode_object_buffer
+
+    check_err_decode_object_buffer(Crackle())
+    check_err_encode_object_buffer(Crackle())
+    stream = Crackle().encode(blobs((4, 5, 6), "int64"))
+    with pytest.raises(TypeError):
+        Crackle().decode(stream, out=np.empty((4, 5, 6), dtype=object))
+
+
+def test_out_bool_and_non_contiguous():
+    arr = blobs((8, 7, 6), "bool")
+    stream = Crackle().encode(arr)
+    out = np.zeros(arr.shape, bool)
+    Crackle().decode(stream, out=out)
+    assert np.array_equal(out, arr)
+    with pytest.raises(ValueError, match="contiguous"):
+        Crackle().decode(stream, out=np.zeros((16, 7, 6), bool)[::2])
+    frozen = np.zeros(arr.shape, bool)
+    frozen.setflags(write=False)
+    with pytest.raises(ValueError, match="read-only"):
+        Crackle().decode(stream, out=frozen)
 
 
 @pytest.mark.parametrize("bad", [np.zeros((4, 4, 4), np.float32), np.zeros((4, 4), np.float64),
@@ -196,7 +320,8 @@ def test_zarr_v2_real_volume_round_trip(tmp_path, order, name, chunks):
     sel = tuple(slice(s // 3, s - 5) for s in vol.shape)
     assert np.array_equal(back[sel], vol[sel])
     meta = json.loads((tmp_path / "a.zarr" / ".zarray").read_text())
-    assert meta["compressor"] == {"id": "crackle", "markov_model_order": 0, "allow_pins": False}
+    assert meta["compressor"] == {"id": "crackle", "markov_model_order": 0, "allow_pins": False,
+                                  "x_axis": "fastest"}
 
 
 @needs_zarr3

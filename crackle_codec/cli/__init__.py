@@ -13,12 +13,13 @@ Subcommands (``crackle-zarr COMMAND --help`` for each):
 * ``convert SRC DST.zarr``: a volume, stream or Zarr array into a new Crackle Zarr array, chunk by
   chunk (or shard by shard) on a thread pool, with bounded memory.
 * ``query STORE.zarr``: which chunks hold a label, or the labels of every chunk, without decoding.
+* ``view PATH``: show a Crackle Zarr array or stream in Neuroglancer, served from this machine.
 
 See docs/cli.md for every option with examples.
 
 Layout: ``commands/`` holds the subcommands, one module per group (``demo``, ``streams``: info,
-verify, compress, decompress, labels, remap; ``zarr_arrays``: convert, query). The pieces they share
-live in one module each: ``errors`` (CLIError, exit codes), ``args`` (argument types), ``files``
+verify, compress, decompress, labels, remap; ``zarr_arrays``: convert, query; ``view``). The pieces
+they share live in one module each: ``errors`` (CLIError, exit codes), ``args`` (argument types), ``files``
 (volume and stream files), ``progress``, ``pool`` (the thread pool), ``text`` (formatting),
 ``synthetic`` (the demo's segmentation), ``registry``.
 
@@ -26,7 +27,10 @@ Adding a subcommand is a one-module change: in a module of ``commands/`` (a new 
 ``registry.load_commands``), write a ``_setup_NAME(parser)`` function decorated with
 ``@_subcommand(name, summary)`` that adds its arguments and sets ``run`` to a function
 ``run(args) -> int``. Errors are raised as exceptions; ``main`` prints them as one line on stderr (a
-traceback only with ``--debug``).
+traceback only with ``--debug``); a ``UsageError`` (an option value wrong for this input) exits 2
+with the command's usage. A long command runs its per-chunk tasks with ``pool.ThreadPool.run(tasks,
+on_done)`` and reports each completed task to a ``progress.Progress`` (items and voxels), so its
+progress moves with the work and shows the throughput.
 
 Exit codes: 0 success, 1 failure (including a stream that fails to verify), 2 usage error.
 """
@@ -38,11 +42,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PROG, CLIError, _one_line
+from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PROG, CLIError, UsageError, _one_line
 from .registry import load_commands
 from .synthetic import DEMO_SHAPE, synthetic_segmentation
 
-__all__ = ["main", "build_parser", "CLIError", "synthetic_segmentation", "PROG",
+__all__ = ["main", "build_parser", "CLIError", "UsageError", "synthetic_segmentation", "PROG",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "DEMO_SHAPE"]
 
 
@@ -74,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, summary, setup in load_commands():
         p = sub.add_parser(name, parents=[common], help=summary, description=summary)
         setup(p)
+        p.set_defaults(parser=p)  # for UsageError: the subcommand's own usage line
     return parser
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,6 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)
     try:
         return int(args.run(args) or EXIT_OK)
+    except UsageError as exc:
+        if args.debug:
+            raise
+        try:
+            args.parser.error(str(exc))  # prints the usage and the message, raises SystemExit(2)
+        except SystemExit:
+            pass
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

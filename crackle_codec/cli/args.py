@@ -92,6 +92,26 @@ def _dims_arg(text: str) -> tuple[int, ...]:
     return dims
 
 
+COMPRESSOR_LEVELS = {"zstd": (3, 1, 22), "gzip": (6, 1, 9)}  # default, lowest, highest
+
+
+def _compressor_arg(text: str) -> tuple[str, int | None]:
+    """'zstd', 'zstd:5', 'gzip:9' or 'none' -> (name, level); level None for 'none'."""
+    name, _, level_text = text.strip().lower().partition(":")
+    if name == "none" and not level_text:
+        return "none", None
+    if name not in COMPRESSOR_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected zstd[:LEVEL], gzip[:LEVEL] or none, got {text!r}")
+    default, lowest, highest = COMPRESSOR_LEVELS[name]
+    try:
+        level = int(level_text) if level_text else default
+    except ValueError:
+        level = lowest - 1
+    if not lowest <= level <= highest:
+        raise argparse.ArgumentTypeError(f"{name} levels are {lowest}..{highest}, got {text!r}")
+    return name, level
+
+
 def _add_force(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="overwrite OUT if it exists")
 

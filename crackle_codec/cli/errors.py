@@ -11,6 +11,11 @@ class CLIError(Exception):
     """A failure to report to the user as one line (exit code 1)."""
 
 
+class UsageError(CLIError):
+    """An option value that is wrong for this input (found only once the input is open): exit code 2,
+    reported like argparse's own usage errors (the command's usage line, then the message)."""
+
+
 def _one_line(exc: BaseException) -> str:
     """A single-line description of ``exc`` for the user."""
     if isinstance(exc, OSError) and exc.strerror:

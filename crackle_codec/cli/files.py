@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CLIError, _codec, _one_line
+from .progress import Progress
 
 STREAM_SUFFIXES = (".ckl", ".ckl.gz", ".ckl.bz2", ".ckl.xz", ".ckl.zst")
 VOLUME_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".nii", ".nii.gz")
@@ -198,7 +199,10 @@ def _read_stream(path: str) -> bytes:
     try:
         return cc.load(path, decode=False)
     except cc.DecodeError as exc:
-        raise CLIError(f"{path}: not a valid Crackle stream: {exc}") from exc
+        message = " ".join(str(exc).split())
+        if message.split(": ", 1)[0].endswith(" layer"):  # the outer gzip/bz2/xz/zstd layer is damaged
+            raise CLIError(f"{path}: {message}") from exc
+        raise CLIError(f"{path}: not a valid Crackle stream: {message}") from exc
     except OSError as exc:
         if exc.strerror:  # permission denied and the like: the OS message says it best
             raise
@@ -206,3 +210,36 @@ def _read_stream(path: str) -> bytes:
     except Exception as exc:  # the second stage's own errors (zstd, lzma, bz2) have no common base
         raise CLIError(f"{path}: cannot read it ({_one_line(exc)})") from exc
 
+
+READ_SLAB_BYTES = 64 << 20  # compress reads a memory-mapped input this much at a time
+
+
+def _read_whole(volume: Any, path: str, *, progress: bool) -> np.ndarray:
+    """``volume`` (from ``_read_volume(lazy=True)``) in memory, same memory order.
+
+    A memory map is copied a slab of slices at a time with a progress display, so reading a large
+    file shows movement; anything else is read at once.
+    """
+    if not isinstance(volume, np.memmap) or volume.ndim == 0:
+        return np.asarray(volume)
+    order = "F" if volume.flags.f_contiguous and not volume.flags.c_contiguous else "C"
+    out = np.empty(volume.shape, dtype=volume.dtype, order=order)
+    axis = volume.ndim - 1 if order == "F" else 0  # the slowest-varying axis
+    count = volume.shape[axis]
+    per_slice = volume.size // count if count else 0
+    step = max(1, READ_SLAB_BYTES // max(1, per_slice * volume.dtype.itemsize))
+    with Progress(count, "slice", enabled=progress, desc=f"read {os.path.basename(path)}") as bar:
+        for lo in range(0, count, step):
+            box = [slice(None)] * volume.ndim
+            box[axis] = slice(lo, min(count, lo + step))
+            out[tuple(box)] = volume[tuple(box)]
+            bar.update(box[axis].stop - lo, (box[axis].stop - lo) * per_slice)
+    return out
+
+
+def _chunks_hint(shape: Sequence[int], order: str = "C") -> str:
+    """A ``--chunks`` value for a volume with more than 3 axes: 1 along the extra, slowest-varying
+    axes (leading in C order, trailing in Fortran order), 128 along the other three."""
+    extra = max(0, len(shape) - 3)
+    dims = ["1"] * extra + ["128"] * (len(shape) - extra)
+    return ",".join(dims[::-1] if order == "F" else dims)

@@ -22,24 +22,27 @@ class ThreadPool:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def run(self, tasks: Sequence[Callable[[], Any]], on_done: Callable[[], Any] | None = None) -> None:
+    def run(self, tasks: Sequence[Callable[[], Any]], on_done: Callable[[Any], Any] | None = None) -> None:
+        """Run ``tasks``; ``on_done(result)`` is called in this thread as each task completes.
+
+        Completion order, not submission order: a progress display moves with the work.
+        """
         if self.pool is None:
             for task in tasks:
-                task()
+                result = task()
                 if on_done:
-                    on_done()
+                    on_done(result)
             return
-        from concurrent.futures import FIRST_EXCEPTION, wait
+        from concurrent.futures import FIRST_COMPLETED, wait
 
         pending = {self.pool.submit(task) for task in tasks}
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    future.result()  # re-raises the task's exception
+                    result = future.result()  # re-raises the task's exception
                     if on_done:
-                        on_done()
+                        on_done(result)
         finally:
             for future in pending:
                 future.cancel()
-

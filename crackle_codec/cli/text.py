@@ -44,6 +44,16 @@ class Table:
 
 
 
+def _ratio_text(raw: int, stored: int, what: str = "") -> str:
+    """'12.3x smaller' or '7.8x larger' (never '0.1x smaller'), optionally followed by ``what``."""
+    tail = f" {what}" if what else ""
+    if stored <= 0:
+        return "nothing stored"
+    if stored <= raw:
+        return f"{raw / stored:.1f}x smaller{tail}"
+    return f"{stored / max(raw, 1):.1f}x larger{tail}"
+
+
 def _shape_text(shape: Sequence[int]) -> str:
     return " x ".join(str(int(s)) for s in shape)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -170,19 +171,45 @@ def run_demo(args: argparse.Namespace) -> int:
     name = "crackle pins + markov 5"
     demo_label_queries(volume, results[name].data, name, results[name].decode_s)
     print()
-    demo_zarr(volume)
+    path = demo_zarr(volume)
+    if path is not None:
+        print()
+        print("See it in Neuroglancer (pip install \"crackle-zarr[view]\"):")
+        print(f"  {view_command(path, volume)}")
     return EXIT_OK
 
 
-def demo_zarr(volume: np.ndarray, out=None) -> None:
-    """The Zarr part of the demo: needs zarr 3, which `pip install "crackle-zarr[zarr]"` brings."""
+def view_command(path: str, volume: np.ndarray) -> str:
+    """The ``crackle-zarr view`` command line for the demo's Zarr array at ``path``."""
+    import shlex
+
+    import zarr
+
+    names = getattr(zarr.open_array(path, mode="r").metadata, "dimension_names", None)
+    # A Fortran-ordered volume without axis names in its metadata is (x, y, z), not Zarr's (z, y, x).
+    fortran = volume.flags.f_contiguous and not volume.flags.c_contiguous
+    axes = " --axes x,y,z" if not names and fortran else ""
+    return f"crackle-zarr view {shlex.quote(path)}{axes}"
+
+
+def demo_zarr(volume: np.ndarray, out=None) -> str | None:
+    """The Zarr part of the demo: needs zarr 3, which `pip install "crackle-zarr[zarr]"` brings.
+
+    Writes the array into a new temporary directory that is kept (so that it can be viewed), and
+    returns its path; None when zarr 3 is missing.
+    """
     try:
         import zarr
     except ImportError:
         zarr = None
     if zarr is None or int(zarr.__version__.split(".")[0]) < 3:
         print("Zarr part skipped: it needs zarr >= 3 (pip install \"crackle-zarr[zarr]\").", file=out)
-        return
+        return None
+    import tempfile
+
     from ...chunks import zarr_demo
 
-    print(zarr_demo(volume), file=out)
+    path = os.path.join(tempfile.mkdtemp(prefix="crackle-zarr-demo-"), "demo.zarr")
+    print(zarr_demo(volume, path=path), file=out)
+    print(f"  written to {path}", file=out)
+    return path

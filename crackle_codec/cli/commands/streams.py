@@ -9,13 +9,15 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
+
 from ..args import _add_force, _add_max_voxels, _add_parallel, _markov_arg, _threads_arg
 from ..errors import EXIT_FAILURE, EXIT_OK, CLIError, _codec, _one_line
-from ..files import (STREAM_SUFFIXES, VOLUME_SUFFIXES, _OPTIONAL_LIBRARIES, _check_new_output,
-                     _optional_library, _output_file, _read_stream, _read_volume, _replace_suffix,
+from ..files import (STREAM_SUFFIXES, VOLUME_SUFFIXES, _OPTIONAL_LIBRARIES, _check_new_output, _chunks_hint,
+                     _optional_library, _output_file, _read_stream, _read_volume, _read_whole, _replace_suffix,
                      _require_file, _stream_suffix, _volume_suffix, _write_volume)
 from ..registry import _subcommand
-from ..text import _fmt_time, _shape_text
+from ..text import _fmt_time, _ratio_text, _shape_text
 
 
 def stream_info(path: str, stream: bytes) -> dict[str, Any]:
@@ -86,9 +88,9 @@ def run_info(args: argparse.Namespace) -> int:
         ("format version", f"{info['version']}" + ("" if info["has_crcs"] else " (no CRCs)")),
         ("shape", f"{sx} x {sy} x {sz} ({info['voxels']:,} voxels), decodes {info['order']}-ordered"),
         ("dtype", f"{info['dtype']} (labels stored in {width_bytes} byte{'s' if width_bytes > 1 else ''})"),
-        ("labels", f"{n_labels}, {info['label_format']}" + (", unsorted" if info["unsorted"] else "")
+        ("labels", f"{n_labels}, {info['label_format']} label table" + (", unsorted" if info["unsorted"] else "")
          + (", remapped" if info["remapped"] else "")),
-        ("crack codes", f"{info['crack_format']}, markov model order {info['markov_model_order']}"),
+        ("crack codes", _crack_codes_text(info)),
         ("ratio", f"{info['ratio']:.1f}x (raw {info['raw_bytes']:,} bytes)" if info["ratio"] else "-"),
     ]
     width = max(len(k) for k, _ in rows)
@@ -99,6 +101,16 @@ def run_info(args: argparse.Namespace) -> int:
         share = 100.0 * size / len(stream) if len(stream) else 0.0
         print(f"  {name:<{width - 2}}  {size:>12,} bytes  {share:5.1f}%")
     return EXIT_OK
+
+
+def _crack_codes_text(info: dict[str, Any]) -> str:
+    """What the crack codes store and how they are modelled, in words (with the one knob to turn)."""
+    drawn = ("boundaries between different labels" if info["crack_format"] == "impermissible"
+             else "connections between equal labels (the encoder's choice for fragmented volumes)")
+    order = info["markov_model_order"]
+    if order == 0:
+        return f"{drawn}, no markov model (compress --markov 5 is usually 10-25% smaller)"
+    return f"{drawn}, markov model order {order}"
 
 
 @_subcommand("verify", "Check streams completely (every CRC and structural rule); exit 1 if any fails.")
@@ -142,12 +154,16 @@ def _setup_compress(p: argparse.ArgumentParser) -> None:
                         + ", ".join(STREAM_SUFFIXES) + " (default: IN with its extension replaced by .ckl)")
     p.add_argument("--key", metavar="NAME", help="the array to read from an .npz holding several")
     p.add_argument("--markov", type=_markov_arg, default=0, metavar="N",
-                   help="markov model order of the crack codes, 0..15 (0 = none, fastest; 5 = smaller)")
+                   help="markov model order of the crack codes, 0..10 (0 = none, fastest; 5 = smaller)")
     p.add_argument("--pins", action="store_true", help="allow the PINS label format (often smaller)")
+    p.add_argument("--optimize", action="store_true",
+                   help="choose the label format and markov order that give the smallest stream "
+                        "(instead of --pins/--markov)")
     p.add_argument("--transpose", action="store_true",
                    help="reverse the axes first: a (z, y, x) TIFF stack becomes (x, y, z), so that "
                         "Crackle's slices are its image planes")
     _add_parallel(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress display while reading IN")
     _add_force(p)
     p.set_defaults(run=run_compress)
 
@@ -160,21 +176,45 @@ def run_compress(args: argparse.Namespace) -> int:
     out = args.output or _replace_suffix(args.input, VOLUME_SUFFIXES, ".ckl")
     _stream_suffix(out, "output")
     _check_new_output(out, args.force)  # before the (possibly long) read
-    volume = _read_volume(args.input, key=args.key)
+    volume = _read_whole(_read_volume(args.input, key=args.key, lazy=True), args.input,
+                         progress=not args.no_progress)
     if args.transpose:
         volume = volume.T
+    volume, dropped = _squeeze_to_3d(volume, args.input)
     t0 = time.perf_counter()
     try:
-        stream = cc.compress(volume, allow_pins=args.pins, markov_model_order=args.markov, parallel=args.parallel)
+        stream = cc.compress(volume, allow_pins=args.pins, markov_model_order=args.markov, parallel=args.parallel,
+                             optimize=args.optimize)
     except (TypeError, ValueError) as exc:
         raise CLIError(f"{args.input}: {exc}") from exc
     with _output_file(out, args.force) as tmp:
         cc.save(stream, tmp)
     seconds = time.perf_counter() - t0
     size = os.path.getsize(out)
-    print(f"{args.input} -> {out}: {_shape_text(volume.shape)} {volume.dtype}, {volume.nbytes:,} bytes -> "
-          f"{size:,} bytes ({volume.nbytes / max(size, 1):.1f}x smaller) in {_fmt_time(seconds)}")
+    note = f" (length-1 axes {dropped} dropped)" if dropped else ""
+    print(f"{args.input} -> {out}: {_shape_text(volume.shape)} {volume.dtype}{note}, {volume.nbytes:,} bytes -> "
+          f"{size:,} bytes ({_ratio_text(volume.nbytes, size)}) in {_fmt_time(seconds)}")
     return EXIT_OK
+
+
+def _squeeze_to_3d(volume: np.ndarray, path: str) -> tuple[np.ndarray, list[int]]:
+    """``volume`` without the length-1 axes that make it more than 3D (leading ones first, as
+    ``convert`` chunks them), and the indices of the axes dropped; an error saying what to do when
+    more than 3 axes are longer than 1."""
+    shape = list(volume.shape)
+    keep = list(range(len(shape)))
+    while len(keep) > 3 and shape[keep[0]] == 1:
+        keep.pop(0)
+    while len(keep) > 3 and shape[keep[-1]] == 1:
+        keep.pop()
+    if len(keep) > 3:
+        order = "F" if volume.flags.f_contiguous and not volume.flags.c_contiguous else "C"
+        long_axes = sum(1 for s in shape if s > 1)
+        raise CLIError(f"{path}: a {len(shape)}D volume of shape {tuple(shape)} with {long_axes} axes longer than 1; "
+                       "a Crackle stream holds 3: compress one 3D volume at a time (save volume[i] per file), "
+                       f"or store it all with 'crackle-zarr convert' and --chunks {_chunks_hint(shape, order)}")
+    dropped = [i for i in range(len(shape)) if i not in keep]
+    return (volume.reshape([shape[i] for i in keep], order="A") if dropped else volume), dropped
 
 
 @_subcommand("decompress", "Decode a Crackle stream into a volume file (.npy, .npz, .tif, .nii[.gz]).")
@@ -285,10 +325,13 @@ def run_remap(args: argparse.Namespace) -> int:
     stream = _read_stream(args.file)
     _check_new_output(args.output, args.force)
     try:
+        if not args.preserve_missing_labels:
+            missing = [v for v in cc.labels(stream).tolist() if v not in mapping]
+            if missing:
+                raise CLIError(f"{args.file}: label {missing[0]} is not in {args.mapping}"
+                               f"{f' (nor are {len(missing) - 1} more)' if len(missing) > 1 else ''} (map it, or "
+                               "pass --preserve-missing-labels to keep the labels that are not mapped)")
         new = cc.remap(stream, mapping, preserve_missing_labels=args.preserve_missing_labels)
-    except KeyError as exc:
-        raise CLIError(f"{args.file}: label {exc.args[0]} is not in {args.mapping} (map it, or pass "
-                       "--preserve-missing-labels to keep the labels that are not mapped)") from exc
     except cc.DecodeError as exc:
         raise CLIError(f"{args.file}: not a valid Crackle stream: {exc}") from exc
     except (TypeError, ValueError) as exc:

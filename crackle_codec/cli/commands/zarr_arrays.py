@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ..args import _dims_arg, _markov_arg, _positive_arg
-from ..errors import EXIT_OK, CLIError, _codec, _one_line
-from ..files import (STREAM_SUFFIXES, VOLUME_SUFFIXES, _METADATA_FILES, _check_label_dtype, _read_stream,
-                     _read_volume, _require_file, _suffix_of)
+from ..args import _compressor_arg, _dims_arg, _markov_arg, _positive_arg
+from ..errors import EXIT_OK, CLIError, UsageError, _codec, _one_line
+from ..files import (STREAM_SUFFIXES, VOLUME_SUFFIXES, _METADATA_FILES, _check_label_dtype, _chunks_hint,
+                     _read_stream, _read_volume, _require_file, _suffix_of)
 from ..pool import ThreadPool
-from ..progress import _progress
+from ..progress import Progress
 from ..registry import _subcommand
+from ..text import _ratio_text
 
 
 # ------------------------------------------------------------------------------------ convert
@@ -162,25 +163,89 @@ def _stored_bytes(path: str) -> int | None:
                for root, _, files in os.walk(path) for f in files if f not in _METADATA_FILES)
 
 
+# Each chunk costs a Crackle header, label table and CRCs (about 100 bytes) and a stored object.
+MIN_CHUNK_VOXELS = 64     # below this (4x4x4), refused: the array would be many times its raw size
+SMALL_CHUNK_VOXELS = 512  # below this (8x8x8), a warning
+
+
+def _check_chunks(source_path: str, shape: Sequence[int], chunks: Sequence[int], order: str) -> None:
+    """Refuse chunks the codec cannot encode, and warn about chunks too small to pay their way."""
+    if sum(1 for c in chunks if c > 1) > 3:
+        raise CLIError(f"{source_path}: a {len(shape)}D volume {tuple(shape)}; each Crackle chunk holds at most "
+                       f"3 axes longer than 1, the chunks would be {tuple(chunks)}: give --chunks with 1 along "
+                       f"the extra axes, e.g. --chunks {_chunks_hint(shape, order)}")
+    chunk_voxels = math.prod(chunks)
+    n_chunks = math.prod(-(-s // c) for s, c in zip(shape, chunks))
+    if chunk_voxels >= SMALL_CHUNK_VOXELS or n_chunks <= 1:
+        return
+    why = (f"--chunks {','.join(map(str, chunks))}: chunks of {chunk_voxels:,} voxel{'s' if chunk_voxels != 1 else ''} "
+           f"make {n_chunks:,} chunks, each with a Crackle header, label table and CRCs (about 100 bytes) and a "
+           "stored object of its own: the array can end up larger than the raw volume, and slow to write")
+    if chunk_voxels < MIN_CHUNK_VOXELS:
+        raise CLIError(f"{why}; choose chunks of at least {MIN_CHUNK_VOXELS} voxels (64 or more per axis is "
+                       "usual; the default is 128)")
+    print(f"crackle-zarr: warning: {why} (64 or more per axis is usual; the default is 128)", file=sys.stderr)
+
+
+def _bytes_codec(compressor: tuple[str, int | None], zarr_format: int) -> Any:
+    """The bytes-to-bytes codec of ``--compressor`` for a Zarr format (None for none)."""
+    name, level = compressor
+    if name == "none":
+        return None
+    if zarr_format == 2:
+        import numcodecs
+
+        return numcodecs.Zstd(level=level) if name == "zstd" else numcodecs.GZip(level=level)
+    from zarr.codecs import GzipCodec, ZstdCodec
+
+    return ZstdCodec(level=level) if name == "zstd" else GzipCodec(level=level)
+
 
 def create_crackle_array(path: str, *, shape: Sequence[int], dtype: np.dtype, chunks: Sequence[int],
                          shards: Sequence[int] | None, zarr_format: int, markov: int, pins: bool,
-                         order: str, overwrite: bool) -> Any:
-    """A new, empty Crackle-compressed Zarr array (format 2: numcodecs compressor; 3: serializer)."""
+                         order: str, overwrite: bool, compressor: tuple[str, int | None] = ("none", None)) -> Any:
+    """A new, empty Crackle-compressed Zarr array (format 2: numcodecs compressor; 3: serializer).
+
+    Crackle's x is the source's fastest axis in memory (``order``), as the axis rule of
+    docs/zarr-codec-spec.md wants: format 2 stores the array in ``order``; format 3 arrays are C
+    ordered, so an F-ordered source (axes (x, y, z) by convention) gets zarr's ``transpose`` codec
+    reversing its axes before Crackle. Either way blocks go to the encoder without a transposing
+    copy. ``write_empty_chunks`` is on: zarr's per-chunk fill-value check costs more than encoding.
+
+    ``compressor`` adds a bytes-to-bytes stage after Crackle: in format 3 the array's compressor;
+    in format 2, where the compressor is the last codec, Crackle becomes the (only) filter.
+    """
     import zarr
 
     cc = _codec()
     common = dict(shape=tuple(shape), chunks=tuple(chunks), dtype=dtype, fill_value=0, overwrite=overwrite)
+    after = _bytes_codec(compressor, zarr_format)
+    config = {"order": order, "write_empty_chunks": True}
     if zarr_format == 2:
         if shards is not None:
             raise CLIError("--shards needs --zarr-format 3 (format 2 has no sharding)")
-        return zarr.create_array(path, zarr_format=2, compressors=cc.Crackle(markov_model_order=markov, allow_pins=pins),
-                                 filters=None, order=order, **common)
+        crackle = cc.Crackle(markov_model_order=markov, allow_pins=pins)
+        stages = dict(filters=[crackle], compressors=after) if after is not None else dict(filters=None, compressors=crackle)
+        return zarr.create_array(path, zarr_format=2, order=order, config={"write_empty_chunks": True},
+                                 **stages, **common)
+    from zarr.codecs import ShardingCodec, TransposeCodec
+
     from ...zarr3 import CrackleCodec
 
-    return zarr.create_array(path, zarr_format=3, shards=None if shards is None else tuple(shards),
-                             serializer=CrackleCodec(markov_model_order=markov, allow_pins=pins),
-                             compressors=None, config={"order": order}, **common)
+    crackle = CrackleCodec(markov_model_order=markov, allow_pins=pins)
+    if order != "F" or len(shape) < 2:
+        return zarr.create_array(path, zarr_format=3, shards=None if shards is None else tuple(shards),
+                                 serializer=crackle, compressors=after, config=config, **common)
+    reverse = TransposeCodec(order=tuple(range(len(shape)))[::-1])
+    if shards is None:
+        return zarr.create_array(path, zarr_format=3, filters=[reverse], serializer=crackle, compressors=after,
+                                 config=config, **common)
+    # Inside each shard, so that sharding stays the array's only codec (what the chunk queries read).
+    inner = [reverse, crackle] + ([after] if after is not None else [])
+    sharding = ShardingCodec(chunk_shape=tuple(chunks), codecs=inner)
+    common["chunks"] = tuple(shards)
+    return zarr.create_array(path, zarr_format=3, serializer=sharding, compressors=None, filters=None,
+                             config=config, **common)
 
 
 @_subcommand("convert", "Write a volume, a .ckl stream or any Zarr array into a new Crackle Zarr array, "
@@ -198,6 +263,9 @@ def _setup_convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markov", type=_markov_arg, default=0, metavar="N",
                    help="markov model order of the crack codes, 0..15 (default: 0)")
     p.add_argument("--pins", action="store_true", help="allow the PINS label format")
+    p.add_argument("--compressor", type=_compressor_arg, default=("none", None), metavar="NAME[:LEVEL]",
+                   help="a second stage after Crackle: zstd[:LEVEL] (default level 3), gzip[:LEVEL] "
+                        "(default 6) or none (default: none, every chunk a plain Crackle stream)")
     p.add_argument("--key", metavar="NAME", help="the array to read from an .npz holding several")
     p.add_argument("--transpose", action="store_true", help="reverse the axes of SRC first (see compress)")
     p.add_argument("--workers", type=_positive_arg, default=os.cpu_count() or 1, metavar="N",
@@ -233,13 +301,14 @@ def run_convert(args: argparse.Namespace) -> int:
     if dtype.itemsize > 1 and not dtype.isnative:
         dtype = dtype.newbyteorder("=")  # the codecs take native integers; values are unchanged
     chunks, shards = _grid(shape, args.chunks, args.shards)
+    _check_chunks(source_path, shape, chunks, _memory_order_of(source))
     region = shards or chunks
     existed = local_dest and os.path.exists(dest)
     t0 = time.perf_counter()
     try:
         out = create_crackle_array(dest, shape=shape, dtype=dtype, chunks=chunks, shards=shards,
                                    zarr_format=args.zarr_format, markov=args.markov, pins=args.pins,
-                                   order=_memory_order_of(source), overwrite=args.force)
+                                   order=_memory_order_of(source), overwrite=args.force, compressor=args.compressor)
         _write_regions(source, out, shape, region, dtype=dtype, workers=args.workers, verify=args.verify,
                        progress=not args.no_progress, unit="shard" if shards else "chunk")
     except BaseException:
@@ -252,7 +321,7 @@ def run_convert(args: argparse.Namespace) -> int:
     stored = _stored_bytes(dest)
     n_regions = math.prod(-(-s // r) for s, r in zip(shape, region)) if voxels else 0
     what = f"{n_regions} {'shard' if shards else 'chunk'}{'s' if n_regions != 1 else ''}"
-    size = (f"{stored:,} bytes written ({raw / stored:.1f}x smaller than raw)" if stored
+    size = (f"{stored:,} bytes written ({_ratio_text(raw, stored, 'than raw')})" if stored
             else "bytes written unknown" if stored is None else "0 bytes written")
     print(f"{source_path} -> {dest}: {voxels:,} voxels {dtype} ({raw:,} bytes raw) in {what}, {size}, "
           f"{seconds:.2f} s, {voxels / 1e6 / max(seconds, 1e-9):.1f} MVx/s"
@@ -285,19 +354,20 @@ def _write_regions(source: Any, out: Any, shape: tuple[int, ...], region: tuple[
     else:
         groups = [(lambda: source, boxes)]
 
-    def write(reader: Any, box: tuple[slice, ...]) -> None:
+    def write(reader: Any, box: tuple[slice, ...]) -> int:
         block = np.asarray(reader[box])
         if block.dtype != dtype:
             block = block.astype(dtype)
         out[box] = block
         if verify and not np.array_equal(np.asarray(out[box]), block):
             raise CLIError(f"chunk at {', '.join(f'{s.start}:{s.stop}' for s in box)} does not read back equal")
+        return block.size
 
-    with _progress(len(boxes), unit, progress) as bar, ThreadPool(workers) as pool:
+    with Progress(len(boxes), unit, enabled=progress, desc="convert") as bar, ThreadPool(workers) as pool:
         for make_reader, group in groups:
             reader = make_reader()
             pool.run([lambda box=box: write(reader, box) for box in group],
-                     on_done=(lambda: bar.update(1)) if bar is not None else None)
+                     on_done=lambda voxels: bar.update(1, voxels))
 
 
 # -------------------------------------------------------------------------------------- query
@@ -320,10 +390,20 @@ def _coords_text(coords: Sequence[int]) -> str:
     return ",".join(str(int(c)) for c in coords)
 
 
+def _check_label_value(label: int, dtype: Any, store: str) -> None:
+    """A label the array's dtype cannot hold is a usage error, not an empty answer."""
+    dtype = np.dtype(dtype)
+    lo, hi = (0, 1) if dtype.kind == "b" else (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+    if not lo <= label <= hi:
+        raise UsageError(f"--label {label}: {store} holds {dtype} labels ({lo}..{hi}), so never {label}")
+
+
 def run_query(args: argparse.Namespace) -> int:
     """``query STORE``: find_label / chunk_labels / label_index on a Crackle Zarr array."""
     cc = _codec()
     array = _open_zarr_array(args.store)
+    if args.label is not None:
+        _check_label_value(args.label, array.dtype, args.store)
     try:
         from ...chunks import _source
 
@@ -354,4 +434,6 @@ def run_query(args: argparse.Namespace) -> int:
                               "labels": {str(int(k)): [list(c) for c in v] for k, v in index.items()}}))
         else:
             sys.stdout.write("".join(f"{int(k)}: {' '.join(_coords_text(c) for c in v)}\n" for k, v in index.items()))
+    if args.label is not None and not found:
+        raise CLIError(f"{args.store}: label {args.label} is in none of its chunks")
     return EXIT_OK
