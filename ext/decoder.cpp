@@ -197,15 +197,15 @@ struct PinSweep {
     }
     started = true;
     last_z = z;
-    bool added = false;
-    for (; next < pins_by_z.size() && pins[pins_by_z[next]].z0 <= z; next++) {
-      if (pins[pins_by_z[next]].z1 >= z) {
-        active.push_back(pins_by_z[next]);
-        added = true;
-      }
-    }
     active.erase(std::remove_if(active.begin(), active.end(), [&](uint32_t k) { return pins[k].z1 < z; }), active.end());
-    if (added) std::sort(active.begin(), active.end());
+    const size_t open = active.size();
+    for (; next < pins_by_z.size() && pins[pins_by_z[next]].z0 <= z; next++) {
+      if (pins[pins_by_z[next]].z1 >= z) active.push_back(pins_by_z[next]);
+    }
+    if (active.size() > open) {  // the new ones sorted, then merged: O(alive) a slice, not a sort
+      std::sort(active.begin() + static_cast<std::ptrdiff_t>(open), active.end());
+      std::inplace_merge(active.begin(), active.begin() + static_cast<std::ptrdiff_t>(open), active.end());
+    }
     return active;
   }
 };

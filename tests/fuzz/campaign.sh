@@ -31,8 +31,11 @@ build() {  # build NAME [sanitize]
   local dir=$out/build-$1
   copy_sources "$dir"
   (cd "$dir" && env CC=clang CXX=clang++ LDSHARED="clang++ -shared" ${2:+CRACKLE_SANITIZE=1} \
-     CFLAGS="-fsanitize=fuzzer-no-link" LDFLAGS="-fsanitize=fuzzer-no-link" \
+     CFLAGS="-fsanitize=fuzzer-no-link" CXXFLAGS="-fsanitize=fuzzer-no-link" LDFLAGS="-fsanitize=fuzzer-no-link" \
      python setup.py build_ext --inplace >"$out/logs/build-$1.log" 2>&1) || { echo "build $1 failed"; exit 2; }
+  # setuptools >= 77 passes CXXFLAGS, older ones CFLAGS, to C++ compiles: make sure one of them did.
+  grep -q -- "-fsanitize=fuzzer-no-link.*-c ext/decoder.cpp\|-c ext/decoder.cpp.*-fsanitize=fuzzer-no-link" "$out/logs/build-$1.log" \
+    || { echo "build $1: the C++ core was not instrumented (see $out/logs/build-$1.log)"; exit 2; }
 }
 # Preload libraries: libFuzzer alone, and ASan runtime + libFuzzer in one DSO (as atheris documents).
 mkdir -p "$out/rt/objs"
