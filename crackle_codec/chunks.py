@@ -827,11 +827,14 @@ def zarr_demo(volume: np.ndarray, *, chunks: Optional[Sequence[int]] = None,
     from .zarr3 import create_array
 
     volume = np.asarray(volume)
+    names = None
     if volume.ndim == 3 and volume.flags.f_contiguous and not volume.flags.c_contiguous:
         # An (x, y, z) Fortran volume is stored the Zarr way, as its (z, y, x) view (no copy), so
-        # that Crackle slices it along z (the axis rule, crackle_codec.layout).
+        # that Crackle slices it along z (the axis rule, crackle_codec.layout); the axis names say
+        # so to viewers.
         volume = volume.T
         chunks = None if chunks is None else tuple(chunks)[::-1]
+        names = ("z", "y", "x")
     if chunks is None:
         chunks = tuple(min(64, s) for s in volume.shape)
     chunks = tuple(int(c) for c in chunks)
@@ -841,7 +844,7 @@ def zarr_demo(volume: np.ndarray, *, chunks: Optional[Sequence[int]] = None,
         path = os.path.join(tmp, "volume.zarr")
     try:
         t0 = time.perf_counter()
-        z = create_array(path, data=volume, chunks=chunks, fill_value=0, overwrite=True)
+        z = create_array(path, data=volume, chunks=chunks, fill_value=0, overwrite=True, dimension_names=names)
         write_s = time.perf_counter() - t0
         stored = sum(os.path.getsize(os.path.join(root, f))
                      for root, _, files in os.walk(path) for f in files if f != "zarr.json")

@@ -295,40 +295,28 @@ cdef extern from "label_geometry.hpp" namespace "crackle":
     vector[uint8_t] stream_labels_in_slices(const StreamInfo&, cbool, uint32_t, uint32_t) except +raise_py_error nogil
 
 
-cdef _u64_array(const vector[uint64_t]& v):
-    out = np.empty(v.size(), dtype=np.uint64)
-    cdef uint64_t[::1] o = out
-    cdef size_t i
-    for i in range(v.size()):
-        o[i] = v[i]
+cdef _as_array(const void* data, size_t n, dtype):
+    """A new 1-D numpy array of ``dtype`` holding the ``n`` items at ``data`` (a vector's contents)."""
+    out = np.empty(n, dtype=dtype)
+    if n:
+        memcpy(cnp.PyArray_DATA(out), data, n * out.itemsize)
     return out
+
+
+cdef _u64_array(const vector[uint64_t]& v):
+    return _as_array(v.data(), v.size(), np.uint64)
 
 
 cdef _u32_array(const vector[uint32_t]& v):
-    out = np.empty(v.size(), dtype=np.uint32)
-    cdef uint32_t[::1] o = out
-    cdef size_t i
-    for i in range(v.size()):
-        o[i] = v[i]
-    return out
+    return _as_array(v.data(), v.size(), np.uint32)
 
 
 cdef _f64_array(const vector[double]& v):
-    out = np.empty(v.size(), dtype=np.float64)
-    cdef double[::1] o = out
-    cdef size_t i
-    for i in range(v.size()):
-        o[i] = v[i]
-    return out
+    return _as_array(v.data(), v.size(), np.float64)
 
 
 cdef _u8_array(const vector[uint8_t]& v):
-    out = np.empty(v.size(), dtype=np.uint8)
-    cdef uint8_t[::1] o = out
-    cdef size_t i
-    for i in range(v.size()):
-        o[i] = v[i]
-    return out
+    return _as_array(v.data(), v.size(), np.uint8)
 
 
 def label_stats(const uint8_t[::1] buf, bint verify, int64_t only, bint boxes, bint sums):

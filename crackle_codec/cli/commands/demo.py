@@ -185,10 +185,12 @@ def view_command(path: str, volume: np.ndarray) -> str:
 
     import zarr
 
-    names = getattr(zarr.open_array(path, mode="r").metadata, "dimension_names", None)
-    # A Fortran-ordered volume without axis names in its metadata is (x, y, z), not Zarr's (z, y, x).
+    stored = zarr.open_array(path, mode="r")
+    # Axis names in the metadata tell the viewer; without them it takes Zarr's (z, y, x), so only a
+    # Fortran (x, y, z) volume stored as it is would need the option.
     fortran = volume.flags.f_contiguous and not volume.flags.c_contiguous
-    axes = " --axes x,y,z" if not names and fortran else ""
+    unnamed = not getattr(stored.metadata, "dimension_names", None)
+    axes = " --axes x,y,z" if unnamed and fortran and stored.shape == volume.shape else ""
     return f"crackle-zarr view {shlex.quote(path)}{axes}"
 
 
