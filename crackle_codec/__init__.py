@@ -136,26 +136,6 @@ from .geometry import (  # noqa: E402
     voxel_counts,
 )
 
-__all__ += [
-    "bounding_boxes",
-    "centroids",
-    "component_lengths",
-    "components",
-    "contains_range",
-    "crack_codes",
-    "each",
-    "edge_labels",
-    "labels_for_z_range",
-    "max",
-    "min",
-    "nbytes",
-    "voxel_counts",
-    "point_cloud",
-    "contacts",
-    "voxel_connectivity_graph",
-    "component_map",
-    "select_enclosed_points",
-    "signed_distance_to_boundary",
-    "to_parquet",
-    "connected_components",
-]
+from . import geometry as _geometry, queries as _queries  # noqa: E402
+
+__all__ += [*_queries.__all__, "each", *_geometry.__all__]

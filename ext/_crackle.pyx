@@ -116,14 +116,8 @@ def shape(const uint8_t[::1] buf):
     return (h.sx, h.sy, h.sz)
 
 
-def info(const uint8_t[::1] buf, bint check_labels=False):
-    """Header fields and section layout of a stream, after checking its structure (and with
-    check_labels, the labels CRC: what the label queries read)."""
-    cdef StreamInfo s = _open(buf)
-    if check_labels:
-        with nogil:
-            check_labels_crc_c(s)
-    cdef Header h = s.header
+cdef dict _layout_fields(const Header& h, const Layout& L):
+    """The header fields and section layout, shared by info() and layout_info()."""
     return {
         "version": h.version,
         "sx": h.sx, "sy": h.sy, "sz": h.sz,
@@ -136,14 +130,27 @@ def info(const uint8_t[::1] buf, bint check_labels=False):
         "markov_order": h.markov_order,
         "unsorted": h.unsorted,
         "remapped": h.remapped,
-        "has_crcs": s.layout.has_crcs,
+        "has_crcs": L.has_crcs,
         "header_bytes": h.header_bytes(),
-        "index_bytes": s.layout.index_bytes,
-        "label_offset": s.layout.labels_offset,
+        "index_bytes": L.index_bytes,
+        "label_offset": L.labels_offset,
         "label_bytes": h.num_label_bytes,
-        "model_bytes": s.layout.model_bytes,
-        "crack_bytes": s.layout.codes_bytes,
-        "crc_bytes": s.layout.trailer_bytes,
+        "model_bytes": L.model_bytes,
+        "crack_bytes": L.codes_bytes,
+        "crc_bytes": L.trailer_bytes,
+    }
+
+
+def info(const uint8_t[::1] buf, bint check_labels=False):
+    """Header fields and section layout of a stream, after checking its structure (and with
+    check_labels, the labels CRC: what the label queries read)."""
+    cdef StreamInfo s = _open(buf)
+    if check_labels:
+        with nogil:
+            check_labels_crc_c(s)
+    cdef Header h = s.header
+    fields = _layout_fields(h, s.layout)
+    fields.update({
         "num_unique": s.labels.num_unique,
         "unique_offset": s.labels.unique_offset,
         "cc_per_grid_offset": s.labels.cc_per_grid_offset,
@@ -151,7 +158,8 @@ def info(const uint8_t[::1] buf, bint check_labels=False):
         "key_width": s.labels.key_width,
         "cc_width": s.labels.cc_width,
         "num_components": s.labels.num_components(),
-    }
+    })
+    return fields
 
 
 def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins, int threads, bint optimize=False,
@@ -563,27 +571,7 @@ def layout_info(const uint8_t[::1] buf):
     with nogil:
         h = parse_header(p, n)
         L = layout_of(p, n, h)
-    return {
-        "version": h.version,
-        "sx": h.sx, "sy": h.sy, "sz": h.sz,
-        "data_width": h.data_width,
-        "stored_width": h.stored_width,
-        "signed": h.is_signed,
-        "fortran": h.fortran,
-        "label_format": h.label_format,
-        "crack_format": 1 if h.permissible else 0,
-        "markov_order": h.markov_order,
-        "unsorted": h.unsorted,
-        "remapped": h.remapped,
-        "has_crcs": L.has_crcs,
-        "header_bytes": h.header_bytes(),
-        "index_bytes": L.index_bytes,
-        "label_offset": L.labels_offset,
-        "label_bytes": h.num_label_bytes,
-        "model_bytes": L.model_bytes,
-        "crack_bytes": L.codes_bytes,
-        "crc_bytes": L.trailer_bytes,
-    }
+    return _layout_fields(h, L)
 
 def rewrite_stream(const uint8_t[::1] buf, const uint8_t[::1] head, uint64_t keep_from, uint64_t keep_to,
                    int data_width, int stored_width, bint is_signed, bint fortran, bint unsorted, bint remapped,
