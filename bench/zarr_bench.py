@@ -60,7 +60,7 @@ import zarr  # noqa: E402
 from zarr.codecs import BloscCodec, ZstdCodec  # noqa: E402
 
 import crackle_codec as cc  # noqa: E402
-from crackle_codec.chunks import chunk_labels, find_label, label_index, remap_array  # noqa: E402
+from crackle_codec.zarr import chunk_labels, find_label, label_index, remap_array  # noqa: E402
 from crackle_codec.numcodecs_codec import Crackle  # noqa: E402
 from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
 

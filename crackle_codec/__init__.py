@@ -30,8 +30,8 @@ from .core import (
 )
 from .io import load, save
 from .numcodecs_codec import Crackle
-from .chunks import chunk_labels, find_label, label_index, remap_array
-from .analytics import extract_label, label_stats, point_cloud_array
+from .zarr import chunk_labels, find_label, label_index, remap_array
+from .zarr import extract_label, label_stats, point_cloud_array
 from .viewer import view  # needs neuroglancer only when called
 from .operations import (
     add_scalar,

@@ -1,4 +1,4 @@
-"""Whole-array label analytics (crackle_codec.analytics) against numpy on the decoded array.
+"""Whole-array label analytics (crackle_codec.zarr.analytics) against numpy on the decoded array.
 
 Every kind of array: format 2 in C and F order and with the legacy axis mapping, with a Crackle
 filter before zstd; format 3 plain, legacy, sharded with zstd, with a transpose filter. The volume is
@@ -25,7 +25,7 @@ from zarr.codecs import TransposeCodec, ZstdCodec  # noqa: E402
 
 import crackle_codec  # noqa: E402
 from crackle_codec import extract_label, label_stats, point_cloud_array  # noqa: E402
-from crackle_codec.analytics import stats_columns  # noqa: E402
+from crackle_codec.zarr.analytics import stats_columns  # noqa: E402
 from crackle_codec.layout import stream_axes  # noqa: E402
 from crackle_codec.numcodecs_codec import Crackle  # noqa: E402
 from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
@@ -164,7 +164,7 @@ def test_point_cloud_array(stored, volume):
     vol, fill = volume
     kind, z = stored
     ids, counts = np.unique(vol, return_counts=True)
-    src_axes = crackle_codec.chunks._source(z)
+    src_axes = crackle_codec.zarr.sources.source(z)
     for label in [int(ids[np.argmax(counts)]), int(ids[len(ids) // 3]), fill]:
         got = point_cloud_array(z, label)
         expect = whole_array_point_cloud(vol, CHUNKS, src_axes.x_axis, src_axes.order, label)

@@ -25,7 +25,7 @@ if int(zarr.__version__.split(".")[0]) < 3:
 from zarr.codecs import TransposeCodec, ZstdCodec  # noqa: E402
 
 import crackle_codec  # noqa: E402
-from crackle_codec.chunks import chunk_labels, find_label, label_index, remap_array, zarr_demo  # noqa: E402
+from crackle_codec.zarr import chunk_labels, find_label, label_index, remap_array, zarr_demo  # noqa: E402
 from crackle_codec.numcodecs_codec import Crackle  # noqa: E402
 from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
 

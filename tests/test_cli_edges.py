@@ -228,7 +228,7 @@ def test_info_says_what_the_crack_codes_are_without_jargon(tmp_path, volume, run
 
 def test_demo_zarr_part_says_1_chunk():
     _zarr()
-    from crackle_codec.chunks import zarr_demo
+    from crackle_codec.zarr import zarr_demo
 
     text = zarr_demo(cli.synthetic_segmentation((64, 64, 32), seed=0))
     assert "1 chunk)" in text and "1 chunks" not in text

@@ -20,7 +20,7 @@ cloudpickle = pytest.importorskip("cloudpickle")
 
 from zarr.codecs import ZstdCodec  # noqa: E402
 
-from crackle_codec.chunks import chunk_labels  # noqa: E402
+from crackle_codec.zarr import chunk_labels  # noqa: E402
 from crackle_codec.numcodecs_codec import Crackle  # noqa: E402
 from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
 

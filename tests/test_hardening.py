@@ -41,10 +41,10 @@ def test_labels_never_answer_from_a_corrupted_labels_section():
 
 
 def test_chunk_label_helpers_use_the_verified_section():
-    """chunks.py answers through core.labels, which checks the labels CRC."""
-    from crackle_codec import chunks
+    """The chunk queries answer through core.labels, which checks the labels CRC."""
+    from crackle_codec.zarr import queries
 
-    assert chunks.stream_labels is cc.labels
+    assert queries.stream_labels is cc.labels
 
 
 # -------------------------------------------------------------------------------- remap

@@ -26,7 +26,7 @@ if int(zarr.__version__.split(".")[0]) != 2:
 import numcodecs  # noqa: E402
 
 import crackle_codec  # noqa: E402
-from crackle_codec.chunks import chunk_labels, find_label, label_index, remap_array  # noqa: E402
+from crackle_codec.zarr import chunk_labels, find_label, label_index, remap_array  # noqa: E402
 from crackle_codec.numcodecs_codec import Crackle  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"

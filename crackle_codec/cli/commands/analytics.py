@@ -33,7 +33,8 @@ def _setup_stats(p: argparse.ArgumentParser) -> None:
 def run_stats(args: argparse.Namespace) -> int:
     """``stats ARRAY``: label_stats as a text table on stdout, or JSON columns."""
     cc = _codec()
-    from ...chunks import _region_chunks, _source
+    from ...zarr.sources import _region_chunks
+    from ...zarr.sources import source as _source
 
     array = _open_zarr_array(args.store)
     for label in args.label or []:

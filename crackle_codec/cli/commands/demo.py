@@ -209,7 +209,7 @@ def demo_zarr(volume: np.ndarray, out=None) -> str | None:
         return None
     import tempfile
 
-    from ...chunks import zarr_demo
+    from ...zarr.demo import zarr_demo
 
     path = os.path.join(tempfile.mkdtemp(prefix="crackle-zarr-demo-"), "demo.zarr")
     print(zarr_demo(volume, path=path), file=out)

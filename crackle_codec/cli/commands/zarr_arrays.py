@@ -412,7 +412,7 @@ def run_query(args: argparse.Namespace) -> int:
     if args.label is not None:
         _check_label_value(args.label, array.dtype, args.store)
     try:
-        from ...chunks import _source
+        from ...zarr.sources import source as _source
 
         chunk_shape = list(_source(array).chunks)  # inner chunks for sharded arrays
         if args.label is not None:

@@ -4,7 +4,7 @@
 * ``extract_label``: one label's binary mask over its bounding box;
 * ``point_cloud_array``: one label's surface voxels in array coordinates.
 
-Arrays are those of ``crackle_codec.chunks`` (Zarr format 2 and 3, sharded or not, any
+Arrays are those of ``crackle_codec.zarr.queries`` (Zarr format 2 and 3, sharded or not, any
 bytes-to-bytes codec after Crackle). Each chunk's stream is mapped to the array's axes by the
 codec's axis rule (``crackle_codec.layout``, docs/zarr-codec-spec.md; legacy arrays included).
 Results are exact: a chunk wholly inside the array (and the region asked for) is measured from its
@@ -23,16 +23,17 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .chunks import (DEFAULT_MAX_WORKERS, Coords, Region, _check_label, _fits, _pool_map, _python_value,
-                     _region_chunks, _source)
-from .core import _info
-from .core import compress as _compress
-from .core import labels as _stream_labels
-from .decoding import _only, _z_extent, binary_image, label_indices
-from .errors import DecodeError
-from .geometry import _stats, point_cloud
-from .layout import decode_chunk, stream_axes, z_axis
-from .queries import index_values
+from ..core import _info
+from ..core import compress as _compress
+from ..core import labels as _stream_labels
+from ..decoding import _only, _z_extent, binary_image, label_indices
+from ..errors import DecodeError
+from ..geometry import _stats, point_cloud
+from ..layout import decode_chunk, stream_axes, z_axis
+from ..queries import index_values
+from .queries import _check_label, _fits, _python_value
+from .sources import DEFAULT_MAX_WORKERS, Coords, Region, _pool_map, _region_chunks
+from .sources import source as _source
 
 __all__ = ["label_stats", "stats_columns", "extract_label", "point_cloud_array"]
 

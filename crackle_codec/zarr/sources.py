@@ -1,0 +1,230 @@
+"""Where the array-level tools read and write Crackle chunks: one ``_Source`` per kind of zarr array.
+
+A source gives the array's geometry (shape, chunk shape, dtype, fill value, the Crackle codec's
+axis mapping) and reads or rewrites the Crackle streams of chunks, undoing and redoing the
+bytes-to-bytes codecs after Crackle. The kinds of array live in one module per zarr library
+version: ``sources_v3`` (zarr 3.x: format 2 and 3, sharded or not) and ``sources_v2`` (zarr 2.18);
+``source(array)`` picks one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Optional
+
+import numpy as np
+
+from ..numcodecs_codec import Crackle
+
+Coords = tuple[int, ...]
+Region = Any  # a slice, an int, or a tuple of them
+
+DEFAULT_MAX_WORKERS = 16
+_BATCH = 16  # chunks per task for unsharded arrays
+
+
+def _region_chunks(src: "_Source", region: Region) -> list[Coords]:
+    ndim = len(src.shape)
+    if region is None:
+        region = ()
+    elif not isinstance(region, tuple):
+        region = (region,)
+    if len(region) > ndim:
+        raise IndexError(f"region has {len(region)} axes, the array {ndim}")
+    ranges = []
+    for axis in range(ndim):
+        size, chunk = src.shape[axis], src.chunks[axis]
+        sel = region[axis] if axis < len(region) else slice(None)
+        if isinstance(sel, (numbers.Integral, np.integer)) and not isinstance(sel, (bool, np.bool_)):
+            i = int(sel) + size if int(sel) < 0 else int(sel)
+            if not 0 <= i < size:
+                raise IndexError(f"region index {sel} is out of bounds for axis {axis} of size {size}")
+            start, stop = i, i + 1
+        elif isinstance(sel, slice):
+            if sel.step not in (None, 1):
+                raise ValueError(f"region slices must have step 1, got {sel}")
+            start, stop, _ = sel.indices(size)
+        else:
+            raise TypeError(f"region must be slices and ints, got {sel!r}")
+        if stop <= start:
+            return []
+        ranges.append(range(start // chunk, -(-stop // chunk)))
+    return list(itertools.product(*ranges))
+
+
+def _pool_map(fn: Callable[[Any], Any], items: Sequence[Any], max_workers: Optional[int]) -> Iterable[Any]:
+    items = list(items)
+    workers = DEFAULT_MAX_WORKERS if max_workers is None else int(max_workers)
+    if workers < 1:
+        raise ValueError(f"max_workers must be >= 1, got {max_workers}")
+    if len(items) <= 1 or workers == 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def _batched(coords: Sequence[Coords], n: int = _BATCH) -> list[list[Coords]]:
+    return [list(coords[i:i + n]) for i in range(0, len(coords), n)]
+
+
+class _Source:
+    """What the queries need from an array: geometry, Crackle streams of chunks, and rewriting."""
+
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    dtype: np.dtype
+    fill: Any
+    direct: bool  # chunk axes are the stream's axes (no array-to-array codec before Crackle)
+    x_axis: Optional[str]  # the Crackle codec's axis mapping (crackle_codec.layout)
+    order: str  # the array's element order: "C" in format 3, the array's order in format 2
+
+    def batches(self, coords: list[Coords]) -> list[list[Coords]]:
+        return _batched(coords)
+
+    def read(self, batch: list[Coords]) -> dict[Coords, Optional[bytes]]:
+        raise NotImplementedError
+
+    def rewrite(self, batch: list[Coords], transform: Callable[[bytes], Optional[bytes]],
+                new_fill: Optional[int]) -> int:
+        raise NotImplementedError
+
+    def read_region(self, box: tuple[slice, ...]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _Unsharded(_Source):
+    """One store key per chunk; subclasses give key I/O and the codecs after Crackle."""
+
+    def _key(self, coords: Coords) -> str:
+        raise NotImplementedError
+
+    def _get_many(self, keys: list[str]) -> list[Optional[bytes]]:
+        raise NotImplementedError
+
+    def _set_many(self, items: dict[str, bytes]) -> None:
+        raise NotImplementedError
+
+    def _undo(self, raw: bytes) -> bytes:
+        raise NotImplementedError
+
+    def _redo(self, stream: bytes) -> bytes:
+        raise NotImplementedError
+
+    def _constant_raw(self, value: int) -> bytes:
+        raise NotImplementedError
+
+    def read(self, batch: list[Coords]) -> dict[Coords, Optional[bytes]]:
+        raws = self._get_many([self._key(c) for c in batch])
+        return {c: (None if raw is None else self._undo(raw)) for c, raw in zip(batch, raws)}
+
+    def rewrite(self, batch, transform, new_fill) -> int:
+        keys = [self._key(c) for c in batch]
+        raws = self._get_many(keys)
+        out: dict[str, bytes] = {}
+        constant = None
+        for key, raw in zip(keys, raws):
+            if raw is None:
+                if new_fill is not None:
+                    if constant is None:
+                        constant = self._constant_raw(new_fill)
+                    out[key] = constant
+                continue
+            new = transform(self._undo(raw))
+            if new is not None:
+                out[key] = self._redo(new)
+        if out:
+            self._set_many(out)
+        return len(out)
+
+
+# ------------------------------------------------------------------------- numcodecs (format 2)
+
+class _NumcodecsTail:
+    """The Crackle codec of a format-2 array and the numcodecs codecs applied after it."""
+
+    def __init__(self, filters: Optional[Sequence[Any]], compressor: Any):
+        codecs = list(filters or []) + ([compressor] if compressor is not None else [])
+        position = next((i for i, c in enumerate(codecs) if _is_crackle_numcodec(c)), None)
+        if position is None:
+            raise ValueError(
+                "this array is not Crackle-compressed: neither its compressor nor a filter is "
+                f"crackle_codec.Crackle (got filters={filters!r}, compressor={compressor!r})"
+            )
+        if position > 0:
+            raise ValueError(
+                f"filters before Crackle ({codecs[:position]!r}) change the labels; "
+                "the chunk queries need Crackle to be the first codec"
+            )
+        self.crackle = codecs[position]
+        self.after = codecs[position + 1:]
+        self.x_axis = getattr(self.crackle, "x_axis", None)
+
+    def undo(self, raw: Any) -> bytes:
+        from numcodecs.compat import ensure_bytes
+
+        data = raw
+        for codec in reversed(self.after):
+            data = codec.decode(data)
+        return ensure_bytes(data)
+
+    def redo(self, stream: bytes) -> bytes:
+        from numcodecs.compat import ensure_bytes
+
+        data: Any = stream
+        for codec in self.after:
+            data = codec.encode(data)
+        return ensure_bytes(data)
+
+    def constant(self, shape: tuple[int, ...], dtype: np.dtype, order: str, value: int) -> bytes:
+        return self.redo(self.crackle.encode(np.full(shape, value, dtype=dtype, order=order)))
+
+
+def _is_crackle_numcodec(codec: Any) -> bool:
+    if isinstance(codec, Crackle):
+        return True
+    return getattr(codec, "codec_id", None) == Crackle.codec_id
+
+
+def _fill_or_default(fill: Any, dtype: np.dtype) -> Any:
+    """The fill value as a scalar of ``dtype`` (a format-2 ``null`` fill reads as 0)."""
+    if fill is None:
+        return dtype.type(0)
+    return np.asarray(fill).astype(dtype).item() if dtype != np.bool_ else bool(fill)
+
+
+def source(array: Any) -> _Source:
+    """Wrap a zarr array of any supported kind."""
+    if isinstance(array, _Source):
+        return array
+    async_array = getattr(array, "_async_array", None)
+    if async_array is None and hasattr(array, "metadata") and hasattr(array, "store_path"):
+        async_array = array  # a zarr 3 AsyncArray
+        import zarr
+
+        array = zarr.Array(async_array)
+    if async_array is not None and hasattr(async_array, "store_path"):
+        meta = async_array.metadata
+        from zarr.codecs.sharding import ShardingCodec
+
+        from .sources_v3 import _Zarr3Sharded, _Zarr3V2, _Zarr3V3
+
+        if meta.zarr_format == 2:
+            return _Zarr3V2(array, async_array)
+
+        shardings = [c for c in meta.codecs if isinstance(c, ShardingCodec)]
+        if shardings:
+            if len(meta.codecs) != 1:
+                raise NotImplementedError(
+                    "chunk queries support sharding as the array's only codec; this array has "
+                    f"{[type(c).__name__ for c in meta.codecs]}"
+                )
+            return _Zarr3Sharded(array, async_array, shardings[0])
+        return _Zarr3V3(array, async_array)
+    if hasattr(array, "_chunk_key") and hasattr(array, "chunk_store"):
+        from .sources_v2 import _Zarr2
+
+        return _Zarr2(array)
+    raise TypeError(f"expected a zarr array, got {type(array).__name__}")
