@@ -335,3 +335,41 @@ def test_corrupt_chunk_raises_decode_error(tmp_path):
         renumber_array(z)
     with pytest.raises(crackle_codec.DecodeError):
         mask_array(z, np.unique(vol).tolist()[:5], dest=str(tmp_path / "b.zarr"))
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+def test_cli_mask_and_renumber(volume, tmp_path, capsys):
+    import json
+
+    from crackle_codec import cli
+
+    vol, fill = volume
+    path = tmp_path / "a.zarr"
+    create("v3-sharded+zstd", path, vol.shape, vol.dtype, fill)[...] = vol
+    labels = some_labels(vol, fill)
+    out = tmp_path / "masked.zarr"
+    assert cli.main(["mask", str(path), *map(str, labels), "--value", "3", "-o", str(out), "--no-progress"]) == 0
+    assert np.array_equal(zarr.open_array(str(out))[...], np.where(np.isin(vol, labels), 3, vol))
+    keep = some_labels(vol, fill, 5)[0]  # not one of the masked four
+    assert cli.main(["mask", str(out), str(keep), "--except", "--in-place", "--workers", "2"]) == 0
+    assert np.array_equal(zarr.open_array(str(out))[...], np.where(vol == keep, vol, 0))
+    assert "every label but" in capsys.readouterr().out
+    assert cli.main(["mask", str(path), "1", "-o", str(out)]) == 1  # exists
+    assert cli.main(["mask", str(path), "1", "--value", "-1", "--in-place"]) == 1  # not in uint32
+    assert "do not fit" in capsys.readouterr().err
+    assert cli.main(["mask", str(path), "1", "--value", "-1", "-o", str(tmp_path / "neg.zarr")]) == 1
+    assert not (tmp_path / "neg.zarr").exists()  # nothing left behind
+    assert cli.main(["mask", str(path), "1"]) == 2  # -o or --in-place is required
+
+    new = tmp_path / "renumbered.zarr"
+    assert cli.main(["renumber", str(path), "-o", str(new), "--mapping", str(tmp_path / "m.json"),
+                     "--no-progress"]) == 0
+    distinct, expect = numpy_renumber(vol)
+    assert np.array_equal(zarr.open_array(str(new))[...], expect)
+    assert json.loads((tmp_path / "m.json").read_text()) == {str(v): i for i, v in enumerate(distinct.tolist())}
+    assert str(zarr.open_array(str(new)).dtype) in capsys.readouterr().out
+    assert cli.main(["renumber", str(path), "--start", "1", "--in-place", "--mapping", str(tmp_path / "m.json"),
+                     "-f", "--no-progress"]) == 0
+    assert np.array_equal(zarr.open_array(str(path))[...], expect + 1)
+    assert cli.main(["renumber", str(path), "--start", str(2**32), "--in-place"]) == 1

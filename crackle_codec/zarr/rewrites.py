@@ -275,8 +275,6 @@ def _write(src: _Source, relabel: Relabel, out: Optional[_Source], store: Any, o
 def _target(src: _Source, dest: Any) -> tuple[Optional[_Source], Any]:
     """``(array to write, None)``, or ``(None, store)`` for a new array to create at ``store``."""
     if dest is None:
-        if src.read_only:
-            raise ValueError("the array is read-only: open it writable (mode='r+'), or pass dest=")
         return src, None
     if isinstance(dest, _Source) or _is_zarr_array(dest):
         out = _source(dest)
