@@ -14,8 +14,8 @@ from ..args import _positive_arg
 from ..errors import EXIT_OK, CLIError, _codec
 from ..files import _METADATA_FILES, _check_new_output, _output_file
 from ..progress import Progress
-from .zarr_arrays import _open_zarr_array
 from ..registry import _subcommand
+from .zarr_arrays import _open_zarr_array
 
 
 def _add_target(p: argparse.ArgumentParser) -> None:
