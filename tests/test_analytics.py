@@ -279,6 +279,9 @@ def test_cli_parquet_and_tif(tmp_path, volume, capsys, monkeypatch):
     assert cli.main(["stats", str(path), "--parquet", str(out)]) == 1  # exists, no -f
     assert cli.main(["stats", str(path), "--parquet", str(out), "-f", "--label", str(fill)]) == 0
     assert pq.read_table(out).column("voxel_count").to_pylist() == [int((vol == fill).sum())]
+    assert cli.main(["stats", str(path), "--parquet", str(out), "-f", "--axes", "i,j,k", "--no-progress"]) == 0
+    assert pq.read_table(out).column_names[-3:] == ["centroid_i", "centroid_j", "centroid_k"]
+    assert cli.main(["stats", str(path), "--parquet", str(out), "-f", "--axes", "x,y"]) == 2
 
     label = int(expect["label"][5])
     assert cli.main(["extract", str(path), str(label), "-o", str(tmp_path / "m.tif")]) == 0

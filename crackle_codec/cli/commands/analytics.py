@@ -27,6 +27,9 @@ def _setup_stats(p: argparse.ArgumentParser) -> None:
     out.add_argument("--parquet", metavar="OUT",
                      help="write the table as a Parquet file (one column per axis: bbox_min_z, ..., "
                           "centroid_x; needs pyarrow)")
+    p.add_argument("--axes", metavar="NAMES",
+                   help="axis names in array order for the --parquet columns, e.g. x,y,z (default: the "
+                        "array's dimension_names, else x,y,z for an array stored Fortran-style, else z,y,x)")
     p.add_argument("-f", "--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--workers", type=_positive_arg, default=os.cpu_count() or 1, metavar="N",
                    help=f"chunks measured concurrently (default: all cores, {os.cpu_count() or 1})")
@@ -47,6 +50,7 @@ def run_stats(args: argparse.Namespace) -> int:
     array = _open_zarr_array(args.store)
     for label in args.label or []:
         _check_label_value(label, array.dtype, args.store)
+    axes = _axis_names(array, args.axes)
     try:
         total = len(_region_chunks(_source(array), None))
         with Progress(total, "chunk", enabled=not args.no_progress, desc="stats") as bar:
@@ -57,7 +61,7 @@ def run_stats(args: argparse.Namespace) -> int:
     if args.parquet is not None:
         from ...zarr.analytics import stats_columns
 
-        table = pyarrow.table(stats_columns(stats, _axis_names(array, stats["bbox_min"].shape[1])))
+        table = pyarrow.table(stats_columns(stats, axes))
         with _output_file(args.parquet, args.force) as tmp:
             pyarrow.parquet.write_table(table, tmp)
     elif args.json is not None:
@@ -93,12 +97,18 @@ def _require_pyarrow():
     return pyarrow
 
 
-def _axis_names(array, ndim: int) -> list[str] | None:
-    """The array's dimension names when it has distinct ones (format 3), for the column names."""
-    names = getattr(getattr(array, "metadata", None), "dimension_names", None)
-    if names and len(names) == ndim and all(isinstance(n, str) and n for n in names) and len(set(names)) == ndim:
-        return list(names)
-    return None
+def _axis_names(array, axes: str | None) -> list[str] | None:
+    """The names of the Parquet columns' axes: ``--axes``, else what ``view`` finds in the array's
+    metadata (None: ``stats_columns``' default)."""
+    from ...viewer import _parse_axes, _zarr_axes
+
+    if axes is None:
+        found = _zarr_axes(array)
+        return None if found is None else list(found)
+    try:
+        return list(_parse_axes(axes, array.ndim))
+    except ValueError as exc:
+        raise UsageError(f"--axes {axes}: {exc}") from None
 
 
 EXTRACT_SUFFIXES = (".npy", ".tif", ".tiff")
