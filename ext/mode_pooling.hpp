@@ -50,3 +50,74 @@ void mode_pool_2x2(const T* in, const int64_t in_stride[3], uint64_t sx, uint64_
 }
 
 }  // namespace crackle
+
+namespace crackle {
+
+// The most frequent of n values, ties to the one seen first.
+template <typename T>
+inline T first_mode(const T* v, int n) {
+  T best = v[0];
+  int best_count = 0;
+  for (int i = 0; i < n && 2 * best_count <= n; i++) {
+    bool seen = false;
+    for (int j = 0; j < i && !seen; j++) seen = v[j] == v[i];
+    if (seen) continue;
+    int count = 1;
+    for (int j = i + 1; j < n; j++) count += v[j] == v[i];
+    if (count > best_count) {
+      best_count = count;
+      best = v[i];
+    }
+  }
+  return best;
+}
+
+// Mode pooling of an (s0, s1, s2) array by factor[k] (1 or 2) along each axis, axis 2 the array's
+// last (fastest in C order); the blocks' voxels are taken in that C order. A whole block of four
+// voxels (factor 2 along two axes) follows the reference's rule (pool_block, a, b, c, d in C
+// order: the same as mode_pooling_2x2x1 when the axes are Crackle's x and y); every other block
+// (eight voxels, two, one, or one cut by an odd edge) takes its most frequent value, ties to the
+// first in C order. Strides are in elements; `out` is (ceil(s0/f0), ceil(s1/f1), ceil(s2/f2)).
+template <typename T>
+void mode_pool_blocks(const T* in, const int64_t in_stride[3], const uint64_t shape[3], const uint32_t factor[3],
+                      T* out, const int64_t out_stride[3]) {
+  const uint64_t o0 = (shape[0] + factor[0] - 1) / factor[0];
+  const uint64_t o1 = (shape[1] + factor[1] - 1) / factor[1];
+  const uint64_t o2 = (shape[2] + factor[2] - 1) / factor[2];
+  if (factor[0] == 1 && factor[1] == 2 && factor[2] == 2) {  // 2x2x1 in Crackle's x and y
+    const int64_t xyz_in[3] = {in_stride[2], in_stride[1], in_stride[0]};
+    const int64_t xyz_out[3] = {out_stride[2], out_stride[1], out_stride[0]};
+    mode_pool_2x2(in, xyz_in, shape[2], shape[1], shape[0], false, out, xyz_out);
+    return;
+  }
+  const int pooled_axes = (factor[0] == 2) + (factor[1] == 2) + (factor[2] == 2);
+  T v[8];
+  for (uint64_t i = 0; i < o0; i++) {
+    const uint64_t n0 = factor[0] == 2 && 2 * i + 1 < shape[0] ? 2 : 1;
+    for (uint64_t j = 0; j < o1; j++) {
+      const uint64_t n1 = factor[1] == 2 && 2 * j + 1 < shape[1] ? 2 : 1;
+      const T* base = in + static_cast<int64_t>(i * factor[0]) * in_stride[0] +
+                      static_cast<int64_t>(j * factor[1]) * in_stride[1];
+      T* dst = out + static_cast<int64_t>(i) * out_stride[0] + static_cast<int64_t>(j) * out_stride[1];
+      for (uint64_t k = 0; k < o2; k++) {
+        const uint64_t n2 = factor[2] == 2 && 2 * k + 1 < shape[2] ? 2 : 1;
+        const T* p = base + static_cast<int64_t>(k * factor[2]) * in_stride[2];
+        int n = 0;
+        for (uint64_t a = 0; a < n0; a++)
+          for (uint64_t b = 0; b < n1; b++)
+            for (uint64_t c = 0; c < n2; c++)
+              v[n++] = p[static_cast<int64_t>(a) * in_stride[0] + static_cast<int64_t>(b) * in_stride[1] +
+                         static_cast<int64_t>(c) * in_stride[2]];
+        T r;
+        if (n == 4 && pooled_axes == 2) {
+          r = pool_block(v[0], v[1], v[2], v[3], false);
+        } else {
+          r = first_mode(v, n);
+        }
+        dst[static_cast<int64_t>(k) * out_stride[2]] = r;
+      }
+    }
+  }
+}
+
+}  // namespace crackle
