@@ -48,7 +48,11 @@ from ..layout import decode_chunk
 from .sources import DEFAULT_MAX_WORKERS, Coords, _Source, _Unsharded
 from .sources import source as _source
 
-__all__ = ["downsample", "pyramid_factor", "level_shapes"]
+__all__ = ["downsample", "pyramid_factor", "level_shapes", "write_ome_label_metadata"]
+
+# OME-Zarr (NGFF) axes of a label image, by number of axes: time, channel, then space (z, y, x)
+OME_AXES = {2: ("y", "x"), 3: ("z", "y", "x"), 4: ("c", "z", "y", "x"), 5: ("t", "c", "z", "y", "x")}
+_AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 
 Box = tuple[tuple[int, int], ...]  # per array axis, [start, stop)
 
@@ -143,6 +147,44 @@ def downsample(array: Any, dest: Any, *, factor: Optional[Sequence[int]] = None,
     return out
 
 
+def write_ome_label_metadata(group: Any, *, levels: int, factor: Sequence[int], name: Optional[str] = None,
+                             axes: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Make ``group`` (holding arrays ``"0"``..``str(levels)``, level 0 the full resolution) an
+    OME-Zarr label image: NGFF 0.4 attributes for a Zarr format 2 group, 0.5 for format 3.
+
+    Writes ``multiscales`` (the axes, and per level a ``scale`` transform of ``factor ** k``,
+    ``type`` "mode") and ``image-label``. ``axes`` names the array's axes (default by their number:
+    ``y, x``; ``z, y, x``; ``c, z, y, x``; ``t, c, z, y, x``); ``t`` is a time axis, ``c`` a
+    channel axis, the others space. Returns the attributes written.
+    """
+    ndim = len(factor)
+    names = tuple(axes) if axes is not None else OME_AXES.get(ndim)
+    if names is None or len(names) != ndim:
+        raise ValueError(f"OME-Zarr images have 2 to 5 axes; name the {ndim} axes of this one")
+    unknown = [a for a in names if a not in _AXIS_TYPES]
+    if unknown:
+        raise ValueError(f"OME-Zarr axes are named from t, c, z, y, x; got {unknown}")
+    version = "0.4" if group.metadata.zarr_format == 2 else "0.5"
+    datasets = [{"path": str(k), "coordinateTransformations": [
+        {"type": "scale", "scale": [float(f ** k) for f in factor]}]} for k in range(levels + 1)]
+    multiscale: dict[str, Any] = {
+        "name": name or "labels",
+        "axes": [{"name": a, "type": _AXIS_TYPES[a]} for a in names],
+        "datasets": datasets,
+        "type": "mode",
+        "metadata": {"method": "crackle_codec.downsample", "factor": list(factor),
+                     "description": "mode pooling, ties as crackle's mode_pooling_2x2x1 "
+                                    "(docs/zarr.md, Label pyramids)"},
+    }
+    if version == "0.4":
+        attrs: dict[str, Any] = {"multiscales": [dict(multiscale, version=version)],
+                                 "image-label": {"version": version}}
+    else:
+        attrs = {"ome": {"version": version, "multiscales": [multiscale], "image-label": {}}}
+    group.attrs.update(attrs)
+    return attrs
+
+
 # ===================================================================== the levels' arrays
 
 def _open_group(dest: Any, array: Any) -> Any:
@@ -229,7 +271,11 @@ def _pooled_chunk(src: _Source, dst: _Source, factor: tuple[int, ...], coords: C
         streams.update(src.read(batch))
     if all(streams.get(c) is None for c in sources):
         return None
-    chunk = np.full(dst.chunks, dst.fill, dtype=dst.dtype, order=dst.order)
+    inside = all(hi - lo == c for (lo, hi), c in zip(out_box, dst.chunks))
+    if inside:  # every voxel is pooled below
+        chunk = np.empty(dst.chunks, dtype=dst.dtype, order=dst.order)
+    else:  # the padding holds the fill value, as zarr's own writes pad
+        chunk = np.full(dst.chunks, dst.fill, dtype=dst.dtype, order=dst.order)
     out = chunk[tuple(slice(0, hi - lo) for lo, hi in out_box)]
     aligned = src.direct and all(c % 2 == 0 for c, f in zip(src.chunks, factor) if f == 2)
     if not aligned:  # pool the whole region at once (blocks straddle source chunks)
