@@ -72,6 +72,32 @@ inline T first_mode(const T* v, int n) {
   return best;
 }
 
+// 2x2x1 pooling (pool_block, not sparse) of x-contiguous rows: `in` is (sx, sy, sz) with x stride 1,
+// row stride `in_row` and slice stride `in_slice`; `out` likewise. Kept apart from mode_pool_2x2
+// so that the compiler vectorizes the inner loop (unit strides, no sparse branch).
+template <typename T>
+void mode_pool_2x2_rows(const T* __restrict in, int64_t in_row, int64_t in_slice, uint64_t sx, uint64_t sy,
+                        uint64_t sz, T* __restrict out, int64_t out_row, int64_t out_slice) {
+  const uint64_t pairs = sx / 2, oy = (sy + 1) / 2;
+  for (uint64_t z = 0; z < sz; z++) {
+    for (uint64_t y = 0; y < oy; y++) {
+      const T* r0 = in + static_cast<int64_t>(z) * in_slice + static_cast<int64_t>(2 * y) * in_row;
+      T* dst = out + static_cast<int64_t>(z) * out_slice + static_cast<int64_t>(y) * out_row;
+      if (2 * y + 1 < sy) {
+        const T* r1 = r0 + in_row;
+        for (uint64_t x = 0; x < pairs; x++) {
+          const T a = r0[2 * x], b = r0[2 * x + 1], c = r1[2 * x], d = r1[2 * x + 1];
+          const T bcd = b == c ? b : d;
+          dst[x] = (a == b) | (a == c) ? a : bcd;
+        }
+      } else {  // blocks cut by the odd edge in y: their first pixel
+        for (uint64_t x = 0; x < pairs; x++) dst[x] = r0[2 * x];
+      }
+      if (sx & 1) dst[pairs] = r0[sx - 1];
+    }
+  }
+}
+
 // Mode pooling of an (s0, s1, s2) array by factor[k] (1 or 2) along each axis, axis 2 the array's
 // last (fastest in C order); the blocks' voxels are taken in that C order. A whole block of four
 // voxels (factor 2 along two axes) follows the reference's rule (pool_block, a, b, c, d in C
@@ -84,6 +110,11 @@ void mode_pool_blocks(const T* in, const int64_t in_stride[3], const uint64_t sh
   const uint64_t o0 = (shape[0] + factor[0] - 1) / factor[0];
   const uint64_t o1 = (shape[1] + factor[1] - 1) / factor[1];
   const uint64_t o2 = (shape[2] + factor[2] - 1) / factor[2];
+  if (factor[0] == 1 && factor[1] == 2 && factor[2] == 2 && in_stride[2] == 1 && out_stride[2] == 1) {
+    mode_pool_2x2_rows(in, in_stride[1], in_stride[0], shape[2], shape[1], shape[0], out, out_stride[1],
+                       out_stride[0]);
+    return;
+  }
   if (factor[0] == 1 && factor[1] == 2 && factor[2] == 2) {  // 2x2x1 in Crackle's x and y
     const int64_t xyz_in[3] = {in_stride[2], in_stride[1], in_stride[0]};
     const int64_t xyz_out[3] = {out_stride[2], out_stride[1], out_stride[0]};

@@ -229,6 +229,8 @@ def test_argument_errors():
     with pytest.raises(ValueError, match="already holds '1'"):
         downsample(array, group)
     downsample(array, group, overwrite=True)
+    with pytest.raises(ValueError, match="is '1' of the destination group"):
+        downsample(group["1"], group, overwrite=True)
     plain = zarr.create_array(zarr.storage.MemoryStore(), shape=(4, 4, 4), dtype=np.uint8, chunks=(2, 2, 2))
     with pytest.raises(ValueError, match="not Crackle-compressed"):
         downsample(plain, group, overwrite=True)

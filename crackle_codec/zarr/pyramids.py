@@ -137,6 +137,9 @@ def downsample(array: Any, dest: Any, *, factor: Optional[Sequence[int]] = None,
         if taken:
             raise ValueError(f"the destination already holds {', '.join(repr(n) for n in taken)} "
                              "(pass overwrite=True to replace them)")
+    if _is_member(array, group, names):
+        raise ValueError(f"the array is {array.path!r} of the destination group, where a level would be "
+                         "written: write the levels into another group, or name the array \"0\"")
     out = []
     below, below_src = array, src
     for name, shape in zip(names, level_shapes(src.shape, fac, levels)):
@@ -194,6 +197,14 @@ def _open_group(dest: Any, array: Any) -> Any:
         return dest
     fmt = getattr(getattr(array, "metadata", None), "zarr_format", None)
     return zarr.open_group(dest, mode="a", zarr_format=fmt)
+
+
+def _is_member(array: Any, group: Any, names: Sequence[str]) -> bool:
+    """Whether ``array`` is one of the arrays ``names`` of ``group`` (it would be overwritten)."""
+    try:
+        return any(array.store_path == group.store_path / name for name in names)
+    except (AttributeError, TypeError):
+        return False
 
 
 def _create_like(group: Any, name: str, like: Any, shape: tuple[int, ...]) -> Any:
