@@ -98,6 +98,32 @@ void mode_pool_2x2_rows(const T* __restrict in, int64_t in_row, int64_t in_slice
   }
 }
 
+// 2x2x2 pooling (first_mode) of x-contiguous rows of an (sx, sy, sz) array of even sizes (other
+// shapes take mode_pool_blocks' general loop): a block of one label (most of a segmentation) is found by
+// seven comparisons, the rest by first_mode.
+template <typename T>
+void mode_pool_2x2x2_rows(const T* __restrict in, int64_t in_row, int64_t in_slice, uint64_t sx, uint64_t sy,
+                          uint64_t sz, T* __restrict out, int64_t out_row, int64_t out_slice) {
+  T v[8];
+  for (uint64_t z = 0; z < sz / 2; z++) {
+    for (uint64_t y = 0; y < sy / 2; y++) {
+      const T* r0 = in + static_cast<int64_t>(2 * z) * in_slice + static_cast<int64_t>(2 * y) * in_row;
+      const T* r1 = r0 + in_row;
+      const T* r2 = r0 + in_slice;
+      const T* r3 = r2 + in_row;
+      T* dst = out + static_cast<int64_t>(z) * out_slice + static_cast<int64_t>(y) * out_row;
+      for (uint64_t x = 0; x < sx / 2; x++) {
+        const uint64_t i = 2 * x;
+        v[0] = r0[i], v[1] = r0[i + 1], v[2] = r1[i], v[3] = r1[i + 1];
+        v[4] = r2[i], v[5] = r2[i + 1], v[6] = r3[i], v[7] = r3[i + 1];
+        const bool uniform = (v[0] == v[1]) & (v[0] == v[2]) & (v[0] == v[3]) & (v[0] == v[4]) & (v[0] == v[5]) &
+                             (v[0] == v[6]) & (v[0] == v[7]);
+        dst[x] = uniform ? v[0] : first_mode(v, 8);
+      }
+    }
+  }
+}
+
 // Mode pooling of an (s0, s1, s2) array by factor[k] (1 or 2) along each axis, axis 2 the array's
 // last (fastest in C order); the blocks' voxels are taken in that C order. A whole block of four
 // voxels (factor 2 along two axes) follows the reference's rule (pool_block, a, b, c, d in C
@@ -113,6 +139,12 @@ void mode_pool_blocks(const T* in, const int64_t in_stride[3], const uint64_t sh
   if (factor[0] == 1 && factor[1] == 2 && factor[2] == 2 && in_stride[2] == 1 && out_stride[2] == 1) {
     mode_pool_2x2_rows(in, in_stride[1], in_stride[0], shape[2], shape[1], shape[0], out, out_stride[1],
                        out_stride[0]);
+    return;
+  }
+  if (factor[0] == 2 && factor[1] == 2 && factor[2] == 2 && in_stride[2] == 1 && out_stride[2] == 1 &&
+      shape[0] % 2 == 0 && shape[1] % 2 == 0 && shape[2] % 2 == 0) {
+    mode_pool_2x2x2_rows(in, in_stride[1], in_stride[0], shape[2], shape[1], shape[0], out, out_stride[1],
+                         out_stride[0]);
     return;
   }
   if (factor[0] == 1 && factor[1] == 2 && factor[2] == 2) {  // 2x2x1 in Crackle's x and y
