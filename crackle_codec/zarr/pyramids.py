@@ -129,6 +129,8 @@ def downsample(array: Any, dest: Any, *, factor: Optional[Sequence[int]] = None,
     if workers < 1:
         raise ValueError(f"max_workers must be >= 1, got {max_workers}")
     src = _source(array)
+    if getattr(array, "metadata", None) is None:
+        raise NotImplementedError("downsample writes levels with zarr >= 3: open the array with zarr 3")
     fac = pyramid_factor(len(src.shape), factor)
     group = _open_group(dest, array)
     names = [str(k) for k in range(1, levels + 1)]
@@ -295,7 +297,8 @@ def _pooled_chunk(src: _Source, dst: _Source, factor: tuple[int, ...], coords: C
     for sc in sources:
         part = tuple((max(i * c, lo), min((i + 1) * c, hi)) for i, c, (lo, hi) in zip(sc, src.chunks, src_box))
         # ``part`` starts at an even offset from ``src_box`` along every halved axis
-        dest = out[tuple(slice((p0 - lo) // f, -(-(p1 - lo) // f)) for (p0, p1), (lo, _), f in zip(part, src_box, factor))]
+        dest = out[tuple(slice((p0 - lo) // f, -(-(p1 - lo) // f))
+                         for (p0, p1), (lo, _), f in zip(part, src_box, factor))]
         stream = streams.get(sc)
         if stream is None:
             dest[...] = src.fill

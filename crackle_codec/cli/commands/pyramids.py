@@ -114,7 +114,8 @@ def finish_pyramid(dest: str, zarr_format: int, *, levels: int, ome: bool, worke
     what = f"{levels} level{'s' if levels != 1 else ''} (factor {','.join(map(str, factor))})"
     if ome:
         try:
-            write_ome_label_metadata(group, levels=levels, factor=factor, name=os.path.basename(dest.rstrip("/")).removesuffix(".zarr") or None)
+            name = os.path.basename(dest.rstrip("/")).removesuffix(".zarr") or None
+            write_ome_label_metadata(group, levels=levels, factor=factor, name=name)
         except ValueError as exc:
             raise CLIError(f"{dest}: {exc}") from exc
         what += f", OME-Zarr {'0.4' if zarr_format == 2 else '0.5'} label image"

@@ -326,7 +326,8 @@ def run_convert(args: argparse.Namespace) -> int:
     try:
         if pyramid:
             zarr.open_group(dest, mode="w" if args.force else "w-", zarr_format=args.zarr_format)
-        out = create_crackle_array(f"{dest.rstrip('/')}/0" if pyramid else dest, shape=shape, dtype=dtype, chunks=chunks, shards=shards,
+        out = create_crackle_array(f"{dest.rstrip('/')}/0" if pyramid else dest,
+                                   shape=shape, dtype=dtype, chunks=chunks, shards=shards,
                                    zarr_format=args.zarr_format, markov=args.markov, pins=args.pins,
                                    order=_memory_order_of(source), overwrite=args.force, compressor=args.compressor,
                                    optimize=args.optimize)
