@@ -9,6 +9,7 @@ sharded or not, any bytes-to-bytes codec after Crackle), without decoding a whol
 * ``rewrites``: ``remap_array``, ``mask_array``, ``mask_except_array``, ``renumber_array`` (label
   rewrites of every chunk, in place or into another array);
 * ``analytics``: ``label_stats``, ``stats_columns``, ``extract_label``, ``point_cloud_array``;
+* ``pyramids``: ``downsample`` (label pyramids by mode pooling);
 * ``demo``: ``zarr_demo`` (``crackle-zarr demo``).
 
 The codecs themselves stay where zarr finds them: ``crackle_codec.Crackle`` (numcodecs, format 2)
@@ -18,8 +19,10 @@ and ``crackle_codec.zarr3.CrackleCodec`` (format 3). The public functions are al
 
 from .analytics import extract_label, label_stats, point_cloud_array, stats_columns
 from .demo import zarr_demo
+from .pyramids import downsample
 from .queries import chunk_labels, find_label, label_index
 from .rewrites import mask_array, mask_except_array, remap_array, renumber_array
 
 __all__ = ["chunk_labels", "find_label", "label_index", "remap_array", "mask_array", "mask_except_array",
-           "renumber_array", "label_stats", "stats_columns", "extract_label", "point_cloud_array", "zarr_demo"]
+           "renumber_array", "label_stats", "stats_columns", "extract_label", "point_cloud_array", "zarr_demo",
+           "downsample"]
