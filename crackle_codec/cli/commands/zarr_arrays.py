@@ -80,8 +80,8 @@ def _is_zarr_path(path: str) -> bool:
     return "://" in path or os.path.isdir(path)
 
 
-def _open_zarr_array(path: str) -> Any:
-    """An existing Zarr array (any format and codec), read-only."""
+def _open_zarr_array(path: str, mode: str = "r") -> Any:
+    """An existing Zarr array (any format and codec), read-only unless ``mode`` says otherwise."""
     try:
         import zarr
     except ImportError:
@@ -89,7 +89,7 @@ def _open_zarr_array(path: str) -> Any:
     if "://" not in path and not os.path.exists(path):
         raise CLIError(f"{path}: no such Zarr array")
     try:
-        return zarr.open_array(path, mode="r")
+        return zarr.open_array(path, mode=mode)
     except Exception as exc:
         raise CLIError(f"{path}: cannot open it as a Zarr array ({_one_line(exc)})") from exc
 
