@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..core import _missing_labels
 from ..core import labels as stream_labels
 from ..core import remap as remap_stream
 from ..errors import DecodeError
@@ -119,26 +120,33 @@ def remap_array(array: Any, mapping: Mapping[int, int], *, preserve_missing_labe
     Args:
         array: a writable zarr array whose chunks are Crackle streams (see ``chunk_labels``).
         mapping: ``{old: new}``; several old labels may map to one new label (a merge).
-        preserve_missing_labels: labels missing from ``mapping`` keep their value (default True).
-            With False, a label missing from ``mapping`` raises KeyError, checked over the whole
-            array before anything is written.
+            Keys and values must be integers of the array's dtype (bools for a bool array):
+            TypeError for any other type, ValueError for a key or value outside the dtype, checked
+            for every entry whether or not the array holds that label (as ``crackle_codec.remap``
+            checks keys; unlike it, a value never widens the array's dtype).
+        preserve_missing_labels: labels missing from ``mapping`` keep their value (default True);
+            must be a bool. With False, a label missing from ``mapping`` raises
+            ``MissingLabelsError`` (a KeyError and a ValueError), checked over the whole array
+            before anything is written.
         max_workers: threads reading and writing chunks concurrently (default 16).
 
     Returns:
         The number of chunks written.
 
     Raises:
-        KeyError, TypeError, ValueError: for a bad mapping, before anything is written.
+        MissingLabelsError, TypeError, ValueError: for a bad mapping, before anything is written.
         DecodeError: a corrupt chunk (chunks processed before it may already be rewritten).
     """
     if not isinstance(mapping, Mapping):
         raise TypeError(f"mapping must be a dict-like Mapping, not {type(mapping).__name__}")
+    if not isinstance(preserve_missing_labels, (bool, np.bool_)):
+        raise TypeError(f"preserve_missing_labels must be a bool, got {preserve_missing_labels!r}")
     src = _source(array)
     clean = _check_mapping(mapping, src.dtype)
     if not preserve_missing_labels:
         missing = sorted(set(label_index(array, max_workers=max_workers)) - set(clean))
         if missing:
-            raise KeyError(missing[0])
+            raise _missing_labels(missing)
     changes = {k: v for k, v in clean.items() if k != v}
     fill = _python_value(src.fill, src.dtype)
     new_fill = changes.get(fill)
@@ -233,16 +241,21 @@ def _python_value(value: Any, dtype: np.dtype) -> int:
 
 
 def _check_mapping(mapping: Mapping, dtype: np.dtype) -> dict[int, int]:
+    """The mapping as ``{int: int}``; every entry checked (a key the array cannot hold is a mistake,
+    not something to skip: the rule of ``crackle_codec.remap``)."""
     clean: dict[int, int] = {}
     for old, new in mapping.items():
         if isinstance(old, (bool, np.bool_)) or not isinstance(old, (numbers.Integral, np.integer)):
             if not (dtype == np.bool_ and isinstance(old, (bool, np.bool_))):
-                raise TypeError(f"mapping keys must be integers, got {old!r}")
+                hint = (" (keys read from JSON are strings: convert them, e.g. {int(k): v for k, v in mapping.items()})"
+                        if isinstance(old, (str, bytes)) else "")
+                raise TypeError(f"mapping keys must be integers, got {old!r} ({type(old).__name__}){hint}")
         if isinstance(new, (bool, np.bool_)) or not isinstance(new, (numbers.Integral, np.integer)):
             if not (dtype == np.bool_ and isinstance(new, (bool, np.bool_))):
-                raise TypeError(f"mapping values must be integers; {old!r} maps to {new!r}")
+                raise TypeError(f"mapping values must be integers; {old!r} maps to {new!r} ({type(new).__name__})")
+        if not _fits(int(old), dtype):
+            raise ValueError(f"mapping key {old} is not a value of the array's dtype {dtype}")
         if not _fits(int(new), dtype):
             raise ValueError(f"label {old} maps to {new}, which does not fit the array's dtype {dtype}")
-        if _fits(int(old), dtype):
-            clean[int(old)] = int(new)
+        clean[int(old)] = int(new)
     return clean
