@@ -109,32 +109,37 @@ void decode_slice_components(const StreamInfo& s, const MarkovModel& model, uint
   check_component_count(s, z, count, section);
 }
 
-// The slice CRC from the u32 component ids written out, a band of rows at a time (about 256 KiB
-// of ids), so that it costs a band, not 4 bytes per pixel of the slice.
+// The slice CRC from the u32 component ids written out, 64 Ki ids (256 KiB) at a time, so that
+// it costs that buffer, not 4 bytes per pixel of the slice (nor of one very wide row).
 // `crc`: the CRC of the rows before these (a slice labelled a band at a time).
 uint32_t crc_of_component_ids(const SliceRuns& runs, uint32_t sx, uint32_t sy, std::vector<uint32_t>& ids,
                               std::vector<uint8_t>& scratch, uint32_t crc = 0) {
-  const uint32_t band = static_cast<uint32_t>(std::max<uint64_t>(1, (uint64_t{1} << 16) / sx));
-  ids.resize(static_cast<uint64_t>(std::min(band, sy)) * sx);
-  for (uint32_t y0 = 0; y0 < sy; y0 += band) {
-    const uint32_t y1 = static_cast<uint32_t>(std::min<uint64_t>(sy, static_cast<uint64_t>(y0) + band));
-    for (uint32_t y = y0; y < y1; y++) {
-      uint32_t* row = ids.data() + static_cast<uint64_t>(y - y0) * sx;
-      const uint32_t r_end = runs.row_first[y + 1] - 1;
-      for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-        const uint32_t a = runs.start[r];
-        fill_run(row + a, runs.start[r + 1] - a, runs.component[r], static_cast<uint64_t>(y1 - y) * sx - a);
-      }
-    }
-    const uint64_t n = static_cast<uint64_t>(y1 - y0) * sx;
+  const uint64_t piece = std::min<uint64_t>(uint64_t{1} << 16, static_cast<uint64_t>(sx) * sy);
+  ids.resize(piece);
+  uint64_t filled = 0;
+  auto flush = [&]() {
     const uint8_t* bytes = reinterpret_cast<const uint8_t*>(ids.data());
     if (!host_is_little_endian()) {
-      scratch.resize(4 * n);
-      for (uint64_t i = 0; i < n; i++) store_le(scratch.data() + 4 * i, ids[i], 4);
+      scratch.resize(4 * filled);
+      for (uint64_t i = 0; i < filled; i++) store_le(scratch.data() + 4 * i, ids[i], 4);
       bytes = scratch.data();
     }
-    crc = crc32c(bytes, 4 * n, crc);
+    crc = crc32c(bytes, 4 * filled, crc);
+    filled = 0;
+  };
+  for (uint32_t r = 0, n = runs.row_first[sy]; r < n; r++) {
+    if (runs.start[r] == sx) continue;  // a row's sentinel
+    uint64_t length = runs.start[r + 1] - runs.start[r];  // a run ends where the next entry starts
+    while (length > 0) {
+      const uint64_t k = std::min(length, piece - filled);
+      // Overshoot is rewritten by the next run; only the buffer's end is filled exactly.
+      fill_run(ids.data() + filled, k, runs.component[r], piece - filled);
+      filled += k;
+      length -= k;
+      if (filled == piece) flush();
+    }
   }
+  if (filled) flush();
   return crc;
 }
 
@@ -216,11 +221,12 @@ class NarrowSlice {
     for (uint32_t& c : pin_components) c = parent_[c];
   }
 
-  // After label: writes the slice to dst (unless null) with component_values, and returns its
-  // CRC of component ids (with `crc`; else 0).
-  template <typename T>
-  uint32_t emit(const StreamInfo& s, SliceScratch& sc, const T* component_values, std::vector<T>& run_values, T* dst,
-                bool crc) {
+  // After label: writes the slice to dst (unless null), component c getting value_of(c), and
+  // returns its CRC of component ids (with `crc`; else 0). Values are looked up per band, so
+  // no table of a value per component is kept.
+  template <typename T, typename ValueOf>
+  uint32_t emit(const StreamInfo& s, SliceScratch& sc, const ValueOf& value_of, std::vector<T>& band_values,
+                std::vector<T>& run_values, T* dst, bool crc) {
     const Header& h = s.header;
     uint32_t state = 0;
     uint32_t base = 0;
@@ -229,10 +235,16 @@ class NarrowSlice {
       const uint32_t y1 = static_cast<uint32_t>(std::min<uint64_t>(h.sy, static_cast<uint64_t>(y0) + band));
       const uint32_t count = label_band(sc, y0, y1);
       SliceRuns& r = sc.runs;
-      for (uint32_t& c : r.component) c = parent_[base + c];  // sentinels included: the writer reads them
+      if (dst) {
+        band_values.resize(count);
+        for (uint32_t j = 0; j < count; j++) band_values[j] = value_of(parent_[base + j]);
+        write_slice(r, h.sx, y1 - y0, band_values.data(), run_values, dst + static_cast<uint64_t>(y0) * h.sx, nullptr);
+      }
+      if (crc) {
+        for (uint32_t& c : r.component) c = parent_[base + c];  // sentinels too: the ids are written from them
+        state = crc_of_component_ids(r, h.sx, y1 - y0, sc.ids, sc.crc_bytes, state);
+      }
       base += count;
-      if (dst) write_slice(r, h.sx, y1 - y0, component_values, run_values, dst + static_cast<uint64_t>(y0) * h.sx, nullptr);
-      if (crc) state = crc_of_component_ids(r, h.sx, y1 - y0, sc.ids, sc.crc_bytes, state);
     }
     return state;
   }
@@ -412,6 +424,7 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
   std::vector<NarrowPins> narrow_pins(narrow ? nthreads : 0);
   std::vector<std::vector<T>> values(nthreads);
   std::vector<std::vector<T>> run_values(nthreads);
+  std::vector<std::vector<T>> band_values(narrow ? nthreads : 0);  // narrow slices: a band's component values
   std::vector<std::vector<T>> staging(c_order ? nthreads : 0);
   // verify: a slice that draws nothing has a known labelling, the same for every such slice, so
   // its check costs O(1) after the first (a few bytes of stream per slice may declare a huge
@@ -459,7 +472,9 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
       const uint32_t count = static_cast<uint32_t>(L.cc_offsets[z + 1] - first);
       std::vector<T>& vals = values[w];
       if (out != nullptr) {
-        if (pins) {
+        if (narrow && !pins) {
+          // FLAT values come straight from the keys, a band at a time (NarrowSlice::emit).
+        } else if (pins) {
           std::vector<uint32_t>& rec = sweeps[w].record;
           rec.assign(count, static_cast<uint32_t>(L.num_unique));
           const auto& comps = pin_data.components;
@@ -479,7 +494,13 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
       T* dst = out == nullptr ? nullptr : (c_order ? stage + (i - g0) * sxy : out + i * sxy);
       if (narrow) {
         const bool crc_wanted = s.layout.has_crcs;
-        const uint32_t crc = dst || crc_wanted ? narrows[w].emit(s, sc, vals.data(), run_values[w], dst, crc_wanted) : 0;
+        const uint8_t* keys = s.data + L.keys_offset + first * L.key_width;
+        const int key_width = L.key_width;
+        auto value_of = [&](uint32_t c) {
+          return pins ? vals[c] : table[load_le(keys + static_cast<uint64_t>(c) * key_width, key_width)];
+        };
+        const uint32_t crc =
+            dst || crc_wanted ? narrows[w].emit(s, sc, value_of, band_values[w], run_values[w], dst, crc_wanted) : 0;
         if (crc_wanted && crc != s.layout.slice_crc(s.data, z)) fail(section, "CRC32C mismatch (crack code corrupted)");
         continue;
       }
