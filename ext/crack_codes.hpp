@@ -112,10 +112,10 @@ struct Vertex {
   uint32_t x, y;
 };
 
-// Parses the BOC index (6.3) from exactly `size` bytes.
-inline void parse_boc(const uint8_t* boc, uint64_t size, uint32_t sx, uint32_t sy, const char* section,
-                      std::vector<Vertex>& starts) {
-  starts.clear();
+// Reads the BOC index (6.3) from exactly `size` bytes, checking that every chain start lies on
+// the vertex grid, and calls start(Vertex) for each, in order.
+template <typename Start>
+inline void read_boc(const uint8_t* boc, uint64_t size, uint32_t sx, uint32_t sy, const char* section, Start&& start) {
   const int xw = width_of(static_cast<uint64_t>(sx) + 1);
   const int yw = width_of(static_cast<uint64_t>(sy) + 1);
   ByteReader r(boc, size, section);
@@ -130,10 +130,54 @@ inline void parse_boc(const uint8_t* boc, uint64_t size, uint32_t sx, uint32_t s
     for (uint64_t c = 0; c < count; c++) {
       x += r.read(xw);
       if (x > sx) fail(section, "chain start column " + std::to_string(x) + " is outside the slice");
-      starts.push_back({static_cast<uint32_t>(x), static_cast<uint32_t>(y)});
+      start(Vertex{static_cast<uint32_t>(x), static_cast<uint32_t>(y)});
     }
   }
 }
+
+// Checks the BOC index (read_boc) without keeping its starts.
+inline void check_boc(const uint8_t* boc, uint64_t size, uint32_t sx, uint32_t sy, const char* section) {
+  read_boc(boc, size, sx, sy, section, [](Vertex) {});
+}
+
+// Parses the BOC index into a list of its starts.
+inline void parse_boc(const uint8_t* boc, uint64_t size, uint32_t sx, uint32_t sy, const char* section,
+                      std::vector<Vertex>& starts) {
+  starts.clear();
+  read_boc(boc, size, sx, sy, section, [&starts](Vertex v) { starts.push_back(v); });
+}
+
+// The chain starts of a BOC index that check_boc accepted, read one at a time as the chains are
+// walked: a list of them costs 8 bytes per chain, 4 bytes per pixel of a narrow slice whose
+// every other row starts a chain.
+class BocStarts {
+ public:
+  BocStarts(const uint8_t* boc, uint64_t size, uint32_t sx, uint32_t sy, const char* section)
+      : r_(boc, size, section),
+        xw_(width_of(static_cast<uint64_t>(sx) + 1)),
+        yw_(width_of(static_cast<uint64_t>(sy) + 1)),
+        rows_(r_.read(yw_)) {}
+
+  bool next(Vertex& v) {
+    while (left_ == 0) {
+      if (rows_ == 0) return false;
+      rows_--;
+      y_ += r_.read(yw_);
+      left_ = r_.read(xw_);
+      x_ = 0;
+    }
+    left_--;
+    x_ += r_.read(xw_);
+    v = Vertex{static_cast<uint32_t>(x_), static_cast<uint32_t>(y_)};
+    return true;
+  }
+
+ private:
+  ByteReader r_;
+  int xw_, yw_;
+  uint64_t rows_;
+  uint64_t left_ = 0, x_ = 0, y_ = 0;  // starts left in the current row, the position
+};
 
 // Walks every chain (6.5) and draws its cracks into `bits`. A move off the vertex grid, along
 // the image border, or over a crack already drawn is corruption: a valid code draws each
@@ -144,8 +188,8 @@ inline void parse_boc(const uint8_t* boc, uint64_t size, uint32_t sx, uint32_t s
 // one behind a reference would round-trip through memory at every crack drawn (the compiler
 // cannot rule out that the drawing writes it).
 template <typename Differences>
-void draw_chains(Differences codes, const std::vector<Vertex>& starts, CrackBits& bits,
-                 std::vector<int64_t>& stack, const char* section) {
+void draw_chains(Differences codes, BocStarts starts, CrackBits& bits, std::vector<int64_t>& stack,
+                 const char* section) {
   // Both readers end with their bytes (at most 8 symbols per byte), so the walk is bounded by
   // the slice's code length.
   auto next = [&]() {
@@ -167,7 +211,8 @@ void draw_chains(Differences codes, const std::vector<Vertex>& starts, CrackBits
   // open branches than moves made so far, plus one: a deeper stack is corruption.
   uint64_t moves = 0;
   uint32_t dir = 0;
-  for (const Vertex& s : starts) {
+  Vertex s;
+  while (starts.next(s)) {
     int64_t v = bits.v_bit(s.x, s.y);
     int64_t branches = 1;
     size_t depth = 0;

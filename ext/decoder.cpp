@@ -46,14 +46,14 @@ using DecodeScratch = SliceScratch;  // label_slices.hpp: shared with the per-sl
 // 1 to 3 bits) are one instruction instead of three, and the walk is 7% faster. (The plain walk
 // gained nothing from it.)
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("bmi,bmi2"), flatten)) void draw_markov_bmi2(MarkovDifferences codes,
-                                                                    const std::vector<Vertex>& starts, CrackBits& bits,
-                                                                    std::vector<int64_t>& stack, const char* section) {
+__attribute__((target("bmi,bmi2"), flatten)) void draw_markov_bmi2(MarkovDifferences codes, BocStarts starts,
+                                                                    CrackBits& bits, std::vector<int64_t>& stack,
+                                                                    const char* section) {
   draw_chains(codes, starts, bits, stack, section);
 }
 #endif
-void draw_markov(MarkovDifferences codes, const std::vector<Vertex>& starts, CrackBits& bits,
-                 std::vector<int64_t>& stack, const char* section) {
+void draw_markov(MarkovDifferences codes, BocStarts starts, CrackBits& bits, std::vector<int64_t>& stack,
+                 const char* section) {
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
   static const bool bmi2 = hardware_paths_allowed() && __builtin_cpu_supports("bmi2");
   if (bmi2) return draw_markov_bmi2(codes, starts, bits, stack, section);
@@ -76,13 +76,14 @@ void draw_slice(const StreamInfo& s, const MarkovModel& model, uint32_t z, Slice
 
   // An empty move stream means no chains, whatever the BOC says (the short-BOC quirk, 6.3). The
   // BOC is checked before the crack grid (a quarter byte per pixel) is made.
-  if (move_bytes > 0) parse_boc(code + 4, boc_bytes, h.sx, h.sy, section.c_str(), sc.starts);
+  if (move_bytes > 0) check_boc(code + 4, boc_bytes, h.sx, h.sy, section.c_str());
   sc.bits.reset(h.sx, h.sy, packed);
   if (move_bytes > 0) {
+    const BocStarts starts(code + 4, boc_bytes, h.sx, h.sy, section.c_str());
     if (model.order == 0) {
-      draw_chains(PlainDifferences(moves, move_bytes), sc.starts, sc.bits, sc.stack, section.c_str());
+      draw_chains(PlainDifferences(moves, move_bytes), starts, sc.bits, sc.stack, section.c_str());
     } else {
-      draw_markov(MarkovDifferences(moves, move_bytes, model), sc.starts, sc.bits, sc.stack, section.c_str());
+      draw_markov(MarkovDifferences(moves, move_bytes, model), starts, sc.bits, sc.stack, section.c_str());
     }
   }
 }
@@ -154,17 +155,18 @@ uint32_t component_at(const SliceRuns& runs, uint32_t x, uint32_t y) {
 // Narrow slices (fewer than 32 pixels a row; CrackBits::packs) taller than a band of rows. Their
 // per-row structures dominate: labelled whole, a 1-pixel-wide slice cost 56 bytes a pixel (the
 // crack grid 16 of them, and each row's runs, sentinel, row start and start bits). So the crack
-// grid is packed, and the slice is labelled a band of rows (about 64 Ki pixels) at a time, twice:
-// the first pass numbers each band's components provisionally (band by band, in raster order),
-// joins each band's first row to the previous band's last row with a union-find over the
-// provisional numbers (a component may join others many bands below its first row) and numbers
-// the roots in order, which is numbering by first appearance (FORMAT 7.2); the second labels each
-// band again (the same runs), renumbers its runs and writes them and their CRC. What stays is the
-// packed grid (a sixteenth of the word layout's for sx = 1) and 4 bytes per provisional component.
-// Wide slices do not need this: their per-row structures are a few bytes per row of many pixels.
+// grid is packed, and the slice is labelled a band of rows (16 Ki pixels; its buffers are about
+// 1 MB) at a time, twice: the first pass numbers each band's components provisionally (band by
+// band, in raster order), joins each band's first row to the previous band's last row with a
+// union-find over the provisional numbers (a component may join others many bands below its
+// first row) and numbers the roots in order, which is numbering by first appearance (FORMAT
+// 7.2); the second labels each band again (the same runs), writes its pixels and folds its ids
+// into the slice CRC. What stays is the packed grid (a sixteenth of the word layout's for sx = 1)
+// and 4 bytes per provisional component. Wide slices do not need this: their per-row structures
+// are a few bytes per row of many pixels.
 class NarrowSlice {
  public:
-  static constexpr uint64_t kBandPixels = uint64_t{1} << 16;
+  static constexpr uint64_t kBandPixels = uint64_t{1} << 14;
   static uint32_t band_rows(uint32_t sx) { return static_cast<uint32_t>(std::max<uint64_t>(1, kBandPixels / sx)); }
   static bool applies(const Header& h) { return CrackBits::packs(h.sx) && h.sy > band_rows(h.sx); }
 
@@ -568,7 +570,6 @@ void decode_typed(const StreamInfo& s, uint32_t z0, uint32_t z1, T* out, int thr
 void check_slice_codes(const StreamInfo& s, uint32_t z0, uint32_t z1) {
   const Header& h = s.header;
   if (z1 > h.sz || h.voxels() == 0) return;
-  std::vector<Vertex> starts;
   for (uint32_t z = z0; z < z1; z++) {
     const std::string section = "slice z=" + std::to_string(z);
     const uint64_t begin = s.layout.slice_offsets[z];
@@ -576,7 +577,7 @@ void check_slice_codes(const StreamInfo& s, uint32_t z0, uint32_t z1) {
     if (len < 4) fail(section, "crack code shorter than its 4-byte BOC length field");
     const uint64_t boc_bytes = load_u32(s.data + begin);
     if (boc_bytes > len - 4) fail(section, "BOC length " + std::to_string(boc_bytes) + " runs past the slice's crack code");
-    if (len - 4 - boc_bytes > 0) parse_boc(s.data + begin + 4, boc_bytes, h.sx, h.sy, section.c_str(), starts);
+    if (len - 4 - boc_bytes > 0) check_boc(s.data + begin + 4, boc_bytes, h.sx, h.sy, section.c_str());
   }
 }
 
