@@ -177,27 +177,29 @@ class NarrowSlice {
     const Header& h = s.header;
     draw_slice(s, model, z, sc, section, true);
     flip_ = h.permissible ? ~0ull : 0;
-    // Reserved (not touched) for the most provisional numbers there can be, one per run, so that
-    // growing never copies; only the numbers made use memory.
-    uint64_t runs = 0;
-    const uint64_t row_mask = ~0ull >> (64 - h.sx);
-    for (uint32_t y = 0; y < h.sy; y++) {
-      runs += static_cast<uint64_t>(__builtin_popcountll(((sc.bits.packed_row(sc.bits.v_bit(0, y)) ^ flip_) | 1) & row_mask));
-    }
+    // The joins across a band boundary are between overlapping runs of two rows, fewer than 2 sx
+    // pairs, so a valid slice makes at most its component count plus 2 sx per boundary
+    // provisional numbers: room for that is reserved (growing never copies; only the numbers
+    // made use memory), and a slice that makes more is refused as soon as it does.
+    const uint32_t band = band_rows(h.sx);
+    const uint64_t expected = s.labels.cc_offsets[z + 1] - s.labels.cc_offsets[z];
+    const uint64_t most = expected + static_cast<uint64_t>(h.sy / band) * 2 * h.sx;
     parent_.clear();
     parent_.shrink_to_fit();
-    parent_.reserve(runs);
+    parent_.reserve(most);
     // The pins, in order of pixel, so that the bands meet them in one sweep.
     std::vector<uint32_t> order(pin_pixels.size());
     for (uint32_t k = 0; k < order.size(); k++) order[k] = k;
     std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return pin_pixels[a] < pin_pixels[b]; });
     pin_components.assign(pin_pixels.size(), 0);
     size_t next_pin = 0;
-    const uint32_t band = band_rows(h.sx);
     for (uint32_t y0 = 0; y0 < h.sy; y0 += band) {
       const uint32_t y1 = static_cast<uint32_t>(std::min<uint64_t>(h.sy, static_cast<uint64_t>(y0) + band));
       const uint32_t base = static_cast<uint32_t>(parent_.size());
       const uint32_t count = label_band(sc, y0, y1);
+      if (base + static_cast<uint64_t>(count) > most) {
+        fail(section, "crack code yields more components than the labels section says (" + std::to_string(expected) + ")");
+      }
       for (uint32_t j = 0; j < count; j++) parent_.push_back(base + j);
       const SliceRuns& r = sc.runs;
       if (y0 > 0) join_to_previous_band(sc, base);
