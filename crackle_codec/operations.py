@@ -254,6 +254,9 @@ def remap_values(data: BytesLike, fn: Callable[[np.ndarray], list[int]], in_plac
     s = _Stream(data)
     if s.empty:
         return bytes(s.buf)
+    # The labels CRC before ``fn`` sees the values: a corrupted section is a DecodeError, never a
+    # label "missing" from the mapping (the rewrite checks it again, as every rewrite does).
+    _crackle.check_labels_crc(s.buf)
     values = s.values()
     return _rewrite(s, _widened(s.dtype, fn(values)), in_place=in_place)
 

@@ -337,10 +337,16 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
   runs.start_bits.resize(static_cast<uint64_t>(sy) * pixel_words + 1);  // + 1: the writer reads 4 bytes for 2
   uint64_t* const start_bits = runs.start_bits.data();
   uint64_t used = 0;
+  // Room is made a row at a time (a row has at most sx runs and its sentinel, and the last
+  // word's unconditional writes may reach 16 entries further), or for rows wider than kWideRow a
+  // word at a time, so that one very wide row does not reserve 4 bytes per pixel for the runs it
+  // might have. Growing by doubling keeps this amortised.
+  constexpr uint64_t kWideRow = 4096;
+  auto make_room = [&runs](uint64_t needed) {
+    if (runs.start.size() < needed) runs.start.resize(std::max<uint64_t>(2 * runs.start.size(), needed));
+  };
   for (uint32_t y = 0; y < sy; y++) {
-    // A row has at most sx runs and its sentinel, and the last word's unconditional writes may
-    // reach 16 entries further; growing by doubling keeps this amortised.
-    if (runs.start.size() < used + sx + 17) runs.start.resize(std::max<uint64_t>(2 * runs.start.size(), used + sx + 17));
+    if (sx <= kWideRow) make_room(used + sx + 17);
     if (used > 0xFFFFFFFFull - sx - 1) fail("slice", "too many runs in one slice");
     uint32_t* out = runs.start.data() + used;
     for (uint64_t i = 0; i < pixel_words; i++) {
@@ -348,6 +354,11 @@ __attribute__((always_inline)) inline uint32_t label_runs(uint32_t sx, uint32_t 
       if (i == 0) m |= 1;  // x = 0 always starts a run
       if (i == pixel_words - 1) m &= last_mask;
       start_bits[y * pixel_words + i] = m;
+      if (sx > kWideRow) {
+        const uint64_t at = static_cast<uint64_t>(out - runs.start.data());
+        make_room(at + 64 + 17);
+        out = runs.start.data() + at;
+      }
       const uint32_t count = Starts::write(m, static_cast<uint32_t>(i * 64), out);
       out += count;
     }

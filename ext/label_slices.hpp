@@ -21,7 +21,6 @@ struct SliceScratch {
   CrackBits bits;
   SliceRuns runs;
   std::vector<uint32_t> ids;
-  std::vector<Vertex> starts;
   std::vector<int64_t> stack;
   std::vector<uint8_t> crc_bytes;
   std::unique_ptr<RunCrc32c> run_crc;  // built on first use, for the stream's slice shape

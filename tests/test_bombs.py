@@ -117,3 +117,48 @@ def test_valid_streams_still_decode_after_the_bounds():
             s = cc.compress(a, **kw)
             np.testing.assert_array_equal(cc.decompress(s), a)
             cc.verify(s)
+
+
+# -------------------------------------------------------------- memory of a valid decode
+
+def _narrow_stream(sx: int, sy: int, kind: str) -> bytes:
+    """A valid uint8 slice: "pairs", a component per two rows (cracks on every other row; for
+    sx > 1 neighbouring columns differ); "per_pixel", a component per pixel (a permissible stream
+    with no cracks); "uniform", one label."""
+    a = np.zeros((sx, sy, 1), np.uint8)
+    if kind == "pairs":
+        a[:, :, 0] = (np.arange(sy) // 2 % 2)[None, :]
+        a[1::2] ^= 1
+    elif kind == "per_pixel":
+        a[:, 1::2] = 1
+        a[1::2] ^= 1
+    return cc.compress(np.asfortranarray(a))
+
+
+NARROW_CASES = {  # name: (sx, sy, kind, entry points)
+    "1 x 2^20, a component per 2 rows": (1, 1 << 20, "pairs", ("decompress", "verify")),
+    "1 x 2^20, a component per pixel": (1, 1 << 20, "per_pixel", ("decompress",)),
+    "2 x 2^19, a component per 2 rows": (2, 1 << 19, "pairs", ("decompress", "verify")),
+    "3 x 2^18, a component per 2 rows": (3, 1 << 18, "pairs", ("decompress",)),
+    "2^20 x 1, one label": (1 << 20, 1, "uniform", ("decompress",)),
+}
+# Measured 2.0-4.0 bytes per pixel beyond the output (docs/robustness.md, "Memory of a valid
+# decode"); labelled whole, these slices cost 10-56 (a 1-pixel-wide one: a crack grid row of two
+# words, and each row's runs, sentinel and start bits; one very wide row: 4 bytes per pixel of
+# reserved runs and of CRC ids).
+NARROW_BYTES_PER_PIXEL = 8
+
+
+def test_narrow_slices_decode_in_little_memory():
+    """Peak RSS growth beyond the output, per pixel, of decoding valid slices one to three pixels
+    wide (and one pixel tall), in a child process (issue 17: at most the output plus O(one slice),
+    and not 16 bytes per pixel of crack grid for narrow slices)."""
+    for name, (sx, sy, kind, fns) in NARROW_CASES.items():
+        stream = _narrow_stream(sx, sy, kind)
+        for fn in fns:
+            # A child per call: memory freed by one call stays resident and would hide the next's.
+            r, _, peak_mb = run_capped({name: (stream, (fn,))}, cap_mb=256)[name][fn]
+            assert r == "ok", f"{name} {fn}: {r}"
+            output = sx * sy if fn == "decompress" else 0
+            per_pixel = (peak_mb * 2**20 - output) / (sx * sy)
+            assert per_pixel <= NARROW_BYTES_PER_PIXEL, f"{name} {fn}: {per_pixel:.1f} bytes/pixel beyond the output"

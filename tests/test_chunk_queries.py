@@ -201,7 +201,7 @@ def test_remap_errors_leave_array_untouched(stored, volume, tmp_path):
     vol, fill = volume
     z = open_copy(stored, tmp_path)
     first = int(vol[40, 40, 40])
-    with pytest.raises(KeyError):
+    with pytest.raises(crackle_codec.MissingLabelsError):  # a KeyError, as before
         remap_array(z, {first: 1}, preserve_missing_labels=False)
     with pytest.raises(ValueError):
         remap_array(z, {first: 2**32})
@@ -209,6 +209,16 @@ def test_remap_errors_leave_array_untouched(stored, volume, tmp_path):
         remap_array(z, {first: 1.5})
     with pytest.raises(TypeError):
         remap_array(z, [(first, 1)])
+    # Every key is checked, as crackle_codec.remap checks them (issue 17 point 6): a key the
+    # uint32 array cannot hold used to be dropped silently, and any truthy value passed for a bool.
+    for key in (-1, 2**32, 2**70):
+        with pytest.raises(ValueError, match="not a value of the array's dtype"):
+            remap_array(z, {first: 1, key: 2})
+    for key in ("a", None, 1.0):
+        with pytest.raises(TypeError, match="keys must be integers"):
+            remap_array(z, {first: 1, key: 2})
+    with pytest.raises(TypeError, match="preserve_missing_labels must be a bool"):
+        remap_array(z, {first: 1}, preserve_missing_labels="no")
     assert np.array_equal(z[...], vol)
 
 

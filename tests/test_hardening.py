@@ -34,8 +34,11 @@ def test_labels_never_answer_from_a_corrupted_labels_section():
                 m = bytearray(stream)
                 m[i] ^= 1 << bit
                 m = bytes(m)
+                # remap without preserve_missing_labels: the flipped value is not in the mapping,
+                # and a corrupted stream must say so (DecodeError), not blame the mapping.
                 for fn in (cc.labels, cc.num_labels, lambda s: cc.contains(s, 2),
-                           lambda s: cc.remap(s, {}, preserve_missing_labels=True)):
+                           lambda s: cc.remap(s, {}, preserve_missing_labels=True),
+                           lambda s: cc.remap(s, {0: 1, 2: 3, 300: 301})):
                     with pytest.raises(DecodeError):
                         fn(m)
 

@@ -39,6 +39,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..core import _missing_labels
 from ..operations import _rewrite, _smallest_dtype, _sorted_unique, _Stream
 from .analytics import _imap
 from .queries import _exact_labels, _python_value
@@ -65,12 +66,16 @@ def remap_array(array: Any, mapping: Mapping[int, int], *, preserve_missing_labe
     Args:
         array: a zarr array whose chunks are Crackle streams (see ``chunk_labels``); writable
             unless ``dest`` is given.
-        mapping: ``{old: new}``; several old labels may map to one new label (a merge). Keys the
-            array's dtype cannot hold are ignored; new labels must fit the array's dtype in place
-            (a new array at a ``dest`` path gets the source's dtype widened to hold them).
-        preserve_missing_labels: labels missing from ``mapping`` keep their value (default True).
-            With False, a label missing from ``mapping`` raises KeyError, checked over the whole
-            array before anything is written.
+        mapping: ``{old: new}``; several old labels may map to one new label (a merge). Keys and
+            values must be integers (bools for a bool array): TypeError otherwise. A key the
+            array's dtype cannot hold is a ValueError (the rule of ``crackle_codec.remap``), checked
+            for every entry whether or not the array holds that label; new labels must fit the
+            array's dtype in place (a new array at a ``dest`` path gets the source's dtype widened
+            to hold them).
+        preserve_missing_labels: labels missing from ``mapping`` keep their value (default True);
+            must be a bool. With False, a label missing from ``mapping`` raises
+            ``MissingLabelsError`` (a KeyError and a ValueError), checked over the whole array
+            before anything is written.
         dest: where the result goes (default: in place); see the module docstring.
         max_workers: threads reading and writing chunks concurrently (default 16).
         progress: called (in the calling thread) with the number of chunks just processed, as
@@ -89,7 +94,7 @@ def remap_array(array: Any, mapping: Mapping[int, int], *, preserve_missing_labe
     if not preserve_missing_labels:
         missing = [v for v in _array_labels(src, max_workers).tolist() if int(v) not in clean]
         if missing:
-            raise KeyError(missing[0])
+            raise _missing_labels(missing)
     changes = {k: v for k, v in clean.items() if k != v}
     new_values = list(changes.values())
     out_dtype = _out_dtype(src, out, lambda: _widened(src.dtype, new_values), new_values, "mapping values")
@@ -402,13 +407,17 @@ def _check_labels(labels: Any, dtype: np.dtype) -> list[int]:
 
 
 def _check_mapping(mapping: Mapping, dtype: np.dtype) -> dict[int, int]:
-    """``{old: new}`` as Python ints, keys the dtype cannot hold dropped; TypeError for a non-integer."""
+    """``{old: new}`` as Python ints; TypeError for a non-integer, ValueError for a key the dtype
+    cannot hold (a mistake, not something to skip: the rule of ``crackle_codec.remap``)."""
     clean: dict[int, int] = {}
     for old, new in mapping.items():
         if not _is_label(old, dtype):
-            raise TypeError(f"mapping keys must be integers, got {old!r}")
+            hint = (" (keys read from JSON are strings: convert them, e.g. {int(k): v for k, v in mapping.items()})"
+                    if isinstance(old, (str, bytes)) else "")
+            raise TypeError(f"mapping keys must be integers, got {old!r} ({type(old).__name__}){hint}")
         if not _is_label(new, dtype):
-            raise TypeError(f"mapping values must be integers; {old!r} maps to {new!r}")
-        if _holds(dtype, int(old), int(old)):
-            clean[int(old)] = int(new)
+            raise TypeError(f"mapping values must be integers; {old!r} maps to {new!r} ({type(new).__name__})")
+        if not _holds(dtype, int(old), int(old)):
+            raise ValueError(f"mapping key {old} is not a value of the array's dtype {dtype}")
+        clean[int(old)] = int(new)
     return clean

@@ -341,11 +341,50 @@ SHARED_EXHAUSTIVE = [
 ]
 
 
+def narrow_volume(sx: int, sy: int) -> np.ndarray:
+    """A slice narrow and tall enough for the decoder's band-wise path (sx < 32, more than 16 Ki
+    pixels): two columns joined only at the bottom (a component whose parts meet many bands below
+    its first row), short blocks between them, and a bar across every band boundary."""
+    a = np.zeros((sx, sy, 2), np.uint16)
+    y = np.arange(sy)
+    a[:, :, 0] = (y // 37 % 3 + 1)[None, :]
+    a[0, :, 0] = 7
+    a[-1, :, 0] = 7
+    a[:, -1, 0] = 7
+    band = max(1, (1 << 14) // sx)
+    a[:, band - 1 :: band, 0] = 9
+    a[:, :, 1] = ((np.arange(sx)[:, None] // 3 + y[None, :] // 5) % 4).astype(np.uint16)
+    return np.asfortranarray(a)
+
+
+NARROW_SHAPES = ((31, 600), (16, 1100), (3, 5500))
+
+
+@functools.lru_cache(maxsize=1)
+def narrow_cases() -> tuple[tuple[str, bytes, np.ndarray], ...]:
+    """(id, stream, volume) for slices that take the decoder's narrow-slice path (FLAT, markov,
+    PINS; written by crackle_codec); no shared data needed."""
+    import crackle_codec
+
+    cases = []
+    for sx, sy in NARROW_SHAPES:
+        arr = narrow_volume(sx, sy)
+        for enc, kwargs in (("flat", {}), ("m2", {"markov_model_order": 2})):
+            cases.append((f"ours-narrow{sx}x{sy}-{enc}", crackle_codec.compress(arr, **kwargs), arr))
+        deep = np.asfortranarray(np.repeat(arr[:, :, :1], 4, axis=2))  # labels through z: PINS pay
+        pins = crackle_codec.compress(deep, allow_pins=True)
+        if crackle_codec.header(pins).label_format == "pins":  # the encoder may find FLAT smaller
+            cases.append((f"ours-narrow{sx}x{sy}-pins", pins, deep))
+    return tuple(cases)
+
+
 def fuzz_seeds(max_bytes: int = 4096) -> list[tuple[str, bytes]]:
-    """Seeds for the fuzzer: small shared streams, reference-bug streams and the corruption cases."""
+    """Seeds for the fuzzer: small shared streams, reference-bug streams, the corruption cases and
+    narrow slices (the band-wise decoding path)."""
     seeds = [(f"valid-{n}", d) for n, d in shared_streams("valid", max_bytes)]
     seeds += [(f"refbug-{n}", d) for n, d in shared_streams("reference-bugs")]
     seeds += [(cid, s) for cid, s, _ in corruption_cases()]
+    seeds += [(cid, s) for cid, s, _ in narrow_cases()]
     return seeds
 
 
