@@ -17,8 +17,7 @@ Per-chunk results are reduced across chunks with integer sums, so centroids are 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional
 
 import numpy as np
@@ -32,7 +31,8 @@ from ..geometry import _stats, point_cloud
 from ..layout import decode_chunk, stream_axes, z_axis
 from ..queries import index_values
 from .queries import _check_label, _fits, _python_value
-from .sources import DEFAULT_MAX_WORKERS, Coords, Region, _pool_map, _region_chunks
+from .scheduling import Scheduler, map_batches
+from .sources import Coords, Region, _region_chunks
 from .sources import source as _source
 
 __all__ = ["label_stats", "stats_columns", "extract_label", "point_cloud_array"]
@@ -45,8 +45,8 @@ _MERGE_ROWS = 1 << 20  # reduce the pending per-chunk tables once they hold this
 # =========================================================================== public API
 
 def label_stats(array: Any, *, labels: Optional[Iterable[int]] = None, region: Region = None,
-                max_workers: Optional[int] = None,
-                progress: Optional[Callable[[int], None]] = None) -> dict[str, np.ndarray]:
+                max_workers: Optional[int] = None, progress: Optional[Callable[[int], None]] = None,
+                scheduler: Scheduler = None) -> dict[str, np.ndarray]:
     """Voxel count, bounding box and centroid of every label of a Crackle Zarr array.
 
     Args:
@@ -58,6 +58,13 @@ def label_stats(array: Any, *, labels: Optional[Iterable[int]] = None, region: R
         max_workers: threads measuring chunks concurrently (default 16).
         progress: called (in the calling thread) with the number of chunks just measured, as
             batches of chunks complete; the total is ``len(chunk_labels(array, region=region))``.
+        scheduler: run the batches of chunks on Dask instead of the thread pool: a
+            ``distributed.Client`` (its cluster measures the chunks), ``"dask"`` (Dask's current
+            default: the active Client if any), or a Dask scheduler name (``"threads"``,
+            ``"processes"``, ``"sync"``). Per-batch tables are reduced in this process as they
+            arrive, exactly as on threads. ``max_workers`` is then unused. The array must be
+            readable from the workers (a store on a shared path or remote, not a MemoryStore
+            for worker processes).
 
     Returns:
         Columns sorted by label, ``n`` rows for ``n`` labels, ``d`` the array's number of axes:
@@ -79,13 +86,10 @@ def label_stats(array: Any, *, labels: Optional[Iterable[int]] = None, region: R
     box = _region_box(src, region)
     coords = _region_chunks(src, region)
 
-    def work(batch: list[Coords]) -> _Table:
-        streams = src.read(batch)
-        return _Table.merge([_chunk_stats(src, c, streams.get(c), box, wanted) for c in batch], ndim, src.dtype)
-
     pending: list[_Table] = []
     rows = 0
-    for n, part in _imap(work, src.batches(coords), max_workers):
+    for n, part in map_batches(_stats_batch, src, src.batches(coords), (box, wanted),
+                               max_workers=max_workers, scheduler=scheduler):
         if progress is not None:
             progress(n)
         pending.append(part)
@@ -112,15 +116,16 @@ def stats_columns(stats: dict[str, np.ndarray], axes: Optional[Sequence[str]] = 
     return out
 
 
-def extract_label(array: Any, label: int, *, region: Region = None,
-                  max_workers: Optional[int] = None) -> tuple[np.ndarray, tuple[int, ...]]:
+def extract_label(array: Any, label: int, *, region: Region = None, max_workers: Optional[int] = None,
+                  scheduler: Scheduler = None) -> tuple[np.ndarray, tuple[int, ...]]:
     """One label's binary mask over its bounding box: ``(mask, offset)``.
 
     ``mask`` is a bool array (C order) whose voxel ``i`` is ``array[offset + i] == label``, tight
     around the label (within ``region`` when given); ``offset`` is the box's first voxel in array
     coordinates. Only the chunks whose labels section lists ``label`` are measured, and in them
     only the slices holding the label are decoded. An absent label gives a mask of shape
-    ``(0, ..., 0)`` and offset ``(0, ..., 0)``.
+    ``(0, ..., 0)`` and offset ``(0, ..., 0)``. ``max_workers`` and ``scheduler``: as in
+    ``label_stats`` (the pieces of the mask are assembled in this process).
     """
     src = _source(array)
     ndim = len(src.shape)
@@ -128,12 +133,8 @@ def extract_label(array: Any, label: int, *, region: Region = None,
     box = _region_box(src, region)
     coords = _region_chunks(src, region) if _fits(value, src.dtype) else []
 
-    def work(batch: list[Coords]) -> list[tuple[Box, np.ndarray]]:
-        streams = src.read(batch)
-        pieces = [_chunk_mask(src, c, streams.get(c), box, value) for c in batch]
-        return [p for p in pieces if p is not None]
-
-    pieces = [p for part in _pool_map(work, src.batches(coords), max_workers) for p in part]
+    pieces = [p for _, part in map_batches(_mask_batch, src, src.batches(coords), (box, value),
+                                           max_workers=max_workers, scheduler=scheduler) for p in part]
     if not pieces:
         return np.zeros((0,) * ndim, dtype=bool), (0,) * ndim
     lo = [min(b[a][0] for b, _ in pieces) for a in range(ndim)]
@@ -144,7 +145,8 @@ def extract_label(array: Any, label: int, *, region: Region = None,
     return mask, tuple(lo)
 
 
-def point_cloud_array(array: Any, label: int, *, max_workers: Optional[int] = None) -> np.ndarray:
+def point_cloud_array(array: Any, label: int, *, max_workers: Optional[int] = None,
+                      scheduler: Scheduler = None) -> np.ndarray:
     """The surface voxels of ``label`` in array coordinates: an ``(n, d)`` int64 array, one column
     per array axis, rows in the order of ``crackle_codec.point_cloud`` (slice by slice in raster
     order of the Crackle axes of the array).
@@ -156,6 +158,7 @@ def point_cloud_array(array: Any, label: int, *, max_workers: Optional[int] = No
     therefore not surfaces: the label's mask is assembled across chunks (``extract_label``) before
     the surface is taken. Needs an array whose axes outside the chunks' Crackle axes have length
     1 (every 3D array and e.g. ``(1, 1, z, y, x)``). ValueError for a label the array lacks.
+    ``max_workers`` and ``scheduler`` are those of ``extract_label``.
     """
     src = _source(array)
     axes = stream_axes(src.chunks, src.x_axis, src.order)
@@ -164,7 +167,7 @@ def point_cloud_array(array: Any, label: int, *, max_workers: Optional[int] = No
         raise NotImplementedError(
             f"point_cloud_array needs the array's axes outside the Crackle axes {list(axes)} of its "
             f"chunks to have length 1; axes {extra} of shape {src.shape} do not")
-    mask, offset = extract_label(array, label, max_workers=max_workers)
+    mask, offset = extract_label(array, label, max_workers=max_workers, scheduler=scheduler)
     if mask.size == 0:
         raise ValueError(f"Label {label} not contained in array.")
     # One voxel of background around the mask, except where the box touches the array's border:
@@ -186,18 +189,11 @@ def point_cloud_array(array: Any, label: int, *, max_workers: Optional[int] = No
 
 # ====================================================================== per-chunk statistics
 
-def _imap(fn: Callable[[list[Coords]], Any], batches: list[list[Coords]],
-          max_workers: Optional[int]) -> Iterator[tuple[int, Any]]:
-    """``(len(batch), fn(batch))`` for each batch, in order, as the thread pool completes them."""
-    workers = DEFAULT_MAX_WORKERS if max_workers is None else int(max_workers)
-    if workers < 1:
-        raise ValueError(f"max_workers must be >= 1, got {max_workers}")
-    if len(batches) <= 1 or workers == 1:
-        for batch in batches:
-            yield len(batch), fn(batch)
-        return
-    with ThreadPoolExecutor(max_workers=min(workers, len(batches))) as pool:
-        yield from zip(map(len, batches), pool.map(fn, batches))
+def _stats_batch(src: Any, batch: list[Coords], box: Box, wanted: Optional[np.ndarray]) -> "_Table":
+    """The table of one batch of chunks (a task: runs on a thread or a Dask worker)."""
+    streams = src.read(batch)
+    return _Table.merge([_chunk_stats(src, c, streams.get(c), box, wanted) for c in batch],
+                        len(src.shape), src.dtype)
 
 
 class _Table:
@@ -356,6 +352,13 @@ def _block_stats(block: np.ndarray, part: Box, wanted: Optional[np.ndarray], dty
 
 
 # ======================================================================== one label's mask
+
+def _mask_batch(src: Any, batch: list[Coords], box: Box, value: int) -> list[tuple[Box, np.ndarray]]:
+    """The label's pieces in one batch of chunks (a task: runs on a thread or a Dask worker)."""
+    streams = src.read(batch)
+    pieces = [_chunk_mask(src, c, streams.get(c), box, value) for c in batch]
+    return [p for p in pieces if p is not None]
+
 
 def _chunk_mask(src: Any, coords: Coords, stream: Optional[bytes], box: Box,
                 value: int) -> Optional[tuple[Box, np.ndarray]]:
