@@ -140,8 +140,8 @@ def extract_label(array: Any, label: int, *, region: Region = None, max_workers:
     lo = [min(b[a][0] for b, _ in pieces) for a in range(ndim)]
     hi = [max(b[a][1] for b, _ in pieces) for a in range(ndim)]
     mask = np.zeros([h - l for l, h in zip(lo, hi)], dtype=bool)
-    for piece_box, piece in pieces:
-        mask[tuple(slice(b0 - l, b1 - l) for (b0, b1), l in zip(piece_box, lo))] |= piece
+    for piece_box, piece in pieces:  # disjoint: one per chunk
+        mask[tuple(slice(b0 - l, b1 - l) for (b0, b1), l in zip(piece_box, lo))] = piece
     return mask, tuple(lo)
 
 
@@ -190,10 +190,14 @@ def point_cloud_array(array: Any, label: int, *, max_workers: Optional[int] = No
 # ====================================================================== per-chunk statistics
 
 def _stats_batch(src: Any, batch: list[Coords], box: Box, wanted: Optional[np.ndarray]) -> "_Table":
-    """The table of one batch of chunks (a task: runs on a thread or a Dask worker)."""
+    """The table of one batch of chunks (a task: runs on a thread or a Dask worker). Chunks never
+    written make one row together (a sparse array is mostly those)."""
     streams = src.read(batch)
-    return _Table.merge([_chunk_stats(src, c, streams.get(c), box, wanted) for c in batch],
-                        len(src.shape), src.dtype)
+    missing = [c for c in batch if streams.get(c) is None]
+    tables = [_chunk_stats(src, c, streams[c], box, wanted) for c in batch if streams.get(c) is not None]
+    if missing:
+        tables.append(_constant_stats(src, [_chunk_box(src, c, box) for c in missing], wanted))
+    return _Table.merge(tables, len(src.shape), src.dtype)
 
 
 class _Table:
@@ -268,14 +272,11 @@ def _whole(src: Any, coords: Coords, part: Box) -> bool:
     return all(p0 == i * c and p1 == (i + 1) * c for i, c, (p0, p1) in zip(coords, src.chunks, part))
 
 
-def _chunk_stats(src: Any, coords: Coords, stream: Optional[bytes], box: Box,
-                 wanted: Optional[np.ndarray]) -> _Table:
+def _chunk_stats(src: Any, coords: Coords, stream: bytes, box: Box, wanted: Optional[np.ndarray]) -> _Table:
     ndim = len(src.shape)
     part = _chunk_box(src, coords, box)
     if any(p1 <= p0 for p0, p1 in part):
         return _Table.empty(ndim, src.dtype)
-    if stream is None:
-        return _constant_stats(src, part, wanted)
     if wanted is not None and not np.isin(_stream_labels(stream), wanted).any():
         return _Table.empty(ndim, src.dtype)
     if src.direct and _whole(src, coords, part):
@@ -283,18 +284,24 @@ def _chunk_stats(src: Any, coords: Coords, stream: Optional[bytes], box: Box,
     return _block_stats(_read_part(src, coords, stream, part), part, wanted, src.dtype)
 
 
-def _constant_stats(src: Any, part: Box, wanted: Optional[np.ndarray]) -> _Table:
-    """A never-written chunk: every voxel of ``part`` is the fill value."""
+def _constant_stats(src: Any, parts: list[Box], wanted: Optional[np.ndarray]) -> _Table:
+    """Never-written chunks: every voxel of each of ``parts`` is the fill value (one row)."""
+    ndim = len(src.shape)
     fill = np.array([src.fill], dtype=src.dtype)
-    if wanted is not None and not np.isin(fill, wanted).any():
-        return _Table.empty(len(part), src.dtype)
-    extent = [p1 - p0 for p0, p1 in part]
-    count = math.prod(extent)
-    # sum over the box of coordinate a = (count / extent_a) * sum(range(p0, p1))
-    total = [count // e * ((p0 + p1 - 1) * e // 2) for e, (p0, p1) in zip(extent, part)]
+    parts = [p for p in parts if all(p1 > p0 for p0, p1 in p)]
+    if not parts or (wanted is not None and not np.isin(fill, wanted).any()):
+        return _Table.empty(ndim, src.dtype)
+    count, total = 0, [0] * ndim  # Python ints: exact
+    for part in parts:
+        extent = [p1 - p0 for p0, p1 in part]
+        n = math.prod(extent)
+        count += n
+        for a, (e, (p0, p1)) in enumerate(zip(extent, part)):
+            # sum over the box of coordinate a = (n / extent_a) * sum(range(p0, p1))
+            total[a] += n // e * ((p0 + p1 - 1) * e // 2)
     row = lambda values: np.array([values], dtype=np.int64)  # noqa: E731
-    return _Table(fill, np.array([count], dtype=np.int64), row([p0 for p0, _ in part]),
-                  row([p1 - 1 for _, p1 in part]), row(total))
+    return _Table(fill, row(count).reshape(1), row([min(p[a][0] for p in parts) for a in range(ndim)]),
+                  row([max(p[a][1] for p in parts) - 1 for a in range(ndim)]), row(total))
 
 
 def _stream_stats(src: Any, coords: Coords, stream: bytes, wanted: Optional[np.ndarray]) -> _Table:
@@ -372,57 +379,67 @@ def _chunk_mask(src: Any, coords: Coords, stream: Optional[bytes], box: Box,
         return part, np.ones([p1 - p0 for p0, p1 in part], dtype=bool)
     if not src.direct:
         return _tighten(part, np.asarray(src.read_region(tuple(slice(p0, p1) for p0, p1 in part))) == value)
+    axes = stream_axes(src.chunks, src.x_axis, src.order)
+    origin = [i * c for i, c in zip(coords, src.chunks)]
     try:
         buf, info = _info(stream)
         values = index_values(buf, info)
         indices = label_indices(values, value)
         if indices.size == 0:
             return None
-        local = _stream_box(src, coords, buf, info, indices, part)
+        local = _stream_box(axes, origin, info, part)
         if local is None:
             return None
         lo, hi = local
+        lo[2], hi[2] = _z_extent(buf, info, indices, lo[2], hi[2], True)
+        if hi[2] <= lo[2]:
+            return None
         wanted = np.zeros(values.size, dtype=np.uint8)
         wanted[indices] = 1
-        image = binary_image(buf, info, wanted, _only(indices), lo, hi, True)
+        image = binary_image(buf, info, wanted, _only(indices), tuple(lo), tuple(hi), True)
     except DecodeError as exc:
         raise DecodeError(f"chunk {coords}: {exc}") from None
-    axes = stream_axes(src.chunks, src.x_axis, src.order)
-    origin = [i * c for i, c in zip(coords, src.chunks)]
-    # the stream's (x, y, z) box as array axes
+    # Tight in the stream's z already (the labels section says which slices hold the label);
+    # tighten x and y from one projection along z. Only when x or y was cut (an edge chunk, a
+    # region) may the end slices miss the label inside the cut: then project on z too.
+    cut_xy = lo[:2] != [0, 0] or hi[:2] != [info["sx"], info["sy"]]
+    image = _tighten_stream(image, lo, hi, cut_xy)
+    if image is None:
+        return None
+    # the stream's (x, y, z) box as array axes (the chunk's other axes have length 1)
     piece = image.reshape(image.shape[:len(axes)]) if len(axes) < 3 else image
-    order = sorted(range(len(axes)), key=lambda k: axes[k])
-    piece = piece.transpose(order)
-    full_shape = [1] * len(src.shape)
+    piece = piece.transpose(sorted(range(len(axes)), key=lambda k: axes[k]))
+    shape = [1] * len(src.shape)
     piece_box = [(origin[a], origin[a] + 1) for a in range(len(src.shape))]
     for k, a in enumerate(axes):
-        full_shape[a] = hi[k] - lo[k]
+        shape[a] = hi[k] - lo[k]
         piece_box[a] = (origin[a] + lo[k], origin[a] + hi[k])
-    piece = piece.reshape(full_shape)
-    # clip to the array and the region (an edge chunk's padding may hold the label too)
-    clip = tuple((max(b0, p0), min(b1, p1)) for (b0, b1), (p0, p1) in zip(piece_box, part))
-    if any(c1 <= c0 for c0, c1 in clip):
-        return None
-    piece = piece[tuple(slice(c0 - b0, c1 - b0) for (c0, c1), (b0, _) in zip(clip, piece_box))]
-    return _tighten(clip, piece)
+    return tuple(piece_box), piece.reshape(shape)
 
 
-def _stream_box(src: Any, coords: Coords, buf: Any, info: dict, indices: np.ndarray,
-                part: Box) -> Optional[tuple[tuple[int, int, int], tuple[int, int, int]]]:
-    """The stream box ((x, y, z) lo, hi exclusive) to draw: the slices holding the label (from the
-    labels section's per-slice keys, without decoding), whole in x and y, cut to ``part``. The
-    mask drawn is cropped afterwards (``_tighten``): one decoding pass instead of two."""
-    z0, z1 = _z_extent(buf, info, indices, 0, info["sz"], True)
-    if z1 <= z0:
-        return None
-    lo, hi = [0, 0, z0], [info["sx"], info["sy"], z1]
-    for k, a in enumerate(stream_axes(src.chunks, src.x_axis, src.order)):
-        origin = coords[a] * src.chunks[a]
-        lo[k] = max(lo[k], part[a][0] - origin)
-        hi[k] = min(hi[k], part[a][1] - origin)
+def _stream_box(axes: Sequence[int], origin: Sequence[int], info: dict,
+                part: Box) -> Optional[tuple[list[int], list[int]]]:
+    """The stream box ((x, y, z) lo, hi exclusive) of ``part``, or None if empty."""
+    lo, hi = [0, 0, 0], [info["sx"], info["sy"], info["sz"]]
+    for k, a in enumerate(axes):
+        lo[k] = max(lo[k], part[a][0] - origin[a])
+        hi[k] = min(hi[k], part[a][1] - origin[a])
         if hi[k] <= lo[k]:
             return None
-    return tuple(lo), tuple(hi)  # type: ignore[return-value]
+    return lo, hi
+
+
+def _tighten_stream(image: np.ndarray, lo: list[int], hi: list[int], project_z: bool) -> Optional[np.ndarray]:
+    """Crop a drawn (x, y, z) image to its True voxels, updating ``lo``/``hi``; None if it has none."""
+    xy = image.any(axis=2)
+    xs, ys = np.flatnonzero(xy.any(axis=1)), np.flatnonzero(xy.any(axis=0))
+    if xs.size == 0:
+        return None
+    zs = np.flatnonzero(image.any(axis=(0, 1))) if project_z else np.array([0, image.shape[2] - 1])
+    cut = [(int(w[0]), int(w[-1]) + 1) for w in (xs, ys, zs)]
+    for k, (c0, c1) in enumerate(cut):
+        lo[k], hi[k] = lo[k] + c0, lo[k] + c1
+    return image[tuple(slice(c0, c1) for c0, c1 in cut)]
 
 
 def _tighten(part: Box, mask: np.ndarray) -> Optional[tuple[Box, np.ndarray]]:
