@@ -122,6 +122,8 @@ def draw_holding_slices(z, label, chunks):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--extract-reps", type=int, default=10,
+                   help="repetitions of the (short) extract_label measurements (default 10)")
     p.add_argument("--data", default=None)
     p.add_argument("--size", type=int, default=512, help="crop the volume to SIZE^3 (a smoke run; default 512)")
     args = p.parse_args(argv)
@@ -147,18 +149,18 @@ def main(argv=None):
         picks = {"largest": big[-1], "median of > 100k voxels": big[len(big) // 2]}
         extract_rows = []
         for name, label in picks.items():
-            t_ext, (mask, offset) = best(lambda: extract_label(z, label, max_workers=1), args.reps)
-            t_mask, (mask2, offset2, nchunks) = best(lambda: masked_chunks(z, label), args.reps)
+            t_ext, (mask, offset) = best(lambda: extract_label(z, label, max_workers=1), args.extract_reps)
+            t_mask, (mask2, offset2, nchunks) = best(lambda: masked_chunks(z, label), args.extract_reps)
             assert offset == offset2 and np.array_equal(mask, mask2)
             held = find_label(z, label, max_workers=1)
-            t_draw, nslices = best(lambda: draw_holding_slices(z, label, held), args.reps)
+            t_draw, nslices = best(lambda: draw_holding_slices(z, label, held), args.extract_reps)
             extract_rows.append((name, label, counts[label], nchunks, nslices, mask.shape, t_ext, t_mask, t_draw))
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"bench_analytics, {stamp}, {platform.machine()} {platform.processor() or ''}, "
           f"crackle_codec {crackle_codec.__version__}, zarr {zarr.__version__}, numpy {np.__version__}; "
           f"connectomics_512 ({'x'.join(map(str, vol.shape))}) as (z, y, x) uint32, 128^3 chunks, {ours['label'].size} labels; "
-          f"one thread each, best of {args.reps}")
+          f"one thread each, best of {args.reps} (extract_label rows: of {args.extract_reps})")
     print()
     print("| operation | time (s) | ratio |")
     print("|---|---:|---:|")
