@@ -353,3 +353,20 @@ def test_memory_bounded_on_a_huge_sparse_array(tmp_path):
     # 2 workers x a few chunks, against 32 GiB for the array (and 128 MiB for one row of chunks)
     for name, peak in peaks.items():
         assert peak < 6 * chunk_bytes, (name, peak / chunk_bytes)
+
+
+def test_arrays_inside_groups_read_from_their_own_directory(tmp_path):
+    """Chunks of a LocalStore array are read straight from its files (sources_v3): an array
+    deep in a group hierarchy, in format 2 and 3, next to a decoy with other labels."""
+    vol = np.ascontiguousarray(crop("ovule_cells_100", (30, 20, 10)).T)
+    for fmt in (2, 3):
+        root = zarr.open_group(str(tmp_path / f"g{fmt}.zarr"), mode="w", zarr_format=fmt)
+        codec = dict(compressors=Crackle()) if fmt == 2 else dict(serializer=CrackleCodec(), compressors=None)
+        decoy = root.create_array("decoy", shape=vol.shape, chunks=(8, 8, 8), dtype=vol.dtype, fill_value=0, **codec)
+        decoy[...] = vol + 1
+        z = root.require_group("a").require_group("b").create_array(
+            "seg", shape=vol.shape, chunks=(8, 8, 8), dtype=vol.dtype, fill_value=0, **codec)
+        z[...] = vol
+        opened = zarr.open_group(str(tmp_path / f"g{fmt}.zarr"), mode="r")["a/b/seg"]
+        assert crackle_codec.zarr.sources.source(opened).io.local_dir.endswith("a/b/seg")
+        assert_same(label_stats(opened), numpy_stats(vol))
