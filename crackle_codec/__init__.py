@@ -32,6 +32,7 @@ from .io import load, save
 from .numcodecs_codec import Crackle
 from .zarr import chunk_labels, find_label, label_index, remap_array
 from .zarr import extract_label, label_stats, point_cloud_array
+from .zarr import downsample
 from .viewer import view  # needs neuroglancer only when called
 from .operations import (
     add_scalar,
@@ -93,6 +94,7 @@ __all__ = [
     "compress",
     "contains",
     "decompress",
+    "downsample",
     "extract_label",
     "find_label",
     "header",

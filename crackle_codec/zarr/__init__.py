@@ -7,6 +7,7 @@ sharded or not, any bytes-to-bytes codec after Crackle), without decoding a whol
   are found, read and rewritten for each kind of array;
 * ``queries``: ``chunk_labels``, ``find_label``, ``label_index``, ``remap_array``;
 * ``analytics``: ``label_stats``, ``stats_columns``, ``extract_label``, ``point_cloud_array``;
+* ``pyramids``: ``downsample`` (label pyramids by mode pooling);
 * ``demo``: ``zarr_demo`` (``crackle-zarr demo``).
 
 The codecs themselves stay where zarr finds them: ``crackle_codec.Crackle`` (numcodecs, format 2)
@@ -16,7 +17,8 @@ and ``crackle_codec.zarr3.CrackleCodec`` (format 3). The public functions are al
 
 from .analytics import extract_label, label_stats, point_cloud_array, stats_columns
 from .demo import zarr_demo
+from .pyramids import downsample
 from .queries import chunk_labels, find_label, label_index, remap_array
 
 __all__ = ["chunk_labels", "find_label", "label_index", "remap_array", "label_stats", "stats_columns",
-           "extract_label", "point_cloud_array", "zarr_demo"]
+           "extract_label", "point_cloud_array", "zarr_demo", "downsample"]

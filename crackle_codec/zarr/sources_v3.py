@@ -142,7 +142,9 @@ class _V3Chain:
             )
         self.ab = ab[0]
         spec = chunk_spec
+        self.aa_specs = []
         for codec in self.aa:
+            self.aa_specs.append(spec)
             spec = codec.resolve_metadata(spec)
         self.ab_spec = spec
         spec = self.ab.resolve_metadata(spec)
@@ -173,6 +175,13 @@ class _V3Chain:
         for codec, spec in zip(self.bb, self.bb_specs):
             buf = self._call(codec, "encode", buf, spec)
         return buf.to_bytes()
+
+    def encode(self, chunk: np.ndarray) -> bytes:
+        """The stored bytes of a whole chunk (of the chunk shape): every codec of the chain."""
+        data = (self.aa_specs[0] if self.aa else self.ab_spec).prototype.nd_buffer.from_numpy_array(chunk)
+        for codec, spec in zip(self.aa, self.aa_specs):
+            data = self._call(codec, "encode", data, spec)
+        return self.redo(self.ab._encode_sync(data, self.ab_spec).to_bytes())
 
     def constant(self, dtype: np.dtype, value: int) -> bytes:
         spec = self.ab_spec
