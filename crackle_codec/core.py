@@ -406,7 +406,8 @@ def _label_values(buf: memoryview, info: dict[str, Any]) -> tuple[np.ndarray, Op
     pins = info["label_format"] == 2
     raw = np.frombuffer(buf, dtype=f"<u{width}", count=info["num_unique"], offset=info["unique_offset"])
     bg_raw = np.frombuffer(buf, dtype=f"<u{width}", count=1, offset=info["label_offset"]) if pins else raw[:0]
-    sign_extend = np.unique(np.concatenate([bg_raw, raw])).size != 1
+    both = np.concatenate([bg_raw, raw]) if pins else raw
+    sign_extend = both.size == 0 or bool((both != both[0]).any())  # more than one distinct value
     values = _stored_values(buf, info, info["unique_offset"], info["num_unique"], sign_extend)
     bg = _stored_values(buf, info, info["label_offset"], 1, sign_extend) if pins else None
     return values, bg

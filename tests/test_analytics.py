@@ -344,3 +344,74 @@ def test_corrupt_chunk_raises_decode_error(tmp_path):
         for call in (lambda: label_stats(z), lambda: extract_label(z, label), lambda: point_cloud_array(z, label)):
             with pytest.raises(crackle_codec.DecodeError, match=r"chunk \(1, 0, 1\)"):
                 call()
+
+
+# --------------------------------------------------------------------------------------- memory
+
+def test_memory_bounded_on_a_huge_sparse_array(tmp_path):
+    """A 2048^3 array (32 GiB as uint32) of 4,096 chunks of 128^3, three of them written: the
+    analytics hold a few chunks per worker, never the array (numpy and Python allocations,
+    measured with tracemalloc; the C++ core holds one slice's runs at a time)."""
+    import tracemalloc
+
+    side, c = 2048, 128
+    chunk_bytes = c**3 * 4  # one decoded chunk: 8 MiB
+    block = np.ascontiguousarray(crop("flyem_medulla_ws", (2 * c, c, c)).T)  # (z, y, x); x clipped to 250
+    block = np.pad(block, [(0, c - block.shape[0]), (0, c - block.shape[1]), (0, 2 * c - block.shape[2])],
+                   mode="edge")
+    z = create("v3", tmp_path / "huge.zarr", (side,) * 3, np.uint32, 0, chunks=(c,) * 3)
+    z[c:2 * c, 5 * c:6 * c, 3 * c:5 * c] = block  # two chunks
+    neuron = int(np.max(block)) + 1
+    z[1850:1900, 10:50, 650:730] = neuron  # one chunk (a 50x40x80 box)
+    z = zarr.open_array(str(tmp_path / "huge.zarr"), mode="r")
+    assert z.nchunks == 4096 and z.nchunks_initialized == 3
+    label = int(block[64, 64, 128])  # spans the two written block chunks (padding by "edge" keeps them joined)
+
+    ids, counts = np.unique(block, return_counts=True)
+    expect_zero = side**3 - block.size - 50 * 40 * 80 + int(counts[ids == 0].sum())
+    runs = {
+        "label_stats": lambda: label_stats(z, max_workers=2),
+        "label_stats region": lambda: label_stats(z, region=(slice(c + 10, 1950), slice(5 * c + 3, None)),
+                                                  max_workers=2),
+        "extract_label": lambda: extract_label(z, label, max_workers=2),
+        "point_cloud_array": lambda: point_cloud_array(z, neuron, max_workers=2),
+    }
+    peaks, results = {}, {}
+    tracemalloc.start()
+    try:
+        for name, run in runs.items():
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            results[name] = run()
+            peaks[name] = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    stats = results["label_stats"]
+    assert stats["voxel_count"].sum() == side**3
+    assert stats["voxel_count"][0] == expect_zero
+    row = int(np.flatnonzero(stats["label"] == neuron)[0])
+    assert stats["voxel_count"][row] == 50 * 40 * 80 and stats["bbox_max"][row].tolist() == [1899, 49, 729]
+    mask, offset = results["extract_label"]
+    where = np.argwhere(block == label)
+    assert mask.sum() == len(where) and offset == tuple((where.min(axis=0) + (c, 5 * c, 3 * c)).tolist())
+    assert results["point_cloud_array"].min(axis=0).tolist() == [1850, 10, 650]
+    # 2 workers x a few chunks, against 32 GiB for the array (and 128 MiB for one row of chunks)
+    for name, peak in peaks.items():
+        assert peak < 6 * chunk_bytes, (name, peak / chunk_bytes)
+
+
+def test_arrays_inside_groups_read_from_their_own_directory(tmp_path):
+    """Chunks of a LocalStore array are read straight from its files (sources_v3): an array
+    deep in a group hierarchy, in format 2 and 3, next to a decoy with other labels."""
+    vol = np.ascontiguousarray(crop("ovule_cells_100", (30, 20, 10)).T)
+    for fmt in (2, 3):
+        root = zarr.open_group(str(tmp_path / f"g{fmt}.zarr"), mode="w", zarr_format=fmt)
+        codec = dict(compressors=Crackle()) if fmt == 2 else dict(serializer=CrackleCodec(), compressors=None)
+        decoy = root.create_array("decoy", shape=vol.shape, chunks=(8, 8, 8), dtype=vol.dtype, fill_value=0, **codec)
+        decoy[...] = vol + 1
+        z = root.require_group("a").require_group("b").create_array(
+            "seg", shape=vol.shape, chunks=(8, 8, 8), dtype=vol.dtype, fill_value=0, **codec)
+        z[...] = vol
+        opened = zarr.open_group(str(tmp_path / f"g{fmt}.zarr"), mode="r")["a/b/seg"]
+        assert crackle_codec.zarr.sources.source(opened).io.local_dir.endswith("a/b/seg")
+        assert_same(label_stats(opened), numpy_stats(vol))

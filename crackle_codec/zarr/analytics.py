@@ -17,8 +17,7 @@ Per-chunk results are reduced across chunks with integer sums, so centroids are 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional
 
 import numpy as np
@@ -32,7 +31,8 @@ from ..geometry import _stats, point_cloud
 from ..layout import decode_chunk, stream_axes, z_axis
 from ..queries import index_values
 from .queries import _check_label, _fits, _python_value
-from .sources import DEFAULT_MAX_WORKERS, Coords, Region, _pool_map, _region_chunks
+from .scheduling import Scheduler, map_batches
+from .sources import Coords, Region, _region_chunks
 from .sources import source as _source
 
 __all__ = ["label_stats", "stats_columns", "extract_label", "point_cloud_array"]
@@ -45,8 +45,8 @@ _MERGE_ROWS = 1 << 20  # reduce the pending per-chunk tables once they hold this
 # =========================================================================== public API
 
 def label_stats(array: Any, *, labels: Optional[Iterable[int]] = None, region: Region = None,
-                max_workers: Optional[int] = None,
-                progress: Optional[Callable[[int], None]] = None) -> dict[str, np.ndarray]:
+                max_workers: Optional[int] = None, progress: Optional[Callable[[int], None]] = None,
+                scheduler: Scheduler = None) -> dict[str, np.ndarray]:
     """Voxel count, bounding box and centroid of every label of a Crackle Zarr array.
 
     Args:
@@ -58,6 +58,13 @@ def label_stats(array: Any, *, labels: Optional[Iterable[int]] = None, region: R
         max_workers: threads measuring chunks concurrently (default 16).
         progress: called (in the calling thread) with the number of chunks just measured, as
             batches of chunks complete; the total is ``len(chunk_labels(array, region=region))``.
+        scheduler: run the batches of chunks on Dask instead of the thread pool: a
+            ``distributed.Client`` (its cluster measures the chunks), ``"dask"`` (Dask's current
+            default: the active Client if any), or a Dask scheduler name (``"threads"``,
+            ``"processes"``, ``"sync"``). Per-batch tables are reduced in this process as they
+            arrive, exactly as on threads. ``max_workers`` is then unused. The array must be
+            readable from the workers (a store on a shared path or remote, not a MemoryStore
+            for worker processes).
 
     Returns:
         Columns sorted by label, ``n`` rows for ``n`` labels, ``d`` the array's number of axes:
@@ -79,13 +86,10 @@ def label_stats(array: Any, *, labels: Optional[Iterable[int]] = None, region: R
     box = _region_box(src, region)
     coords = _region_chunks(src, region)
 
-    def work(batch: list[Coords]) -> _Table:
-        streams = src.read(batch)
-        return _Table.merge([_chunk_stats(src, c, streams.get(c), box, wanted) for c in batch], ndim, src.dtype)
-
     pending: list[_Table] = []
     rows = 0
-    for n, part in _imap(work, src.batches(coords), max_workers):
+    for n, part in map_batches(_stats_batch, src, src.batches(coords), (box, wanted),
+                               max_workers=max_workers, scheduler=scheduler):
         if progress is not None:
             progress(n)
         pending.append(part)
@@ -112,15 +116,16 @@ def stats_columns(stats: dict[str, np.ndarray], axes: Optional[Sequence[str]] = 
     return out
 
 
-def extract_label(array: Any, label: int, *, region: Region = None,
-                  max_workers: Optional[int] = None) -> tuple[np.ndarray, tuple[int, ...]]:
+def extract_label(array: Any, label: int, *, region: Region = None, max_workers: Optional[int] = None,
+                  scheduler: Scheduler = None) -> tuple[np.ndarray, tuple[int, ...]]:
     """One label's binary mask over its bounding box: ``(mask, offset)``.
 
     ``mask`` is a bool array (C order) whose voxel ``i`` is ``array[offset + i] == label``, tight
     around the label (within ``region`` when given); ``offset`` is the box's first voxel in array
     coordinates. Only the chunks whose labels section lists ``label`` are measured, and in them
     only the slices holding the label are decoded. An absent label gives a mask of shape
-    ``(0, ..., 0)`` and offset ``(0, ..., 0)``.
+    ``(0, ..., 0)`` and offset ``(0, ..., 0)``. ``max_workers`` and ``scheduler``: as in
+    ``label_stats`` (the pieces of the mask are assembled in this process).
     """
     src = _source(array)
     ndim = len(src.shape)
@@ -128,23 +133,20 @@ def extract_label(array: Any, label: int, *, region: Region = None,
     box = _region_box(src, region)
     coords = _region_chunks(src, region) if _fits(value, src.dtype) else []
 
-    def work(batch: list[Coords]) -> list[tuple[Box, np.ndarray]]:
-        streams = src.read(batch)
-        pieces = [_chunk_mask(src, c, streams.get(c), box, value) for c in batch]
-        return [p for p in pieces if p is not None]
-
-    pieces = [p for part in _pool_map(work, src.batches(coords), max_workers) for p in part]
+    pieces = [p for _, part in map_batches(_mask_batch, src, src.batches(coords), (box, value),
+                                           max_workers=max_workers, scheduler=scheduler) for p in part]
     if not pieces:
         return np.zeros((0,) * ndim, dtype=bool), (0,) * ndim
     lo = [min(b[a][0] for b, _ in pieces) for a in range(ndim)]
     hi = [max(b[a][1] for b, _ in pieces) for a in range(ndim)]
     mask = np.zeros([h - l for l, h in zip(lo, hi)], dtype=bool)
-    for piece_box, piece in pieces:
-        mask[tuple(slice(b0 - l, b1 - l) for (b0, b1), l in zip(piece_box, lo))] |= piece
+    for piece_box, piece in pieces:  # disjoint: one per chunk
+        mask[tuple(slice(b0 - l, b1 - l) for (b0, b1), l in zip(piece_box, lo))] = piece
     return mask, tuple(lo)
 
 
-def point_cloud_array(array: Any, label: int, *, max_workers: Optional[int] = None) -> np.ndarray:
+def point_cloud_array(array: Any, label: int, *, max_workers: Optional[int] = None,
+                      scheduler: Scheduler = None) -> np.ndarray:
     """The surface voxels of ``label`` in array coordinates: an ``(n, d)`` int64 array, one column
     per array axis, rows in the order of ``crackle_codec.point_cloud`` (slice by slice in raster
     order of the Crackle axes of the array).
@@ -156,6 +158,7 @@ def point_cloud_array(array: Any, label: int, *, max_workers: Optional[int] = No
     therefore not surfaces: the label's mask is assembled across chunks (``extract_label``) before
     the surface is taken. Needs an array whose axes outside the chunks' Crackle axes have length
     1 (every 3D array and e.g. ``(1, 1, z, y, x)``). ValueError for a label the array lacks.
+    ``max_workers`` and ``scheduler`` are those of ``extract_label``.
     """
     src = _source(array)
     axes = stream_axes(src.chunks, src.x_axis, src.order)
@@ -164,7 +167,7 @@ def point_cloud_array(array: Any, label: int, *, max_workers: Optional[int] = No
         raise NotImplementedError(
             f"point_cloud_array needs the array's axes outside the Crackle axes {list(axes)} of its "
             f"chunks to have length 1; axes {extra} of shape {src.shape} do not")
-    mask, offset = extract_label(array, label, max_workers=max_workers)
+    mask, offset = extract_label(array, label, max_workers=max_workers, scheduler=scheduler)
     if mask.size == 0:
         raise ValueError(f"Label {label} not contained in array.")
     # One voxel of background around the mask, except where the box touches the array's border:
@@ -186,18 +189,15 @@ def point_cloud_array(array: Any, label: int, *, max_workers: Optional[int] = No
 
 # ====================================================================== per-chunk statistics
 
-def _imap(fn: Callable[[list[Coords]], Any], batches: list[list[Coords]],
-          max_workers: Optional[int]) -> Iterator[tuple[int, Any]]:
-    """``(len(batch), fn(batch))`` for each batch, in order, as the thread pool completes them."""
-    workers = DEFAULT_MAX_WORKERS if max_workers is None else int(max_workers)
-    if workers < 1:
-        raise ValueError(f"max_workers must be >= 1, got {max_workers}")
-    if len(batches) <= 1 or workers == 1:
-        for batch in batches:
-            yield len(batch), fn(batch)
-        return
-    with ThreadPoolExecutor(max_workers=min(workers, len(batches))) as pool:
-        yield from zip(map(len, batches), pool.map(fn, batches))
+def _stats_batch(src: Any, batch: list[Coords], box: Box, wanted: Optional[np.ndarray]) -> "_Table":
+    """The table of one batch of chunks (a task: runs on a thread or a Dask worker). Chunks never
+    written make one row together (a sparse array is mostly those)."""
+    streams = src.read(batch)
+    missing = [c for c in batch if streams.get(c) is None]
+    tables = [_chunk_stats(src, c, streams[c], box, wanted) for c in batch if streams.get(c) is not None]
+    if missing:
+        tables.append(_constant_stats(src, [_chunk_box(src, c, box) for c in missing], wanted))
+    return _Table.merge(tables, len(src.shape), src.dtype)
 
 
 class _Table:
@@ -272,14 +272,11 @@ def _whole(src: Any, coords: Coords, part: Box) -> bool:
     return all(p0 == i * c and p1 == (i + 1) * c for i, c, (p0, p1) in zip(coords, src.chunks, part))
 
 
-def _chunk_stats(src: Any, coords: Coords, stream: Optional[bytes], box: Box,
-                 wanted: Optional[np.ndarray]) -> _Table:
+def _chunk_stats(src: Any, coords: Coords, stream: bytes, box: Box, wanted: Optional[np.ndarray]) -> _Table:
     ndim = len(src.shape)
     part = _chunk_box(src, coords, box)
     if any(p1 <= p0 for p0, p1 in part):
         return _Table.empty(ndim, src.dtype)
-    if stream is None:
-        return _constant_stats(src, part, wanted)
     if wanted is not None and not np.isin(_stream_labels(stream), wanted).any():
         return _Table.empty(ndim, src.dtype)
     if src.direct and _whole(src, coords, part):
@@ -287,18 +284,24 @@ def _chunk_stats(src: Any, coords: Coords, stream: Optional[bytes], box: Box,
     return _block_stats(_read_part(src, coords, stream, part), part, wanted, src.dtype)
 
 
-def _constant_stats(src: Any, part: Box, wanted: Optional[np.ndarray]) -> _Table:
-    """A never-written chunk: every voxel of ``part`` is the fill value."""
+def _constant_stats(src: Any, parts: list[Box], wanted: Optional[np.ndarray]) -> _Table:
+    """Never-written chunks: every voxel of each of ``parts`` is the fill value (one row)."""
+    ndim = len(src.shape)
     fill = np.array([src.fill], dtype=src.dtype)
-    if wanted is not None and not np.isin(fill, wanted).any():
-        return _Table.empty(len(part), src.dtype)
-    extent = [p1 - p0 for p0, p1 in part]
-    count = math.prod(extent)
-    # sum over the box of coordinate a = (count / extent_a) * sum(range(p0, p1))
-    total = [count // e * ((p0 + p1 - 1) * e // 2) for e, (p0, p1) in zip(extent, part)]
+    parts = [p for p in parts if all(p1 > p0 for p0, p1 in p)]
+    if not parts or (wanted is not None and not np.isin(fill, wanted).any()):
+        return _Table.empty(ndim, src.dtype)
+    count, total = 0, [0] * ndim  # Python ints: exact
+    for part in parts:
+        extent = [p1 - p0 for p0, p1 in part]
+        n = math.prod(extent)
+        count += n
+        for a, (e, (p0, p1)) in enumerate(zip(extent, part)):
+            # sum over the box of coordinate a = (n / extent_a) * sum(range(p0, p1))
+            total[a] += n // e * ((p0 + p1 - 1) * e // 2)
     row = lambda values: np.array([values], dtype=np.int64)  # noqa: E731
-    return _Table(fill, np.array([count], dtype=np.int64), row([p0 for p0, _ in part]),
-                  row([p1 - 1 for _, p1 in part]), row(total))
+    return _Table(fill, row(count).reshape(1), row([min(p[a][0] for p in parts) for a in range(ndim)]),
+                  row([max(p[a][1] for p in parts) - 1 for a in range(ndim)]), row(total))
 
 
 def _stream_stats(src: Any, coords: Coords, stream: bytes, wanted: Optional[np.ndarray]) -> _Table:
@@ -357,6 +360,13 @@ def _block_stats(block: np.ndarray, part: Box, wanted: Optional[np.ndarray], dty
 
 # ======================================================================== one label's mask
 
+def _mask_batch(src: Any, batch: list[Coords], box: Box, value: int) -> list[tuple[Box, np.ndarray]]:
+    """The label's pieces in one batch of chunks (a task: runs on a thread or a Dask worker)."""
+    streams = src.read(batch)
+    pieces = [_chunk_mask(src, c, streams.get(c), box, value) for c in batch]
+    return [p for p in pieces if p is not None]
+
+
 def _chunk_mask(src: Any, coords: Coords, stream: Optional[bytes], box: Box,
                 value: int) -> Optional[tuple[Box, np.ndarray]]:
     """(box in array coordinates, mask tight around ``value`` in it) for one chunk, or None."""
@@ -375,51 +385,70 @@ def _chunk_mask(src: Any, coords: Coords, stream: Optional[bytes], box: Box,
         indices = label_indices(values, value)
         if indices.size == 0:
             return None
-        local = _stream_box(src, coords, buf, info, indices, part)
+        axes = stream_axes(src.chunks, src.x_axis, src.order)
+        origin = [i * c for i, c in zip(coords, src.chunks)]
+        local = _stream_box(axes, origin, info, part)
         if local is None:
             return None
         lo, hi = local
+        lo[2], hi[2] = _z_extent(buf, info, indices, lo[2], hi[2], True)
+        if hi[2] <= lo[2]:
+            return None
         wanted = np.zeros(values.size, dtype=np.uint8)
         wanted[indices] = 1
-        image = binary_image(buf, info, wanted, _only(indices), lo, hi, True)
+        image = binary_image(buf, info, wanted, _only(indices), tuple(lo), tuple(hi), True)
     except DecodeError as exc:
         raise DecodeError(f"chunk {coords}: {exc}") from None
-    axes = stream_axes(src.chunks, src.x_axis, src.order)
-    origin = [i * c for i, c in zip(coords, src.chunks)]
-    # the stream's (x, y, z) box as array axes
+    # Tight in the stream's z already (the labels section says which slices hold the label);
+    # tighten x and y from one projection along z. Only when x or y was cut (an edge chunk, a
+    # region) may the end slices miss the label inside the cut: then project on z too.
+    cut_xy = lo[:2] != [0, 0] or hi[:2] != [info["sx"], info["sy"]]
+    image = _tighten_stream(image, lo, hi, cut_xy)
+    if image is None:
+        return None
+    # the stream's (x, y, z) box as array axes (the chunk's other axes have length 1)
     piece = image.reshape(image.shape[:len(axes)]) if len(axes) < 3 else image
-    order = sorted(range(len(axes)), key=lambda k: axes[k])
-    piece = piece.transpose(order)
-    full_shape = [1] * len(src.shape)
+    piece = piece.transpose(sorted(range(len(axes)), key=lambda k: axes[k]))
+    shape = [1] * len(src.shape)
     piece_box = [(origin[a], origin[a] + 1) for a in range(len(src.shape))]
     for k, a in enumerate(axes):
-        full_shape[a] = hi[k] - lo[k]
+        shape[a] = hi[k] - lo[k]
         piece_box[a] = (origin[a] + lo[k], origin[a] + hi[k])
-    piece = piece.reshape(full_shape)
-    # clip to the array and the region (an edge chunk's padding may hold the label too)
-    clip = tuple((max(b0, p0), min(b1, p1)) for (b0, b1), (p0, p1) in zip(piece_box, part))
-    if any(c1 <= c0 for c0, c1 in clip):
-        return None
-    piece = piece[tuple(slice(c0 - b0, c1 - b0) for (c0, c1), (b0, _) in zip(clip, piece_box))]
-    return _tighten(clip, piece)
+    return tuple(piece_box), piece.reshape(shape)
 
 
-def _stream_box(src: Any, coords: Coords, buf: Any, info: dict, indices: np.ndarray,
-                part: Box) -> Optional[tuple[tuple[int, int, int], tuple[int, int, int]]]:
-    """The stream box ((x, y, z) lo, hi exclusive) to draw: the slices holding the label (from the
-    labels section's per-slice keys, without decoding), whole in x and y, cut to ``part``. The
-    mask drawn is cropped afterwards (``_tighten``): one decoding pass instead of two."""
-    z0, z1 = _z_extent(buf, info, indices, 0, info["sz"], True)
-    if z1 <= z0:
-        return None
-    lo, hi = [0, 0, z0], [info["sx"], info["sy"], z1]
-    for k, a in enumerate(stream_axes(src.chunks, src.x_axis, src.order)):
-        origin = coords[a] * src.chunks[a]
-        lo[k] = max(lo[k], part[a][0] - origin)
-        hi[k] = min(hi[k], part[a][1] - origin)
+def _stream_box(axes: Sequence[int], origin: Sequence[int], info: dict,
+                part: Box) -> Optional[tuple[list[int], list[int]]]:
+    """The stream box ((x, y, z) lo, hi exclusive) of ``part``, or None if empty."""
+    lo, hi = [0, 0, 0], [info["sx"], info["sy"], info["sz"]]
+    for k, a in enumerate(axes):
+        lo[k] = max(lo[k], part[a][0] - origin[a])
+        hi[k] = min(hi[k], part[a][1] - origin[a])
         if hi[k] <= lo[k]:
             return None
-    return tuple(lo), tuple(hi)  # type: ignore[return-value]
+    return lo, hi
+
+
+def _any_along_z(image: np.ndarray) -> np.ndarray:
+    """``image.any(axis=2)`` of a bool (x, y, z) image; contiguous slices are OR-ed 8 voxels a word."""
+    sx, sy, sz = image.shape
+    if sx * sy % 8 or not image.flags.f_contiguous:
+        return image.any(axis=2)
+    planes = image.reshape(-1, order="F").view(np.uint64).reshape(sz, -1)
+    return np.bitwise_or.reduce(planes, axis=0).view(bool).reshape(sx, sy, order="F")
+
+
+def _tighten_stream(image: np.ndarray, lo: list[int], hi: list[int], project_z: bool) -> Optional[np.ndarray]:
+    """Crop a drawn (x, y, z) image to its True voxels, updating ``lo``/``hi``; None if it has none."""
+    xy = _any_along_z(image)
+    xs, ys = np.flatnonzero(xy.any(axis=1)), np.flatnonzero(xy.any(axis=0))
+    if xs.size == 0:
+        return None
+    zs = np.flatnonzero(image.any(axis=(0, 1))) if project_z else np.array([0, image.shape[2] - 1])
+    cut = [(int(w[0]), int(w[-1]) + 1) for w in (xs, ys, zs)]
+    for k, (c0, c1) in enumerate(cut):
+        lo[k], hi[k] = lo[k] + c0, lo[k] + c1
+    return image[tuple(slice(c0, c1) for c0, c1 in cut)]
 
 
 def _tighten(part: Box, mask: np.ndarray) -> Optional[tuple[Box, np.ndarray]]:

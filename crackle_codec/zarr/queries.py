@@ -27,6 +27,7 @@ import numpy as np
 from ..core import labels as stream_labels
 from ..errors import DecodeError
 from ..layout import decode_chunk, z_axis
+from .scheduling import Scheduler, map_batches
 from .sources import Coords, Region, _pool_map, _region_chunks, _Source
 from .sources import source as _source
 
@@ -35,8 +36,8 @@ __all__ = ["chunk_labels", "find_label", "label_index"]
 
 # =========================================================================== public API
 
-def chunk_labels(array: Any, *, region: Region = None,
-                 max_workers: Optional[int] = None) -> dict[Coords, np.ndarray]:
+def chunk_labels(array: Any, *, region: Region = None, max_workers: Optional[int] = None,
+                 scheduler: Scheduler = None) -> dict[Coords, np.ndarray]:
     """The sorted labels of each chunk, read from the Crackle labels sections.
 
     Args:
@@ -46,6 +47,8 @@ def chunk_labels(array: Any, *, region: Region = None,
             (step 1) and/or ints in array coordinates, one per axis (missing axes are taken
             whole). The labels reported are always those of the whole chunk (inside the array).
         max_workers: threads reading chunks concurrently (default 16).
+        scheduler: read the chunks on Dask instead (a ``distributed.Client``, ``"dask"`` or a
+            Dask scheduler name; see ``crackle_codec.label_stats``).
 
     Returns:
         ``{chunk_coords: labels}``, ``labels`` a sorted 1-D array in the array's dtype, for every
@@ -56,20 +59,18 @@ def chunk_labels(array: Any, *, region: Region = None,
     coords = _region_chunks(src, region)
     result: dict[Coords, np.ndarray] = {}
 
-    def work(batch: list[Coords]) -> list[tuple[Coords, np.ndarray]]:
-        streams = src.read(batch)
-        return [(c, _exact_labels(src, c, streams.get(c))) for c in batch]
-
-    for part in _pool_map(work, src.batches(coords), max_workers):
+    for _, part in map_batches(_labels_batch, src, src.batches(coords),
+                               max_workers=max_workers, scheduler=scheduler):
         result.update(part)
     return {c: result[c] for c in coords}
 
 
-def find_label(array: Any, label: int, *, region: Region = None,
-               max_workers: Optional[int] = None) -> list[Coords]:
+def find_label(array: Any, label: int, *, region: Region = None, max_workers: Optional[int] = None,
+               scheduler: Scheduler = None) -> list[Coords]:
     """The coordinates (sorted) of the chunks that contain ``label`` (exact, as ``chunk_labels``).
 
-    Edge chunks are decoded only when their labels section lists ``label``.
+    Edge chunks are decoded only when their labels section lists ``label``. ``max_workers`` and
+    ``scheduler``: as in ``chunk_labels``.
     """
     src = _source(array)
     value = _check_label(label)
@@ -77,23 +78,21 @@ def find_label(array: Any, label: int, *, region: Region = None,
         return []
     coords = _region_chunks(src, region)
 
-    def work(batch: list[Coords]) -> list[Coords]:
-        streams = src.read(batch)
-        return [c for c in batch if _contains_exact(src, c, streams.get(c), value)]
-
     found: list[Coords] = []
-    for part in _pool_map(work, src.batches(coords), max_workers):
+    for _, part in map_batches(_find_batch, src, src.batches(coords), (value,),
+                               max_workers=max_workers, scheduler=scheduler):
         found.extend(part)
     return sorted(found)
 
 
-def label_index(array: Any, *, region: Region = None,
-                max_workers: Optional[int] = None) -> dict[int, list[Coords]]:
+def label_index(array: Any, *, region: Region = None, max_workers: Optional[int] = None,
+                scheduler: Scheduler = None) -> dict[int, list[Coords]]:
     """``{label: [chunk coords, ...]}`` for every label of the array, built in one pass over the chunks.
 
     Labels are Python ints (bools for bool arrays), in ascending order; each chunk list is sorted.
+    ``max_workers`` and ``scheduler``: as in ``chunk_labels``.
     """
-    per_chunk = chunk_labels(array, region=region, max_workers=max_workers)
+    per_chunk = chunk_labels(array, region=region, max_workers=max_workers, scheduler=scheduler)
     index: dict[Any, list[Coords]] = {}
     for coords in sorted(per_chunk):
         for value in per_chunk[coords].tolist():
@@ -102,6 +101,16 @@ def label_index(array: Any, *, region: Region = None,
 
 
 # ====================================================================== exact per-chunk answers
+
+def _labels_batch(src: "_Source", batch: list[Coords]) -> list[tuple[Coords, np.ndarray]]:
+    streams = src.read(batch)
+    return [(c, _exact_labels(src, c, streams.get(c))) for c in batch]
+
+
+def _find_batch(src: "_Source", batch: list[Coords], value: int) -> list[Coords]:
+    streams = src.read(batch)
+    return [c for c in batch if _contains_exact(src, c, streams.get(c), value)]
+
 
 def _is_edge(src: "_Source", coords: Coords) -> bool:
     return any((i + 1) * c > s for i, c, s in zip(coords, src.chunks, src.shape))

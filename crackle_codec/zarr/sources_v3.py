@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -20,20 +21,32 @@ def _zarr_sync(coro: Any) -> Any:
 
 
 class _Zarr3IO:
-    """Key reads and writes through a zarr 3 ``StorePath``, concurrently on zarr's event loop."""
+    """Key reads and writes through a zarr 3 ``StorePath``, concurrently on zarr's event loop.
+
+    Reads from a ``LocalStore`` open its files in the calling thread instead: zarr reads each
+    file on a worker thread of its event loop, and for the many small reads of the queries and
+    analytics those hand-offs cost ~10x the reads (16 ms against 0.8 ms for the 64 chunks of a
+    512^3 array). The calling threads are the tools' own pool, so reads still overlap."""
 
     def __init__(self, async_array: Any):
         from zarr.core.buffer import default_buffer_prototype
+        from zarr.storage import LocalStore
 
         self.store_path = async_array.store_path
         self.metadata = async_array.metadata
         self.prototype = default_buffer_prototype()
+        store = self.store_path.store
+        self.local_dir = os.path.join(str(store.root), self.store_path.path) if type(store) is LocalStore else None
 
     def key(self, coords: Coords) -> str:
         return self.metadata.encode_chunk_key(coords)
 
     def get_many(self, keys: list[str], ranges: Optional[list[Any]] = None) -> list[Optional[bytes]]:
         import asyncio
+
+        if self.local_dir is not None:
+            return [_read_file(os.path.join(self.local_dir, k), r)
+                    for k, r in zip(keys, ranges or [None] * len(keys))]
 
         async def one(key: str, byte_range: Any) -> Optional[bytes]:
             buf = await (self.store_path / key).get(prototype=self.prototype, byte_range=byte_range)
@@ -68,6 +81,18 @@ def _create(store: Any, meta: Any, **kwargs: Any) -> Any:
     import zarr
 
     return zarr.create_array(store, attributes=dict(meta.attributes), **kwargs)
+
+
+def _read_file(path: str, byte_range: Any) -> Optional[bytes]:
+    """A LocalStore key's bytes (all, or a ``RangeByteRequest``), None if absent (as LocalStore.get)."""
+    try:
+        with open(path, "rb") as f:
+            if byte_range is None:
+                return f.read()
+            f.seek(byte_range.start)
+            return f.read(byte_range.end - byte_range.start)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
 
 
 class _Zarr3Unsharded(_Unsharded):
