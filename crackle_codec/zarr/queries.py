@@ -28,7 +28,7 @@ from ..core import labels as stream_labels
 from ..errors import DecodeError
 from ..layout import decode_chunk, z_axis
 from .scheduling import Scheduler, map_batches
-from .sources import Coords, Region, _pool_map, _region_chunks, _Source
+from .sources import Coords, Region, _region_chunks, _Source
 from .sources import source as _source
 
 __all__ = ["chunk_labels", "find_label", "label_index"]

@@ -41,8 +41,8 @@ import numpy as np
 
 from ..core import _missing_labels
 from ..operations import _rewrite, _smallest_dtype, _sorted_unique, _Stream
-from .analytics import _imap
 from .queries import _exact_labels, _python_value
+from .scheduling import map_batches
 from .sources import Coords, _region_chunks, _Source
 from .sources import source as _source
 
@@ -270,7 +270,7 @@ def _write(src: _Source, relabel: Relabel, out: Optional[_Source], store: Any, o
 
         batches = out.batches(coords)
     written = 0
-    for n, count in _imap(work, batches, max_workers):
+    for n, count in map_batches(_call, work, batches, max_workers=max_workers):
         written += count
         if progress is not None:
             progress(n)
@@ -312,7 +312,7 @@ def _array_labels(src: _Source, max_workers: Optional[int], progress: Progress =
         return _sorted_unique(np.concatenate([_exact_labels(src, c, streams.get(c)) for c in batch]))
 
     parts = []
-    for n, part in _imap(work, src.batches(coords), max_workers):
+    for n, part in map_batches(_call, work, src.batches(coords), max_workers=max_workers):
         parts.append(part)
         if progress is not None:
             progress(n)
@@ -421,3 +421,9 @@ def _check_mapping(mapping: Mapping, dtype: np.dtype) -> dict[int, int]:
             raise ValueError(f"mapping key {old} is not a value of the array's dtype {dtype}")
         clean[int(old)] = int(new)
     return clean
+
+
+def _call(work: Callable[[list[Coords]], Any], batch: list[Coords]) -> Any:
+    """``map_batches`` calls ``fn(src, batch)``; the rewrites' per-batch work is a closure over
+    their arguments (thread pool only: rewrites write, so they take no Dask scheduler)."""
+    return work(batch)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
 import numpy as np
@@ -53,17 +52,6 @@ def _region_chunks(src: "_Source", region: Region) -> list[Coords]:
             return []
         ranges.append(range(start // chunk, -(-stop // chunk)))
     return list(itertools.product(*ranges))
-
-
-def _pool_map(fn: Callable[[Any], Any], items: Sequence[Any], max_workers: Optional[int]) -> Iterable[Any]:
-    items = list(items)
-    workers = DEFAULT_MAX_WORKERS if max_workers is None else int(max_workers)
-    if workers < 1:
-        raise ValueError(f"max_workers must be >= 1, got {max_workers}")
-    if len(items) <= 1 or workers == 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(fn, items))
 
 
 def _batched(coords: Sequence[Coords], n: int = _BATCH) -> list[list[Coords]]:
