@@ -288,7 +288,7 @@ def _setup_convert(p: argparse.ArgumentParser) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    """``convert SRC DST``: SRC into a new Crackle Zarr array, one whole chunk or shard per write."""
+    """``convert SRC DST``: SRC into a new Crackle Zarr array, chunks encoded in place, whole regions stored."""
     _codec()
     if args.optimize and (args.markov or args.pins):
         raise UsageError("--optimize chooses each chunk's markov order and label format: drop --markov and --pins")
