@@ -307,7 +307,7 @@ def _compress_volume(volume: np.ndarray, fortran: bool, markov_model_order: int,
     is the header's F bit. Views are read in place: copying an 8 MB block first costs about a
     quarter of its encode (docs/zarr.md)."""
     if not _reads_in_place(volume):
-        volume = np.asfortranarray(volume)
+        volume = np.require(volume, requirements=["F", "A"])  # a copy, aligned (buffers off the wire may not be)
     return _crackle.compress(volume, fortran, markov_model_order, allow_pins, threads, optimize)
 
 
