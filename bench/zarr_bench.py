@@ -330,7 +330,21 @@ warnings.simplefilter("ignore")
 import numpy as np, zarr
 """ + _FREE_CODEC + """
 path, mode, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+decode_cpu = []  # thread CPU time inside Crackle's decode methods: the codec's share of a zarr read
 if mode == "zarr":
+    import crackle_codec.numcodecs_codec as v2, crackle_codec.zarr3 as v3
+
+    def timed(method):
+        def run(*args):
+            t = time.thread_time()
+            result = method(*args)
+            decode_cpu.append(time.thread_time() - t)
+            return result
+        return run
+
+    v2.Crackle.decode = timed(v2.Crackle.decode)
+    v3.CrackleCodec._decode_sync = timed(v3.CrackleCodec._decode_sync)
+    v3.CrackleCodec._decode_selection_sync = timed(v3.CrackleCodec._decode_selection_sync)
     z = zarr.open_array(path, mode="r")
     t0, c0 = time.perf_counter(), time.process_time()
     out = z[...]
@@ -344,7 +358,7 @@ else:  # the codec alone: every chunk of the format-3 array, decoded and kept, o
         t0, c0 = time.perf_counter(), time.process_time()
         out = list(pool.map(lambda s: decode_chunk(s, chunk, "fastest", "C"), streams))
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-print(json.dumps(dict(wall=wall, cpu=cpu)))
+print(json.dumps(dict(wall=wall, cpu=cpu, decode_cpu=sum(decode_cpu))))
 """
 
 
@@ -445,10 +459,12 @@ def e2e_table(vol, chunk, reps, workdir):
         for _ in range(reps):
             codec.append(_fresh_process(v3, "codec", threads))
             read.append(_fresh_process(path, "zarr", threads))
+        least = min(read, key=lambda r: r["cpu"])
+        share = least["decode_cpu"] / least["cpu"]
         codec, read = _best(codec), _best(read)
         rows.append(dict(what=f"read, {name}: z[...] in a fresh process", seconds=read["wall"], cpu=read["cpu"],
                          codec_s=codec["wall"], codec_cpu=codec["cpu"], ratio=codec["wall"] / read["wall"],
-                         cpu_ratio=codec["cpu"] / read["cpu"]))
+                         cpu_ratio=codec["cpu"] / read["cpu"], decode_share=share))
 
     npy = os.path.join(workdir, "volume.npy")
     np.save(npy, vol)  # (x, y, z), Fortran order, as the shared data
@@ -470,6 +486,7 @@ def e2e_table(vol, chunk, reps, workdir):
     for row in rows:
         row["MVx_s"] = zyx.size / row["seconds"] / 1e6
         row["threads"] = threads
+        row["decode_share_text"] = f"{row['decode_share']:.2f}" if "decode_share" in row else ""
     return rows
 
 
@@ -514,10 +531,11 @@ def main(argv=None):
                 labels=int(len(np.unique(vol))), cpus=os.cpu_count(), machine=platform.machine(),
                 processor=platform.processor(), python=platform.python_version(), zarr=zarr.__version__,
                 numcodecs=numcodecs.__version__, crackle_codec=cc.__version__,
-                date=datetime.datetime.now().isoformat(timespec="seconds"))
+                date=datetime.datetime.now().isoformat(timespec="seconds"), load_start=os.getloadavg()[0])
     print(f"# Crackle in Zarr: {args.volume} {'x'.join(map(str, vol.shape))} {vol.dtype}, "
           f"{meta['labels']} labels, {vol.nbytes / MB:.0f} MB raw; {chunk}^3 chunks ({len(chunks)}); "
-          f"best of {args.reps}; {os.cpu_count()} cores; zarr {zarr.__version__}\n")
+          f"best of {args.reps}; {os.cpu_count()} cores; zarr {zarr.__version__}; {meta['date']}, "
+          f"load average {meta['load_start']:.1f}\n")
     results = dict(meta=meta)
     try:
         if "codecs" in args.only:
@@ -535,13 +553,15 @@ def main(argv=None):
         if "e2e" in args.only:
             print(f"\n## 2b. Zarr end to end against the codec alone ({os.cpu_count()} threads both)\n")
             print("Ratio: the codec alone's time over the Zarr path's (>= 0.70 is the target); CPU: the same with "
-                  "the process's CPU time (convert: the child's, startup included).\n")
+                  "the process's CPU time (convert: the child's, startup included); decode share: the fraction "
+                  "of a read's CPU time spent inside Crackle's decode methods (its run with the least CPU).\n")
             results["e2e"] = e2e_table(vol, chunk, args.reps, workdir)
             print(table(results["e2e"], [("what", "what", "{}"), ("seconds", "wall s", "{:.3f}"),
                                          ("MVx_s", "MVx/s", "{:.0f}"), ("codec_s", "codec alone s", "{:.3f}"),
                                          ("ratio", "ratio", "{:.2f}"), ("cpu", "CPU s", "{:.3f}"),
                                          ("codec_cpu", "codec CPU s", "{:.3f}"),
-                                         ("cpu_ratio", "CPU ratio", "{:.2f}")]))
+                                         ("cpu_ratio", "CPU ratio", "{:.2f}"),
+                                         ("decode_share_text", "decode share of CPU", "{}")]))
         if "threads" in args.only:
             print("\n## 3. Crackle on 1 and 2 threads, wall time (all chunks)\n")
             results["threads"] = thread_table(chunks, max(args.reps, 7))
@@ -569,6 +589,8 @@ def main(argv=None):
             shutil.rmtree(workdir, ignore_errors=True)
     for row in results.get("zarr", []):
         row.pop("path", None)
+    meta["load_end"] = os.getloadavg()[0]
+    print(f"\nLoad average at the end: {meta['load_end']:.1f}")
     out_dir = Path(__file__).resolve().parent / "out"
     out_dir.mkdir(exist_ok=True)
     out = out_dir / f"zarr-{datetime.datetime.now():%Y%m%d-%H%M%S}.json"

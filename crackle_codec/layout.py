@@ -26,7 +26,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _crackle
-from .core import _as_buffer, compress
+from .core import _as_buffer, _check_encode_options, _compress_volume, _normalize_input, compress
 from .errors import DecodeError
 
 FASTEST = "fastest"
@@ -127,13 +127,20 @@ def to_chunk(volume: np.ndarray, shape: Sequence[int], x_axis: Optional[str], or
 
 def encode_chunk(chunk: np.ndarray, x_axis: Optional[str], order: str, *, markov_model_order: int,
                  allow_pins: bool, optimize: bool = False) -> bytes:
-    """The Crackle stream of a chunk (bool or integer, native byte order)."""
-    if x_axis is None and chunk.ndim > 3:
-        stream_axes(chunk.shape, None, order)  # raises for more than 3 long axes
-        chunk = np.squeeze(chunk, axis=tuple(i for i, s in enumerate(chunk.shape) if s == 1))
-    elif x_axis is not None:
-        chunk = to_stream(chunk, x_axis, order)
-    return compress(chunk, allow_pins=allow_pins, markov_model_order=markov_model_order, optimize=optimize)
+    """The Crackle stream of a chunk (bool or integer, native byte order).
+
+    Under the "fastest" mapping the chunk may be any view whose fastest axis is contiguous (a block
+    of a larger volume): the core reads it in place, and the stream is the same as for a contiguous
+    copy (its F bit is always set: the stream's volume is x fastest by construction).
+    """
+    if x_axis is None:
+        if chunk.ndim > 3:
+            stream_axes(chunk.shape, None, order)  # raises for more than 3 long axes
+            chunk = np.squeeze(chunk, axis=tuple(i for i, s in enumerate(chunk.shape) if s == 1))
+        return compress(chunk, allow_pins=allow_pins, markov_model_order=markov_model_order, optimize=optimize)
+    _check_encode_options(allow_pins, markov_model_order, optimize)
+    volume, _ = _normalize_input(to_stream(chunk, x_axis, order))
+    return _compress_volume(volume, True, int(markov_model_order), bool(allow_pins), 1, bool(optimize))
 
 
 def stream_header(data: Any) -> tuple[int, int, int, np.dtype, bool]:

@@ -213,9 +213,10 @@ register_codec(CODEC_NAME, CrackleCodec)
 # buffer per chunk (np.full), copying the chunk's part of the volume into it on its event-loop
 # thread, and, with ``write_empty_chunks=False`` (its default), comparing every chunk with the
 # fill value (NDBuffer.all_equal: about 8 ms for a 128^3 uint32 chunk, more than Crackle takes
-# to encode it). A write of exactly one chunk (or shard) hands zarr a block of that shape, which
-# it passes on as it is: the only copy left is the contiguous copy of the block that the encoder
-# makes, in the worker threads. docs/zarr.md has the measurements.
+# to encode it). ``write_array`` skips zarr's write path for Crackle arrays altogether
+# (crackle_codec/zarr/writes.py: chunks encoded in place from the caller's volume on our threads,
+# then the array's own codecs, shard encoder and store); for other arrays it writes one whole
+# chunk or shard per ``array[box] = data[box]`` call. docs/zarr.md has the measurements.
 
 def create_array(store: Any, *, shape: Any = None, dtype: Any = None, data: Any = None,
                  markov_model_order: int = 0, allow_pins: bool = False, compressors: Any = None,
@@ -249,28 +250,35 @@ def create_array(store: Any, *, shape: Any = None, dtype: Any = None, data: Any 
 
 
 def write_array(array: Any, data: Any, *, max_workers: int | None = None) -> None:
-    """Write ``data`` (of the array's shape) into a zarr array, one whole shard or chunk per call.
+    """Write ``data`` (of the array's shape) into a zarr array: ``array[...] = data``, faster.
 
-    Equivalent to ``array[...] = data`` but faster: zarr passes each block on without copying it
-    (see the module notes), and the blocks are written from ``max_workers`` threads (default: the
-    number of cores). For the full speed, open the array with ``config={"write_empty_chunks":
-    True}`` (``create_array`` does).
+    For a zarr 3.x array whose chunks are Crackle streams (format 2 or 3, sharded or not, any
+    bytes-to-bytes codec after Crackle), every chunk is encoded straight from ``data`` (a view per
+    chunk, no copy for a numpy array whose fastest axis is the array's) on ``max_workers`` threads
+    (default: the number of cores) and stored through the array's store: the store then holds
+    what ``array[...] = data`` would have stored, including the array's ``write_empty_chunks``
+    setting (``create_array`` turns it on: zarr's per-chunk fill check is skipped, and an empty
+    Crackle chunk costs about 2 KB). Other arrays are written one whole shard or chunk per
+    ``array[box] = data[box]`` call from the same threads. ``data`` may be any sliceable array
+    (a numpy array, a memmap, a zarr array...) of the array's shape.
     """
+    from .zarr.writes import chunk_writer
+
     shape = tuple(array.shape)
     if tuple(data.shape) != shape:
         raise ValueError(f"data has shape {tuple(data.shape)}, the array {shape}")
-    block = tuple(getattr(array, "shards", None) or array.chunks)
-    boxes = [tuple(slice(i * b, min((i + 1) * b, s)) for i, b, s in zip(index, block, shape))
-             for index in itertools.product(*(range(-(-s // b)) for s, b in zip(shape, block)))]
-
-    def write(box: tuple[slice, ...]) -> None:
-        array[box] = data[box]
-
     workers = max_workers or os.cpu_count() or 1
-    if workers == 1 or len(boxes) <= 1:
-        for box in boxes:
-            write(box)
-        return
-    with ThreadPoolExecutor(min(workers, len(boxes))) as pool:
-        for _ in pool.map(write, boxes):
-            pass
+    writer = chunk_writer(array)
+    with ThreadPoolExecutor(workers) as pool:
+        if writer is not None:
+            writer.write(data.__getitem__, writer.regions(), pool)
+        else:
+            list(pool.map(lambda box: array.__setitem__(box, data[box]), _regions(array)))
+
+
+def _regions(array: Any) -> list[tuple[slice, ...]]:
+    """The array's shards (or chunks when unsharded) as boxes clipped to its shape."""
+    shape = tuple(array.shape)
+    block = tuple(getattr(array, "shards", None) or array.chunks)
+    return [tuple(slice(i * b, min((i + 1) * b, s)) for i, b, s in zip(index, block, shape))
+            for index in itertools.product(*(range(-(-s // b)) for s, b in zip(shape, block)))]

@@ -61,8 +61,12 @@ cdef extern from "codec.hpp" namespace "crackle":
     StreamInfo open_stream "crackle::StreamInfo::open"(const uint8_t*, uint64_t) except +raise_py_error nogil
     Header parse_header "crackle::Header::parse"(const uint8_t*, uint64_t) except +raise_py_error nogil
     Layout layout_of "crackle::Layout::of"(const uint8_t*, uint64_t, const Header&) except +raise_py_error nogil
+    cdef cppclass VolumeStrides:
+        uint64_t row
+        uint64_t plane
+
     vector[uint8_t] compress_c "crackle::compress"(const void*, int, cbool, uint32_t, uint32_t, uint32_t,
-                                                   const EncodeOptions&) except +raise_py_error nogil
+                                                   const VolumeStrides&, const EncodeOptions&) except +raise_py_error nogil
     void decode_c "crackle::decode"(const StreamInfo&, uint32_t, uint32_t, void*, int) except +raise_py_error nogil
     void check_labels_crc_c "crackle::check_labels_crc"(const StreamInfo&) except +raise_py_error nogil
     void check_slice_codes_c "crackle::check_slice_codes"(const StreamInfo&, uint32_t, uint32_t) except +raise_py_error nogil
@@ -163,11 +167,29 @@ def info(const uint8_t[::1] buf, bint check_labels=False):
     return fields
 
 
+cdef VolumeStrides _element_strides(cnp.ndarray volume) except *:
+    """The (row, plane) strides of an (sx, sy, sz) array in elements; ValueError unless x is contiguous
+    and the other strides are whole, non-negative numbers of elements (see crackle_codec.core)."""
+    cdef Py_ssize_t item = volume.dtype.itemsize
+    cdef VolumeStrides strides
+    sx, sy, sz = volume.shape[0], volume.shape[1], volume.shape[2]
+    dx, dy, dz = volume.strides[0], volume.strides[1], volume.strides[2]
+    if volume.size == 0:
+        dx, dy, dz = item, item * sx, item * sx * sy  # nothing is read
+    if (sx > 1 and dx != item) or (sy > 1 and (dy < 0 or dy % item)) or (sz > 1 and (dz < 0 or dz % item)):
+        raise ValueError(f"internal: the encoder reads volumes with contiguous rows, got strides {(dx, dy, dz)}")
+    strides.row = dy // item if sy > 1 else sx
+    strides.plane = dz // item if sz > 1 else sx * sy
+    return strides
+
+
 def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins, int threads, bint optimize=False,
              int crack_format=-1):
-    """Compress a Fortran-contiguous (sx, sy, sz) integer array; see crackle_codec.compress."""
-    if volume.ndim != 3 or not volume.flags.f_contiguous:
-        raise ValueError("internal: expected a Fortran-contiguous 3D array")
+    """Compress an (sx, sy, sz) integer array with contiguous rows (x), in place: its rows and slices
+    may be strided (a view into a larger array); see crackle_codec.compress."""
+    if volume.ndim != 3 or not volume.flags.aligned:
+        raise ValueError("internal: expected an aligned 3D array")
+    cdef VolumeStrides strides = _element_strides(volume)
     cdef EncodeOptions opt
     opt.fortran = fortran
     opt.markov_order = markov_order
@@ -184,7 +206,7 @@ def compress(cnp.ndarray volume, bint fortran, int markov_order, bint allow_pins
         raise ValueError(f"each dimension must be below 2^32, got {(volume.shape[0], volume.shape[1], volume.shape[2])}")
     sx, sy, sz = volume.shape[0], volume.shape[1], volume.shape[2]
     with nogil:
-        out = compress_c(data, itemsize, is_signed, sx, sy, sz, opt)
+        out = compress_c(data, itemsize, is_signed, sx, sy, sz, strides, opt)
     return _to_bytes(out)
 
 

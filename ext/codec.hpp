@@ -22,9 +22,18 @@ struct EncodeOptions {
   int crack_format = -1;  // -1: chosen from the data (9.1); 0 impermissible, 1 permissible (zstack needs one format)
 };
 
-// `data` holds sx*sy*sz elements of `itemsize` bytes, x fastest then y then z.
+// Where the voxels of the volume to encode are: element (x, y, z) is `data[x + y * row + z * plane]`
+// (strides in elements, x contiguous). A contiguous volume has row = sx and plane = sx * sy; a chunk
+// that is a view into a larger array (a Zarr block of the caller's volume) has the strides of that
+// array, so it is encoded in place rather than copied first.
+struct VolumeStrides {
+  uint64_t row = 0;
+  uint64_t plane = 0;
+};
+
+// `data` holds sx*sy*sz elements of `itemsize` bytes, x fastest, laid out as `strides` say.
 std::vector<uint8_t> compress(const void* data, int itemsize, bool is_signed, uint32_t sx, uint32_t sy, uint32_t sz,
-                              const EncodeOptions& options);
+                              const VolumeStrides& strides, const EncodeOptions& options);
 
 // A stream whose header, layout, index CRC and labels structure have been checked.
 struct StreamInfo {

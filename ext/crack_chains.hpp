@@ -64,14 +64,14 @@ inline uint64_t differ_mask_u32(const void* a, const void* b) {
 // Two simple loops per 64 pixels: an element-wise compare into bytes, which compilers
 // vectorise for every element width, then a multiply-based bit pack.
 template <typename T>
-void diff_masks(const T* px, uint32_t sx, uint32_t sy, SliceDiffs& d) {
+void diff_masks(const T* px, uint32_t sx, uint32_t sy, uint64_t row_stride, SliceDiffs& d) {
   d.words = (static_cast<uint64_t>(sx) + 1 + 63) / 64;
   d.dh.assign(d.words * sy, 0);
   d.dv.assign(d.words * sy, 0);
   alignas(16) uint8_t flags[64];
   for (uint32_t y = 0; y < sy; y++) {
-    const T* row = px + static_cast<uint64_t>(y) * sx;
-    const T* above = row - sx;
+    const T* row = px + y * row_stride;
+    const T* above = row - row_stride;
     uint64_t* h = d.dh.data() + y * d.words;
     uint64_t* v = d.dv.data() + y * d.words;
     for (uint32_t x0 = 0; x0 < sx; x0 += 64) {

@@ -66,7 +66,7 @@ int choose_stored_width(const std::vector<uint64_t>& values, bool is_signed, int
 
 template <typename T>
 std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, uint32_t sy, uint32_t sz,
-                                    const EncodeOptions& opt) {
+                                    const VolumeStrides& strides, const EncodeOptions& opt) {
   Header h;
   h.version = 1;
   h.sx = sx;
@@ -88,6 +88,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   }
   if (sxy > 0xFFFFFFFFull) throw EncodeError("a slice (sx*sy) must have fewer than 2^32 pixels");
   const int threads = resolve_threads(opt.threads, sz);
+  const uint64_t row = strides.row, plane = strides.plane;  // rows and slices may be views (codec.hpp)
 
   // First pass, per slice: difference masks, runs, components, CRC, component values, and the
   // count of equal consecutive voxels that decides the crack format.
@@ -101,22 +102,23 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
   parallel_for(sz, threads, [&](uint64_t z, int w) {
     EncodeScratch& sc = scratch[w];
     SliceResult& r = slices[z];
-    const T* px = data + z * sxy;
+    const T* px = data + z * plane;
     uint32_t* ids = nullptr;
     if (!run_crc_ok) {
       sc.ids.resize(sxy);
       ids = sc.ids.data();
     }
-    diff_masks(px, sx, sy, r.diffs);
+    diff_masks(px, sx, sy, row, r.diffs);
     const SliceDiffs& d = r.diffs;
     SliceRuns& runs = sc.runs;
     // Runs start where a pixel differs from its left neighbour and join where it equals the
     // pixel above (runs hold one value each).
     r.cc_count = label_slice(sx, sy, RowBits{d.dh.data(), d.words, 0}, RowBits{d.dv.data(), d.words, ~0ull}, runs);
-    uint64_t pairs = (z > 0 && px[0] == px[-1]) ? 1 : 0;
+    // Pairs in x-fastest order: within rows, and each row's first voxel with the last before it.
+    uint64_t pairs = (z > 0 && px[0] == data[(z - 1) * plane + (sy - 1) * row + (sx - 1)]) ? 1 : 0;
     for (uint32_t y = 0; y < sy; y++) {
       pairs += (sx - 1) - (runs.runs_in_row(y) - 1);
-      if (y > 0) pairs += px[static_cast<uint64_t>(y) * sx] == px[static_cast<uint64_t>(y) * sx - 1];
+      if (y > 0) pairs += px[y * row] == px[(y - 1) * row + (sx - 1)];
     }
     r.equal_pairs = pairs;
     if (ids) fill_component_ids(runs, sx, sy, ids);
@@ -136,8 +138,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
     for (uint32_t y = 0; y < sy && next < r.cc_count; y++) {
       for (uint32_t k = runs.row_first[y]; k < runs.row_first[y + 1] - 1; k++) {
         if (runs.component[k] == next) {
-          const uint64_t p = static_cast<uint64_t>(y) * sx + runs.start[k];
-          r.cc_values[next] = static_cast<uint64_t>(px[p]);
+          r.cc_values[next] = static_cast<uint64_t>(px[y * row + runs.start[k]]);
           next++;
         }
       }
@@ -183,7 +184,7 @@ std::vector<uint8_t> compress_typed(const T* data, bool is_signed, uint32_t sx, 
     std::vector<RunComponents> runs(sz);
     for (uint32_t z = 0; z < sz; z++) std::swap(runs[z], slices[z].runs);
     std::vector<uint32_t> best_pixel, best_depth;
-    deepest_pixels(data, runs, sx, sy, offsets, best_pixel, best_depth);
+    deepest_pixels(data, row, plane, runs, sx, sy, offsets, best_pixel, best_depth);
     write_pins_labels(h, cc_values, runs, best_pixel, best_depth, cc_counts, h.stored_width, cc_width, labels);
     h.label_format = kPins;
   }
@@ -275,12 +276,12 @@ uint32_t crc32c_of_ids(const uint32_t* ids, uint64_t n, std::vector<uint8_t>& sc
 }
 
 std::vector<uint8_t> compress(const void* data, int itemsize, bool is_signed, uint32_t sx, uint32_t sy, uint32_t sz,
-                              const EncodeOptions& options) {
+                              const VolumeStrides& strides, const EncodeOptions& options) {
   switch (itemsize) {
-    case 1: return compress_typed(static_cast<const uint8_t*>(data), is_signed, sx, sy, sz, options);
-    case 2: return compress_typed(static_cast<const uint16_t*>(data), is_signed, sx, sy, sz, options);
-    case 4: return compress_typed(static_cast<const uint32_t*>(data), is_signed, sx, sy, sz, options);
-    case 8: return compress_typed(static_cast<const uint64_t*>(data), is_signed, sx, sy, sz, options);
+    case 1: return compress_typed(static_cast<const uint8_t*>(data), is_signed, sx, sy, sz, strides, options);
+    case 2: return compress_typed(static_cast<const uint16_t*>(data), is_signed, sx, sy, sz, strides, options);
+    case 4: return compress_typed(static_cast<const uint32_t*>(data), is_signed, sx, sy, sz, strides, options);
+    case 8: return compress_typed(static_cast<const uint64_t*>(data), is_signed, sx, sy, sz, strides, options);
     default: throw EncodeError("element size must be 1, 2, 4 or 8 bytes");
   }
 }

@@ -84,8 +84,8 @@ struct RunComponents {
 // over the run. `best_depth[g]`: slices below component g that its pin can reach;
 // `best_pixel[g]`: where.
 template <typename T>
-void deepest_pixels(const T* data, const std::vector<RunComponents>& runs, uint32_t sx, uint32_t sy,
-                    const std::vector<uint64_t>& offsets, std::vector<uint32_t>& best_pixel,
+void deepest_pixels(const T* data, uint64_t row_stride, uint64_t plane_stride, const std::vector<RunComponents>& runs,
+                    uint32_t sx, uint32_t sy, const std::vector<uint64_t>& offsets, std::vector<uint32_t>& best_pixel,
                     std::vector<uint32_t>& best_depth) {
   const uint32_t sz = static_cast<uint32_t>(runs.size());
   const uint64_t sxy = static_cast<uint64_t>(sx) * sy;
@@ -95,11 +95,15 @@ void deepest_pixels(const T* data, const std::vector<RunComponents>& runs, uint3
   std::vector<uint32_t> reach(total, 0);  // 1 + the best depth so far; 0 = no run seen yet
   std::vector<uint32_t> depth(sxy, 0);
   for (uint32_t z = sz; z-- > 0;) {
-    const T* cur = data + z * sxy;
+    const T* cur = data + z * plane_stride;
     uint32_t* d = depth.data();
     if (z + 1 < sz) {
-      const T* below = cur + sxy;
-      for (uint64_t p = 0; p < sxy; p++) d[p] = cur[p] == below[p] ? d[p] + 1 : 0;
+      for (uint32_t y = 0; y < sy; y++) {
+        const T* row = cur + y * row_stride;
+        const T* below = row + plane_stride;
+        uint32_t* drow = d + static_cast<uint64_t>(y) * sx;
+        for (uint32_t x = 0; x < sx; x++) drow[x] = row[x] == below[x] ? drow[x] + 1 : 0;
+      }
     }
     const RunComponents& rc = runs[z];
     uint32_t* r = reach.data() + offsets[z];

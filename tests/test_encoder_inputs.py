@@ -216,3 +216,19 @@ def test_huge_dimensions_refused_before_copying():
     res = json.loads(proc.stdout)
     bad = {k: v for k, v in res.items() if not v.startswith("ValueError")}
     assert not bad, f"expected ValueError (no copy) for every shape, got {bad}"
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_strided_and_unaligned_inputs_give_the_stream_of_a_contiguous_copy(order):
+    """Views are read in place (strided rows and slices), unaligned buffers (e.g. off the wire) are
+    copied first; either way the stream is that of the contiguous array."""
+    rng = np.random.default_rng(5)
+    big = np.repeat(rng.integers(0, 4, size=(12, 10, 9)), 2, axis=0).astype(np.uint32)
+    big = np.asarray(big, order=order)
+    view = big[3:20, 1:9, 2:8]
+    assert cc.compress(view) == cc.compress(np.array(view, order="K"))
+    raw = bytearray(view.nbytes + 1)
+    unaligned = np.ndarray(view.shape, dtype=view.dtype, buffer=memoryview(raw)[1:], order=order)
+    unaligned[...] = view
+    assert not unaligned.flags.aligned
+    assert cc.compress(unaligned) == cc.compress(np.array(view, order=order))

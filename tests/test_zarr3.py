@@ -29,7 +29,7 @@ from zarr.storage import LocalStore, WrapperStore  # noqa: E402
 import crackle_codec as cc  # noqa: E402
 import crackle_codec.zarr3 as cz3  # noqa: E402
 from crackle_codec import DecodeError  # noqa: E402
-from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
+from crackle_codec.zarr3 import CrackleCodec, write_array  # noqa: E402
 
 from test_numcodecs import INT_DTYPES, blobs  # noqa: E402
 
@@ -385,20 +385,18 @@ def cz3_numcodec():
 def test_format3_codec_receives_and_returns_views(tmp_path, monkeypatch):
     """Through zarr, the encoder reads each C-ordered chunk's own memory (as F-ordered (x, y, z)) and the
     decoder writes into F-ordered (x, y, z) memory that zarr gets back as the C-ordered (z, y, x) chunk."""
-    import crackle_codec.layout as layout
-
     vol = em_stack((8, 64, 48))
     codec = CrackleCodec()
     spec = _spec((8, 32, 48), vol.dtype)
     chunk = np.ascontiguousarray(vol[:, :32])
     seen = []
-    real = layout.compress
+    real = cc._crackle.compress
 
-    def spy(volume, **kwargs):
+    def spy(volume, *args, **kwargs):  # what the C++ encoder reads
         seen.append(volume)
-        return real(volume, **kwargs)
+        return real(volume, *args, **kwargs)
 
-    monkeypatch.setattr(layout, "compress", spy)
+    monkeypatch.setattr(cc._crackle, "compress", spy)
     data = codec._encode_sync(spec.prototype.nd_buffer.from_numpy_array(chunk), spec)
     assert seen[-1].shape == (48, 32, 8) and seen[-1].flags.f_contiguous
     assert seen[-1].ctypes.data == chunk.ctypes.data and np.shares_memory(seen[-1], chunk)
@@ -424,6 +422,12 @@ def test_format3_codec_receives_and_returns_views(tmp_path, monkeypatch):
     assert len(seen) == 2 and all(v.flags.f_contiguous and not v.flags.owndata for v in seen)
     assert np.array_equal(zarr.open_array(str(tmp_path / "a.zarr"), mode="r")[...], vol)
     assert len(written) == 2 and all(w.flags.f_contiguous and w.shape == (48, 32, 8) for w in written)
+
+    # write_array: the encoder reads each chunk straight out of the caller's volume (strided views).
+    seen.clear()
+    write_array(z, vol, max_workers=1)
+    assert len(seen) == 2 and all(np.shares_memory(v, vol) and not v.flags.f_contiguous for v in seen)
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "a.zarr"), mode="r")[...], vol)
 
 
 def test_create_array_and_write_array(tmp_path):

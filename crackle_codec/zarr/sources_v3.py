@@ -57,13 +57,16 @@ class _Zarr3IO:
 
         return _zarr_sync(many())
 
-    def set_many(self, items: dict[str, bytes]) -> None:
+    def set_many(self, items: dict[str, Optional[bytes]]) -> None:
+        """Store each key's bytes; None deletes the key (as zarr does for a chunk it does not store)."""
         import asyncio
 
+        def one(key: str, value: Optional[bytes]) -> Any:
+            path = self.store_path / key
+            return path.delete() if value is None else path.set(self.prototype.buffer.from_bytes(value))
+
         async def many() -> None:
-            await asyncio.gather(*(
-                (self.store_path / k).set(self.prototype.buffer.from_bytes(v)) for k, v in items.items()
-            ))
+            await asyncio.gather(*(one(k, v) for k, v in items.items()))
 
         _zarr_sync(many())
 
@@ -165,7 +168,7 @@ class _V3Chain:
                 f"{ab[0] if ab else None!r}, not crackle_codec.zarr3.CrackleCodec"
             )
         self.ab = ab[0]
-        spec = chunk_spec
+        self.chunk_spec = spec = chunk_spec
         self.aa_specs = []
         for codec in self.aa:
             self.aa_specs.append(spec)
@@ -200,12 +203,16 @@ class _V3Chain:
             buf = self._call(codec, "encode", buf, spec)
         return buf.to_bytes()
 
+    def stream(self, block: np.ndarray) -> bytes:
+        """The Crackle stream of a chunk-shaped ``block`` (before ``redo``; any view: Crackle reads it in place)."""
+        nd = self.chunk_spec.prototype.nd_buffer.from_numpy_array(block)
+        for codec, spec in zip(self.aa, self.aa_specs):
+            nd = self._call(codec, "encode", nd, spec)
+        return self.ab._encode_sync(nd, self.ab_spec).to_bytes()
+
     def encode(self, chunk: np.ndarray) -> bytes:
         """The stored bytes of a whole chunk (of the chunk shape): every codec of the chain."""
-        data = (self.aa_specs[0] if self.aa else self.ab_spec).prototype.nd_buffer.from_numpy_array(chunk)
-        for codec, spec in zip(self.aa, self.aa_specs):
-            data = self._call(codec, "encode", data, spec)
-        return self.redo(self.ab._encode_sync(data, self.ab_spec).to_bytes())
+        return self.redo(self.stream(chunk))
 
     def constant(self, dtype: np.dtype, value: int) -> bytes:
         spec = self.ab_spec

@@ -11,6 +11,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,6 @@ from ..args import _compressor_arg, _dims_arg, _markov_arg, _positive_arg
 from ..errors import EXIT_OK, CLIError, UsageError, _codec, _one_line
 from ..files import (STREAM_SUFFIXES, VOLUME_SUFFIXES, _METADATA_FILES, _check_label_dtype, _chunks_hint,
                      _read_stream, _read_volume, _require_file, _suffix_of)
-from ..pool import ThreadPool
 from ..progress import Progress
 from ..registry import _subcommand
 from ..text import _ratio_text
@@ -288,7 +288,7 @@ def _setup_convert(p: argparse.ArgumentParser) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    """``convert SRC DST``: SRC into a new Crackle Zarr array, one whole chunk or shard per write."""
+    """``convert SRC DST``: SRC into a new Crackle Zarr array, chunks encoded in place, whole regions stored."""
     _codec()
     if args.optimize and (args.markov or args.pins):
         raise UsageError("--optimize chooses each chunk's markov order and label format: drop --markov and --pins")
@@ -358,9 +358,11 @@ def run_convert(args: argparse.Namespace) -> int:
 
 def _write_regions(source: Any, out: Any, shape: tuple[int, ...], region: tuple[int, ...], *,
                    dtype: np.dtype, workers: int, verify: bool, progress: bool, unit: str) -> None:
-    """Copy ``source`` into ``out`` one region (a whole chunk or shard) per task, ``workers`` at a time.
+    """Copy ``source`` into ``out`` region by region (whole chunks or shards), ``workers`` threads encoding.
 
-    Each task reads its own block, so memory stays near ``workers`` blocks. A stream source is
+    The chunks go through crackle_codec.zarr.writes (each a view of the source, encoded in place,
+    stored through the array's store; zarr's per-chunk write path is skipped, see there why), so
+    memory stays near ``workers`` chunks plus the encoded regions. A stream source is
     decoded one slab of z slices at a time (all of its regions in that slab, then the next), since
     decoding a few slices costs as much per slice as decoding them all.
     """
@@ -381,20 +383,23 @@ def _write_regions(source: Any, out: Any, shape: tuple[int, ...], region: tuple[
     else:
         groups = [(lambda: source, boxes)]
 
-    def write(reader: Any, box: tuple[slice, ...]) -> int:
-        block = np.asarray(reader[box])
-        if block.dtype != dtype:
-            block = block.astype(dtype)
-        out[box] = block
-        if verify and not np.array_equal(np.asarray(out[box]), block):
+    def check(reader: Any, box: tuple[slice, ...]) -> None:
+        if not np.array_equal(np.asarray(out[box]), np.asarray(reader[box]).astype(dtype, copy=False)):
             raise CLIError(f"chunk at {', '.join(f'{s.start}:{s.stop}' for s in box)} does not read back equal")
-        return block.size
 
-    with Progress(len(boxes), unit, enabled=progress, desc="convert") as bar, ThreadPool(workers) as pool:
+    from ...zarr.writes import chunk_writer
+
+    writer = chunk_writer(out)  # every array create_crackle_array makes
+    if writer is None:  # pragma: no cover - kept for arrays the writer does not know
+        raise CLIError("internal: no Crackle chunk writer for the new array")
+    with Progress(len(boxes), unit, enabled=progress, desc="convert") as bar, \
+            ThreadPoolExecutor(workers) as pool:
         for make_reader, group in groups:
             reader = make_reader()
-            pool.run([lambda box=box: write(reader, box) for box in group],
-                     on_done=lambda voxels: bar.update(1, voxels))
+            writer.write(reader.__getitem__, group, pool,
+                         done=lambda box: bar.update(1, math.prod(s.stop - s.start for s in box)))
+            if verify:
+                list(pool.map(lambda box: check(reader, box), group))
 
 
 # -------------------------------------------------------------------------------------- query
