@@ -1,7 +1,7 @@
 // Queries comparing each voxel with its neighbours, slice by slice: surface points, the voxel
 // connectivity graph, contact areas between labels, the component -> parent map of two streams,
-// and the labels at given points. Each keeps at most three slices of per-pixel label ids
-// (u32 "canonical" indices: equal values share one) plus its answer.
+// and the labels at given points. They compare runs, not pixels (labelled_runs.hpp), and keep
+// at most three slices' runs plus their answer.
 #pragma once
 
 #include <algorithm>
@@ -10,84 +10,76 @@
 #include <vector>
 
 #include "label_slices.hpp"
+#include "labelled_runs.hpp"
 
 namespace crackle {
 
-// Writes slice z's canonical label id per pixel (x fastest) into ids (sx * sy entries).
-inline void slice_ids(SliceLabeler& lab, uint32_t z, const uint32_t* canon, uint32_t* ids) {
-  const Header& h = lab.stream().header;
-  lab.label(z);
-  const SliceRuns& runs = lab.runs();
-  const uint32_t* index = lab.index_of().data();
-  for (uint32_t y = 0; y < h.sy; y++) {
-    uint32_t* row = ids + static_cast<uint64_t>(y) * h.sx;
-    const uint32_t r_end = runs.row_first[y + 1] - 1;
-    for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-      std::fill(row + runs.start[r], row + runs.start[r + 1], canon[index[runs.component[r]]]);
-    }
-  }
-}
-
-// Three slices' ids, decoded on demand; the least recently used one makes room.
-class SliceWindow {
+// Three slices' labelled runs, decoded on demand; the least recently used one makes room.
+class RunWindow {
  public:
-  SliceWindow(SliceLabeler& lab, const uint32_t* canon) : lab_(lab), canon_(canon) {
-    const Header& h = lab.stream().header;
-    sxy_ = h.slice_pixels();
-    for (auto& b : buf_) b.resize(sxy_);
-  }
-  // The ids of slice z (valid until three other slices were asked for).
-  const uint32_t* at(uint32_t z) {
+  RunWindow(SliceLabeler& lab, const uint32_t* canon) : lab_(lab), canon_(canon) {}
+  // The runs of slice z (valid until three other slices were asked for).
+  const LabelledRuns& at(uint32_t z) {
     tick_++;
     for (int i = 0; i < 3; i++) {
       if (used_[i] && z_[i] == z) {
         used_[i] = tick_;
-        return buf_[i].data();
+        return slot_[i];
       }
     }
     int i = 0;  // the least recently used slot
     for (int j = 1; j < 3; j++) {
       if (used_[j] < used_[i]) i = j;
     }
-    slice_ids(lab_, z, canon_, buf_[i].data());
+    slot_[i].load(lab_, z, canon_);
     used_[i] = tick_;
     z_[i] = z;
-    return buf_[i].data();
+    return slot_[i];
   }
 
  private:
   SliceLabeler& lab_;
   const uint32_t* canon_;
-  uint64_t sxy_ = 0;
-  std::vector<uint32_t> buf_[3];
+  LabelledRuns slot_[3];
   uint32_t z_[3] = {0, 0, 0};
   uint64_t used_[3] = {0, 0, 0};  // 0: empty; else the tick of the last use
   uint64_t tick_ = 0;
 };
 
-// diff[x] = 1 where pixel x of `row` differs from one of its 8 in-slice neighbours (rows `up`
-// and `down`, which repeat `row` at the slice's edge) or from the pixel at x in `zb` or `za`.
-// The interior runs without branches so that it vectorizes.
-inline void differs_from_neighbours(const uint32_t* row, const uint32_t* up, const uint32_t* down, const uint32_t* zb,
-                                    const uint32_t* za, int64_t sx, uint8_t* diff) {
-  auto at = [&](int64_t x) {
-    const int64_t l = x > 0 ? x - 1 : x, r = x + 1 < sx ? x + 1 : x;
-    const uint32_t c = row[x];
-    return static_cast<uint8_t>((row[l] != c) | (row[r] != c) | (up[l] != c) | (up[x] != c) | (up[r] != c) |
-                                (down[l] != c) | (down[x] != c) | (down[r] != c) | (zb[x] != c) | (za[x] != c));
+// Row y of `a` against row yb of `b`: fn(ia, ib, lo, hi) for each pair of runs (indices into
+// a's and b's arrays) that touch (see touching_runs).
+template <typename Fn>
+inline void row_pairs(const LabelledRuns& a, uint32_t y, const LabelledRuns& b, uint32_t yb, bool diagonal, Fn&& fn) {
+  const uint32_t r0 = a.first(y), q0 = b.first(yb);
+  touching_runs(&a.start[r0], a.count(y), &b.start[q0], b.count(yb), diagonal,
+                [&](uint32_t i, uint32_t j, uint32_t lo, uint32_t hi) { fn(r0 + i, q0 + j, lo, hi); });
+}
+
+// Sets diff[x] = 1 for every pixel x of row y of `cur` with another id among its 8 in-slice
+// neighbours or the pixel at x in the rows y of `below` and `above` (either may be null).
+inline void mark_differing(const LabelledRuns& cur, uint32_t y, uint32_t sy, const LabelledRuns* below,
+                           const LabelledRuns* above, uint8_t* diff) {
+  const uint32_t r0 = cur.first(y), r_end = r0 + cur.count(y);
+  for (uint32_t r = r0; r + 1 < r_end; r++) {
+    if (cur.id[r] != cur.id[r + 1]) diff[cur.start[r + 1] - 1] = diff[cur.start[r + 1]] = 1;
+  }
+  auto in_slice = [&](uint32_t yy) {  // diagonal neighbours: run a's pixels within b dilated by 1
+    row_pairs(cur, y, cur, yy, true, [&](uint32_t a, uint32_t b, uint32_t, uint32_t) {
+      if (cur.id[a] == cur.id[b]) return;
+      const uint32_t b0 = cur.start[b], lo = std::max(cur.start[a], b0 > 0 ? b0 - 1 : 0);
+      const uint32_t hi = std::min(cur.start[a + 1], cur.start[b + 1] + 1);
+      if (lo < hi) std::memset(diff + lo, 1, hi - lo);
+    });
   };
-  if (sx <= 2) {
-    for (int64_t x = 0; x < sx; x++) diff[x] = at(x);
-    return;
+  if (y > 0) in_slice(y - 1);
+  if (y + 1 < sy) in_slice(y + 1);
+  for (const LabelledRuns* other : {below, above}) {
+    if (!other) continue;
+    shared_segments(&cur.start[r0], &cur.id[r0], &other->start[other->first(y)], &other->id[other->first(y)],
+                    r_end - r0, [&](uint32_t a, uint32_t b, uint32_t lo, uint32_t hi) {
+                      if (a != b) std::memset(diff + lo, 1, hi - lo);
+                    });
   }
-  diff[0] = at(0);
-  for (int64_t x = 1; x + 1 < sx; x++) {
-    const uint32_t c = row[x];
-    diff[x] = static_cast<uint8_t>((row[x - 1] != c) | (row[x + 1] != c) | (up[x - 1] != c) | (up[x] != c) |
-                                   (up[x + 1] != c) | (down[x - 1] != c) | (down[x] != c) | (down[x + 1] != c) |
-                                   (zb[x] != c) | (za[x] != c));
-  }
-  diff[sx - 1] = at(sx - 1);
 }
 
 struct SurfacePoints {
@@ -101,28 +93,33 @@ struct SurfacePoints {
 inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8_t* wanted, uint32_t n_ids,
                            const uint8_t* visit, uint32_t z0, uint32_t z1, SurfacePoints& out) {
   const Header& h = lab.stream().header;
-  SliceWindow win(lab, canon);
-  const int64_t sx = h.sx, sy = h.sy;
+  RunWindow win(lab, canon);
   std::vector<uint32_t> found;  // x, y, z, id
   std::vector<uint64_t> count(n_ids, 0);
   std::vector<uint8_t> diff(h.sx);
   for (uint32_t z = z0; z < z1; z++) {
     if (!visit[z]) continue;
-    const uint32_t* below = z > 0 ? win.at(z - 1) : nullptr;
-    const uint32_t* above = z + 1 < h.sz ? win.at(z + 1) : nullptr;
-    const uint32_t* cur = win.at(z);
     const bool face = z == 0 || z + 1 == h.sz;
-    for (int64_t y = 0; y < sy; y++) {
-      const uint32_t* row = cur + y * sx;
-      const uint32_t* up = y > 0 ? row - sx : row;  // a missing row repeats this one: no difference
-      const uint32_t* down = y + 1 < sy ? row + sx : row;
-      differs_from_neighbours(row, up, down, face ? row : below + y * sx, face ? row : above + y * sx, sx,
-                              diff.data());
-      for (int64_t x = 0; x < sx; x++) {
-        const uint32_t c = row[x];
-        if (!wanted[c] || !(face || diff[x])) continue;
-        found.insert(found.end(), {static_cast<uint32_t>(x), static_cast<uint32_t>(y), z, c});
-        count[c]++;
+    const LabelledRuns* below = face ? nullptr : &win.at(z - 1);
+    const LabelledRuns* above = face ? nullptr : &win.at(z + 1);
+    const LabelledRuns& cur = win.at(z);
+    for (uint32_t y = 0; y < h.sy; y++) {
+      const uint32_t r0 = cur.first(y), r_end = r0 + cur.count(y);
+      bool any = false;
+      for (uint32_t r = r0; r < r_end; r++) any |= wanted[cur.id[r]] != 0;
+      if (!any) continue;
+      if (!face) {
+        std::memset(diff.data(), 0, h.sx);
+        mark_differing(cur, y, h.sy, below, above, diff.data());
+      }
+      for (uint32_t r = r0; r < r_end; r++) {
+        const uint32_t c = cur.id[r];
+        if (!wanted[c]) continue;
+        for (uint32_t x = cur.start[r]; x < cur.start[r + 1]; x++) {
+          if (!(face || diff[x])) continue;
+          found.insert(found.end(), {x, y, z, c});
+          count[c]++;
+        }
       }
     }
   }
@@ -140,104 +137,127 @@ inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8
 
 // The 6-bit (or, with connectivity 4, 4-bit) connectivity of every voxel to its neighbours, bit
 // set when the neighbour has the same label or lies outside the volume: +x, -x, +y, -y, +z, -z
-// from the least significant bit. out[x*stride[0] + y*stride[1] + z*stride[2]].
+// from the least significant bit. out[x*stride[0] + y*stride[1] + z*stride[2]]. Every bit starts
+// set; only where runs of different ids meet are bits cleared, on both sides at once: each pair
+// of neighbouring rows is walked once.
 inline void connectivity_graph(SliceLabeler& lab, const uint32_t* canon, int connectivity, const int64_t stride[3],
                                uint8_t* out) {
   const Header& h = lab.stream().header;
-  SliceWindow win(lab, canon);
-  const int64_t sx = h.sx, sy = h.sy;
-  std::vector<uint8_t> bits(sx);
+  const bool six = connectivity == 6;
+  const uint8_t all = six ? 0x3F : 0x0F;
+  const int64_t sx = h.sx;
+  auto row_of = [&](uint32_t y, uint32_t z) {
+    return out + static_cast<int64_t>(y) * stride[1] + static_cast<int64_t>(z) * stride[2];
+  };
+  // Clears `bit` in [lo, hi) of a row, and `other_bit` of another.
+  auto clear = [&](uint8_t* __restrict p, uint8_t bit, uint8_t* __restrict q, uint8_t other_bit, uint32_t lo,
+                   uint32_t hi) {
+    const uint8_t keep_p = static_cast<uint8_t>(~bit), keep_q = static_cast<uint8_t>(~other_bit);
+    for (int64_t x = lo; x < hi; x++) {
+      p[x * stride[0]] &= keep_p;
+      q[x * stride[0]] &= keep_q;
+    }
+  };
+  LabelledRuns cur, prev;
   for (uint32_t z = 0; z < h.sz; z++) {
-    const bool six = connectivity == 6;
-    const uint32_t* below = z > 0 && six ? win.at(z - 1) : nullptr;
-    const uint32_t* above = z + 1 < h.sz && six ? win.at(z + 1) : nullptr;
-    const uint32_t* cur = win.at(z);
-    for (int64_t y = 0; y < sy; y++) {
-      const uint32_t* row = cur + y * sx;
-      const uint32_t* up = y > 0 ? row - sx : row;  // outside the volume counts as connected
-      const uint32_t* down = y + 1 < sy ? row + sx : row;
-      const uint32_t* zb = below ? below + y * sx : row;
-      const uint32_t* za = above ? above + y * sx : row;
-      // Neighbours outside the volume count as connected: the edge pixels compare with
-      // themselves there; the interior loop has no branch, so it vectorizes.
-      const uint8_t zmask = six ? 0x3F : 0x0F;
-      auto at = [&](int64_t x) {
-        const uint32_t c = row[x];
-        const uint32_t r = x + 1 < sx ? row[x + 1] : c, l = x > 0 ? row[x - 1] : c;
-        return static_cast<uint8_t>(((r == c) | (l == c) << 1 | (down[x] == c) << 2 | (up[x] == c) << 3 |
-                                     (za[x] == c) << 4 | (zb[x] == c) << 5) & zmask);
-      };
-      bits[0] = at(0);
-      for (int64_t x = 1; x + 1 < sx; x++) {
-        const uint32_t c = row[x];
-        bits[x] = static_cast<uint8_t>(((row[x + 1] == c) | (row[x - 1] == c) << 1 | (down[x] == c) << 2 |
-                                        (up[x] == c) << 3 | (za[x] == c) << 4 | (zb[x] == c) << 5) & zmask);
-      }
-      if (sx > 1) bits[sx - 1] = at(sx - 1);
-      uint8_t* dst = out + y * stride[1] + static_cast<int64_t>(z) * stride[2];
+    cur.load(lab, z, canon);
+    for (uint32_t y = 0; y < h.sy; y++) {
+      uint8_t* row = row_of(y, z);
       if (stride[0] == 1) {
-        std::memcpy(dst, bits.data(), sx);
+        std::memset(row, all, sx);
       } else {
-        for (int64_t x = 0; x < sx; x++) dst[x * stride[0]] = bits[x];
+        for (int64_t x = 0; x < sx; x++) row[x * stride[0]] = all;
+      }
+      const uint32_t r0 = cur.first(y), r_end = r0 + cur.count(y);
+      for (uint32_t r = r0; r + 1 < r_end; r++) {
+        if (cur.id[r] == cur.id[r + 1]) continue;
+        row[(cur.start[r + 1] - 1) * stride[0]] &= static_cast<uint8_t>(~1u);  // +x
+        row[cur.start[r + 1] * stride[0]] &= static_cast<uint8_t>(~2u);        // -x
       }
     }
+    auto walk = [&](const LabelledRuns& a, uint32_t ya, uint8_t* pa, uint8_t bit_a, const LabelledRuns& b, uint32_t yb,
+                    uint8_t* pb, uint8_t bit_b) {
+      shared_segments(&a.start[a.first(ya)], &a.id[a.first(ya)], &b.start[b.first(yb)], &b.id[b.first(yb)],
+                      a.count(ya), [&](uint32_t ia, uint32_t ib, uint32_t lo, uint32_t hi) {
+                        if (ia != ib) clear(pa, bit_a, pb, bit_b, lo, hi);
+                      });
+    };
+    for (uint32_t y = 0; y + 1 < h.sy; y++) walk(cur, y, row_of(y, z), 4, cur, y + 1, row_of(y + 1, z), 8);  // +y, -y
+    if (six && z > 0) {
+      for (uint32_t y = 0; y < h.sy; y++) walk(cur, y, row_of(y, z), 32, prev, y, row_of(y, z - 1), 16);  // -z, +z
+    }
+    std::swap(cur, prev);
   }
 }
 
-// Faces between voxels of different canonical ids, both not `skip` (the background): per pair
-// (a < b), the number of faces normal to x, y and z.
-// Counts per 64-bit key in an open-addressing table: the contact pairs are many and the
-// node-per-entry std::unordered_map spent most of contacts' time allocating.
+// Counts per 64-bit key (never 0: a pair key has a < b, so its low half is not 0) in an
+// open-addressing table of (key, count) slots: the contact pairs are many and the node-per-entry
+// std::unordered_map spent most of contacts' time allocating. A small direct-mapped cache in
+// front takes the additions first: one boundary adds its pair row after row and slice after
+// slice, and the cache keeps those off the big table's cache misses. Call flush() before each().
 class PairCounter {
  public:
+  PairCounter() : front_(kFront) {}
   void add(uint64_t key, uint64_t n) {
-    if (2 * (size_ + 1) > keys_.size()) grow();
-    const uint64_t mask = keys_.size() - 1;
-    for (uint64_t i = hash(key) & mask;; i = (i + 1) & mask) {
-      if (used_[i] && keys_[i] == key) {
-        counts_[i] += n;
-        return;
-      }
-      if (!used_[i]) {
-        used_[i] = 1;
-        keys_[i] = key;
-        counts_[i] = n;
-        size_++;
-        return;
-      }
+    Slot& f = front_[hash(key) & (kFront - 1)];
+    if (f.key == key) {
+      f.count += n;
+      return;
+    }
+    if (f.key) insert(f.key, f.count);
+    f.key = key;
+    f.count = n;
+  }
+  void flush() {
+    for (Slot& f : front_) {
+      if (f.key) insert(f.key, f.count);
+      f.key = 0;
     }
   }
   template <typename Fn>
   void each(Fn&& fn) const {
-    for (size_t i = 0; i < keys_.size(); i++) {
-      if (used_[i]) fn(keys_[i], counts_[i]);
+    for (const Slot& t : table_) {
+      if (t.key) fn(t.key, t.count);
     }
   }
 
  private:
+  struct Slot {
+    uint64_t key = 0, count = 0;
+  };
+  static constexpr size_t kFront = 1024;
   static uint64_t hash(uint64_t k) {
     k ^= k >> 33;
     k *= 0xff51afd7ed558ccdull;
     k ^= k >> 33;
     return k;
   }
-  void grow() {
-    std::vector<uint64_t> keys, counts;
-    std::vector<uint8_t> used;
-    keys.swap(keys_);
-    counts.swap(counts_);
-    used.swap(used_);
-    const size_t n = std::max<size_t>(64, 2 * keys.size());
-    keys_.assign(n, 0);
-    counts_.assign(n, 0);
-    used_.assign(n, 0);
-    size_ = 0;
-    for (size_t i = 0; i < keys.size(); i++) {
-      if (used[i]) add(keys[i], counts[i]);
+  void insert(uint64_t key, uint64_t n) {
+    if (2 * (size_ + 1) > table_.size()) grow();
+    const uint64_t mask = table_.size() - 1;
+    for (uint64_t i = hash(key) >> 16 & mask;; i = (i + 1) & mask) {  // other bits than the front's
+      Slot& t = table_[i];
+      if (t.key == key) {
+        t.count += n;
+        return;
+      }
+      if (!t.key) {
+        t.key = key;
+        t.count = n;
+        size_++;
+        return;
+      }
     }
   }
-  std::vector<uint64_t> keys_, counts_;
-  std::vector<uint8_t> used_;
+  void grow() {
+    std::vector<Slot> old(std::max<size_t>(64, 2 * table_.size()));
+    old.swap(table_);
+    size_ = 0;
+    for (const Slot& t : old) {
+      if (t.key) insert(t.key, t.count);
+    }
+  }
+  std::vector<Slot> front_, table_;
   size_t size_ = 0;
 };
 
@@ -245,51 +265,50 @@ struct Contacts {
   PairCounter faces[3];
 };
 
+// Faces between voxels of different canonical ids, both not `skip`: per pair, the faces normal
+// to x (run ends in a row), y (touching runs of consecutive rows) and z (of consecutive slices).
 inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip, Contacts& out) {
   const Header& h = lab.stream().header;
-  SliceWindow win(lab, canon);
-  const uint64_t sx = h.sx, sy = h.sy;
-  // Faces along one boundary come in long streaks of one pair: count a streak, then add it.
+  // Faces along one boundary come in streaks of one pair: count a streak, then add it.
   uint64_t last_key[3] = {~0ull, ~0ull, ~0ull}, streak[3] = {0, 0, 0};
   auto flush = [&](int axis) {
     if (streak[axis]) out.faces[axis].add(last_key[axis], streak[axis]);
     streak[axis] = 0;
   };
-  auto add = [&](int axis, uint32_t a, uint32_t b) {
+  auto add = [&](int axis, uint32_t a, uint32_t b, uint64_t n) {
     if (a == skip || b == skip) return;
     const uint64_t key = a < b ? (static_cast<uint64_t>(a) << 32 | b) : (static_cast<uint64_t>(b) << 32 | a);
     if (key != last_key[axis]) {
       flush(axis);
       last_key[axis] = key;
     }
-    streak[axis]++;
+    streak[axis] += n;
   };
+  LabelledRuns cur, next;
+  if (h.sz > 0) cur.load(lab, 0, canon);
   for (uint32_t z = 0; z < h.sz; z++) {
-    const uint32_t* cur = win.at(z);
-    // Faces normal to x column by column: one boundary's pair then repeats from row to row.
-    for (uint64_t x = 0; x + 1 < sx; x++) {
-      for (uint64_t y = 0; y < sy; y++) {
-        const uint32_t a = cur[y * sx + x], b = cur[y * sx + x + 1];
-        if (a != b) add(0, a, b);
+    const bool has_next = z + 1 < h.sz;
+    if (has_next) next.load(lab, z + 1, canon);
+    for (uint32_t y = 0; y < h.sy; y++) {
+      const uint32_t r0 = cur.first(y), r_end = r0 + cur.count(y);
+      for (uint32_t r = r0; r + 1 < r_end; r++) {
+        if (cur.id[r] != cur.id[r + 1]) add(0, cur.id[r], cur.id[r + 1], 1);
       }
+      auto faces = [&](int axis, const LabelledRuns& other, uint32_t yy) {
+        shared_segments(&cur.start[r0], &cur.id[r0], &other.start[other.first(yy)], &other.id[other.first(yy)],
+                        r_end - r0, [&](uint32_t a, uint32_t b, uint32_t lo, uint32_t hi) {
+                          if (a != b) add(axis, a, b, hi - lo);
+                        });
+      };
+      if (y + 1 < h.sy) faces(1, cur, y + 1);
+      if (has_next) faces(2, next, y);
     }
-    for (uint64_t y = 0; y < sy; y++) {
-      const uint32_t* row = cur + y * sx;
-      if (y + 1 < sy) {
-        for (uint64_t x = 0; x < sx; x++) {
-          if (row[x] != row[x + sx]) add(1, row[x], row[x + sx]);
-        }
-      }
-    }
-    if (z + 1 < h.sz) {
-      const uint32_t* next = win.at(z + 1);
-      cur = win.at(z);
-      for (uint64_t p = 0; p < sx * sy; p++) {
-        if (cur[p] != next[p]) add(2, cur[p], next[p]);
-      }
-    }
+    std::swap(cur, next);
   }
-  for (int axis = 0; axis < 3; axis++) flush(axis);
+  for (int axis = 0; axis < 3; axis++) {
+    flush(axis);
+    out.faces[axis].flush();
+  }
 }
 
 // Axis `axis`'s pairs and face counts, as two arrays.
@@ -325,15 +344,18 @@ inline void ids_at(SliceLabeler& lab, const uint32_t* canon, const uint32_t* xyz
 }
 
 // For two streams of one shape: parent[a] = the id in `b` of a voxel whose id in `a` is a
-// (the last one seen; with a true component map there is only one).
+// (the last one seen in raster order; with a true component map there is only one).
 inline void component_parents(SliceLabeler& a, const uint32_t* canon_a, SliceLabeler& b, const uint32_t* canon_b,
                               std::vector<int64_t>& parent) {
   const Header& h = a.stream().header;
-  std::vector<uint32_t> ia(h.slice_pixels()), ib(h.slice_pixels());
+  LabelledRuns ra, rb;
   for (uint32_t z = 0; z < h.sz; z++) {
-    slice_ids(a, z, canon_a, ia.data());
-    slice_ids(b, z, canon_b, ib.data());
-    for (uint64_t p = 0; p < ia.size(); p++) parent[ia[p]] = ib[p];
+    ra.load(a, z, canon_a);
+    rb.load(b, z, canon_b);
+    for (uint32_t y = 0; y < h.sy; y++) {
+      shared_segments(&ra.start[ra.first(y)], &ra.id[ra.first(y)], &rb.start[rb.first(y)], &rb.id[rb.first(y)],
+                      ra.count(y), [&](uint32_t i, uint32_t j, uint32_t, uint32_t) { parent[i] = j; });
+    }
   }
 }
 
