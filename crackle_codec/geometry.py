@@ -210,10 +210,9 @@ def point_cloud(binary: BytesLike, label: Union[int, list[int], None] = None, pa
                 visit |= _crackle.slices_holding(buf, k)
         else:
             visit[:] = 1
-        xyz, offsets = _crackle.surface_points(buf, True, canon, wanted, visit, z0, z1)
+        xyz, offsets = _crackle.surface_points(buf, True, canon, wanted, visit, z0, z1, dtype == np.uint32)
     else:
-        xyz, offsets = np.zeros((0, 3), np.uint32), np.zeros(wanted.size + 1, np.uint64)
-    xyz = xyz.astype(dtype)
+        xyz, offsets = np.zeros((0, 3), dtype), np.zeros(wanted.size + 1, np.uint64)
     if single:
         return xyz
     bounds = offsets.tolist()

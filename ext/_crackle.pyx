@@ -403,8 +403,8 @@ cdef extern from "label_neighbours.hpp" namespace "crackle":
         uint64_t num_indices()
 
     cdef cppclass SurfacePoints:
-        vector[uint32_t] xyz
         vector[uint64_t] offset
+        void write[T](T*) nogil
 
     cdef cppclass Contacts:
         pass
@@ -428,9 +428,9 @@ cdef void _check_canon(const StreamInfo& s, const uint32_t[::1] canon) except *:
 
 
 def surface_points(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, const uint8_t[::1] wanted,
-                   const uint8_t[::1] visit, uint32_t z0, uint32_t z1):
-    """Surface voxels of the wanted canonical ids in slices [z0, z1): ((n, 3) uint32 xyz grouped by
-    id, offsets: id k's rows are offsets[k]:offsets[k+1])."""
+                   const uint8_t[::1] visit, uint32_t z0, uint32_t z1, bint wide):
+    """Surface voxels of the wanted canonical ids in slices [z0, z1): ((n, 3) xyz grouped by id,
+    uint32 when ``wide`` else uint16; offsets: id k's rows are offsets[k]:offsets[k+1])."""
     cdef StreamInfo s = _open(buf)
     _check_canon(s, canon)
     cdef uint32_t i
@@ -439,6 +439,8 @@ def surface_points(const uint8_t[::1] buf, bint verify, const uint32_t[::1] cano
             raise ValueError("internal: wanted is too short")
     if <uint64_t>visit.shape[0] != s.header.sz or z1 > s.header.sz or z0 > z1:
         raise ValueError("internal: bad slice range")
+    if not wide and max(s.header.sx, s.header.sy, s.header.sz) > 0xFFFF:
+        raise ValueError("internal: coordinates do not fit uint16")
     cdef SurfacePoints pts
     cdef SliceLabeler* lab
     cdef const uint8_t* pw = _ptr(wanted)
@@ -450,11 +452,15 @@ def surface_points(const uint8_t[::1] buf, bint verify, const uint32_t[::1] cano
             surface_points_c(lab[0], _ptr32(canon), pw, n_ids, pv, z0, z1, pts)
         finally:
             del lab
-    xyz = np.empty(pts.xyz.size(), dtype=np.uint32)
-    cdef uint32_t[::1] x = xyz
-    if pts.xyz.size():
-        memcpy(&x[0], pts.xyz.data(), pts.xyz.size() * sizeof(uint32_t))
-    return xyz.reshape(-1, 3), _u64_array(pts.offset)
+    cdef uint64_t n = pts.offset.back() if pts.offset.size() else 0
+    xyz = np.empty((n, 3), dtype=np.uint32 if wide else np.uint16)
+    cdef void* dst = cnp.PyArray_DATA(<cnp.ndarray>xyz)
+    with nogil:
+        if wide:
+            pts.write[uint32_t](<uint32_t*>dst)
+        else:
+            pts.write[uint16_t](<uint16_t*>dst)
+    return xyz, _u64_array(pts.offset)
 
 
 cdef const uint32_t* _ptr32(const uint32_t[::1] a) noexcept nogil:

@@ -82,21 +82,43 @@ inline void mark_differing(const LabelledRuns& cur, uint32_t y, uint32_t sy, con
   }
 }
 
+// Surface voxels as pieces of rows: x0, x1 (exclusive), y, z, id per piece.
 struct SurfacePoints {
-  std::vector<uint32_t> xyz;     // x, y, z per point, grouped by canonical id
+  std::vector<uint32_t> pieces;
   std::vector<uint64_t> offset;  // id k's points are [offset[k], offset[k + 1])
+
+  // Writes each id's points as x, y, z rows of type T, id after id, each in raster order.
+  template <typename T>
+  void write(T* xyz) const {
+    std::vector<uint64_t> fill(offset.begin(), offset.end() - 1);
+    for (size_t i = 0; i < pieces.size(); i += 5) {
+      const uint32_t x0 = pieces[i], x1 = pieces[i + 1];
+      const T y = static_cast<T>(pieces[i + 2]), z = static_cast<T>(pieces[i + 3]);
+      T* p = xyz + 3 * fill[pieces[i + 4]];
+      fill[pieces[i + 4]] += x1 - x0;
+      for (uint32_t x = x0; x < x1; x++, p += 3) {
+        p[0] = static_cast<T>(x);
+        p[1] = y;
+        p[2] = z;
+      }
+    }
+  }
 };
 
 // Voxels of wanted ids (by canonical id, n_ids of them) in slices [z0, z1) that lie on their
 // label's surface: a different id among the 8 in-slice neighbours or the 2 z neighbours, or in
-// the first or last slice of the volume. Each id's points come in raster order (z, y, x).
+// the first or last slice of the volume. Kept as pieces of rows (the answer's points are often
+// most of a label's voxels: a piece is 20 bytes for many of them).
 inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8_t* wanted, uint32_t n_ids,
                            const uint8_t* visit, uint32_t z0, uint32_t z1, SurfacePoints& out) {
   const Header& h = lab.stream().header;
   RunWindow win(lab, canon);
-  std::vector<uint32_t> found;  // x, y, z, id
   std::vector<uint64_t> count(n_ids, 0);
-  std::vector<uint8_t> diff(h.sx);
+  std::vector<uint8_t> diff(static_cast<size_t>(h.sx) + 1);
+  auto piece = [&](uint32_t x0, uint32_t x1, uint32_t y, uint32_t z, uint32_t c) {
+    out.pieces.insert(out.pieces.end(), {x0, x1, y, z, c});
+    count[c] += x1 - x0;
+  };
   for (uint32_t z = z0; z < z1; z++) {
     if (!visit[z]) continue;
     const bool face = z == 0 || z + 1 == h.sz;
@@ -115,24 +137,22 @@ inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8
       for (uint32_t r = r0; r < r_end; r++) {
         const uint32_t c = cur.id[r];
         if (!wanted[c]) continue;
-        for (uint32_t x = cur.start[r]; x < cur.start[r + 1]; x++) {
-          if (!(face || diff[x])) continue;
-          found.insert(found.end(), {x, y, z, c});
-          count[c]++;
+        const uint32_t a = cur.start[r], b = cur.start[r + 1];
+        if (face) {
+          piece(a, b, y, z, c);
+          continue;
+        }
+        for (uint32_t x = a; x < b;) {
+          while (x < b && !diff[x]) x++;
+          const uint32_t from = x;
+          while (x < b && diff[x]) x++;
+          if (x > from) piece(from, x, y, z, c);
         }
       }
     }
   }
   out.offset.assign(static_cast<size_t>(n_ids) + 1, 0);
   for (uint32_t k = 0; k < n_ids; k++) out.offset[k + 1] = out.offset[k] + count[k];
-  std::vector<uint64_t> fill(out.offset.begin(), out.offset.end() - 1);
-  out.xyz.resize(3 * out.offset.back());
-  for (size_t i = 0; i < found.size(); i += 4) {
-    const uint64_t at = 3 * fill[found[i + 3]]++;
-    out.xyz[at] = found[i];
-    out.xyz[at + 1] = found[i + 1];
-    out.xyz[at + 2] = found[i + 2];
-  }
 }
 
 // The 6-bit (or, with connectivity 4, 4-bit) connectivity of every voxel to its neighbours, bit
