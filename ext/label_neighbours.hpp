@@ -63,13 +63,19 @@ inline void mark_differing(const LabelledRuns& cur, uint32_t y, uint32_t sy, con
   for (uint32_t r = r0; r + 1 < r_end; r++) {
     if (cur.id[r] != cur.id[r + 1]) diff[cur.start[r + 1] - 1] = diff[cur.start[r + 1]] = 1;
   }
-  auto in_slice = [&](uint32_t yy) {  // diagonal neighbours: run a's pixels within b dilated by 1
-    row_pairs(cur, y, cur, yy, true, [&](uint32_t a, uint32_t b, uint32_t, uint32_t) {
-      if (cur.id[a] == cur.id[b]) return;
-      const uint32_t b0 = cur.start[b], lo = std::max(cur.start[a], b0 > 0 ? b0 - 1 : 0);
-      const uint32_t hi = std::min(cur.start[a + 1], cur.start[b + 1] + 1);
-      if (lo < hi) std::memset(diff + lo, 1, hi - lo);
-    });
+  // Rows y - 1 and y + 1: a pixel differs from one of its three neighbours there where it
+  // differs from the one above it, or next to a boundary of that row (the two ids there differ,
+  // so one of them differs from the pixel, on both sides; a boundary of this row is marked
+  // already).
+  auto in_slice = [&](uint32_t yy) {
+    const uint32_t q0 = cur.first(yy), q_end = q0 + cur.count(yy);
+    for (uint32_t q = q0; q + 1 < q_end; q++) {
+      if (cur.id[q] != cur.id[q + 1]) diff[cur.start[q + 1] - 1] = diff[cur.start[q + 1]] = 1;
+    }
+    shared_segments(&cur.start[r0], &cur.id[r0], &cur.start[q0], &cur.id[q0], r_end - r0,
+                    [&](uint32_t a, uint32_t b, uint32_t lo, uint32_t hi) {
+                      if (a != b) std::memset(diff + lo, 1, hi - lo);
+                    });
   };
   if (y > 0) in_slice(y - 1);
   if (y + 1 < sy) in_slice(y + 1);
@@ -82,15 +88,42 @@ inline void mark_differing(const LabelledRuns& cur, uint32_t y, uint32_t sy, con
   }
 }
 
-// Surface voxels as pieces of rows: x0, x1 (exclusive), y, z, id per piece.
+// The first x in [x, end) where the 0/1 byte diff[x] is `set`, or end; 8 bytes a step.
+inline uint32_t find_byte(const uint8_t* diff, uint32_t x, uint32_t end, bool set) {
+  const uint64_t flip = set ? 0 : 0x0101010101010101ull;
+  for (; x + 8 <= end; x += 8) {
+    const uint64_t w = load_u64(diff + x) ^ flip;  // byte i in bits 8i.. whatever the host's order
+    if (w) return x + static_cast<uint32_t>(__builtin_ctzll(w)) / 8;
+  }
+  while (x < end && (diff[x] != 0) != set) x++;
+  return x;
+}
+
+// Surface voxels as pieces of rows: x0, x1 (exclusive), y, z, id per piece, in blocks (a
+// growing vector would copy the whole answer at each doubling).
 struct SurfacePoints {
-  std::vector<uint32_t> pieces;
+  std::vector<std::vector<uint32_t>> blocks;
   std::vector<uint64_t> offset;  // id k's points are [offset[k], offset[k + 1])
+
+  void add(uint32_t x0, uint32_t x1, uint32_t y, uint32_t z, uint32_t id) {
+    if (blocks.empty() || blocks.back().size() + 5 > kBlock) {
+      blocks.emplace_back();
+      blocks.back().reserve(kBlock);
+    }
+    blocks.back().insert(blocks.back().end(), {x0, x1, y, z, id});
+  }
 
   // Writes each id's points as x, y, z rows of type T, id after id, each in raster order.
   template <typename T>
   void write(T* xyz) const {
     std::vector<uint64_t> fill(offset.begin(), offset.end() - 1);
+    for (const std::vector<uint32_t>& pieces : blocks) write_block(pieces, fill, xyz);
+  }
+
+ private:
+  static constexpr size_t kBlock = 5 << 16;
+  template <typename T>
+  static void write_block(const std::vector<uint32_t>& pieces, std::vector<uint64_t>& fill, T* xyz) {
     for (size_t i = 0; i < pieces.size(); i += 5) {
       const uint32_t x0 = pieces[i], x1 = pieces[i + 1];
       const T y = static_cast<T>(pieces[i + 2]), z = static_cast<T>(pieces[i + 3]);
@@ -116,7 +149,7 @@ inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8
   std::vector<uint64_t> count(n_ids, 0);
   std::vector<uint8_t> diff(static_cast<size_t>(h.sx) + 1);
   auto piece = [&](uint32_t x0, uint32_t x1, uint32_t y, uint32_t z, uint32_t c) {
-    out.pieces.insert(out.pieces.end(), {x0, x1, y, z, c});
+    out.add(x0, x1, y, z, c);
     count[c] += x1 - x0;
   };
   for (uint32_t z = z0; z < z1; z++) {
@@ -142,11 +175,10 @@ inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8
           piece(a, b, y, z, c);
           continue;
         }
-        for (uint32_t x = a; x < b;) {
-          while (x < b && !diff[x]) x++;
-          const uint32_t from = x;
-          while (x < b && diff[x]) x++;
-          if (x > from) piece(from, x, y, z, c);
+        for (uint32_t x = find_byte(diff.data(), a, b, true); x < b;) {
+          const uint32_t to = find_byte(diff.data(), x, b, false);
+          piece(x, to, y, z, c);
+          x = find_byte(diff.data(), to, b, true);
         }
       }
     }
