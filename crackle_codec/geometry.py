@@ -227,7 +227,7 @@ def contacts(binary: BytesLike, anisotropy: tuple[float, float, float] = (1.0, 1
     """Contact area between every pair of touching labels (6-connected faces), background 0
     excluded: ``{(a, b): area}`` with ``a < b``. A face normal to x weighs ``ay * az``, and so
     on, with ``anisotropy = (ax, ay, az)``."""
-    _check_parallel(parallel)
+    threads = _check_parallel(parallel)
     ax, ay, az = (float(v) for v in anisotropy)
     buf, info = _info(binary)
     if info["sx"] * info["sy"] * info["sz"] == 0:
@@ -235,7 +235,7 @@ def contacts(binary: BytesLike, anisotropy: tuple[float, float, float] = (1.0, 1
     distinct, canon = _canonical(buf, info)
     zero = np.flatnonzero(distinct == 0)
     skip = int(zero[0]) if zero.size else -1
-    faces = _crackle.contact_faces(buf, True, canon, skip)
+    faces = _crackle.contact_faces(buf, True, canon, skip, threads)
     weights = (ay * az, ax * az, ax * ay)
     keys = np.concatenate([k for k, _ in faces])
     areas = np.concatenate([n * w for (_, n), w in zip(faces, weights)])
@@ -252,14 +252,14 @@ def voxel_connectivity_graph(binary: BytesLike, connectivity: int = 6, parallel:
     stream's shape: bit set when the neighbour has the same label or lies outside the volume, from the
     least significant bit ``+x, -x, +y, -y, +z, -z`` (connectivity 6) or only the first four
     (connectivity 4)."""
-    _check_parallel(parallel)
+    threads = _check_parallel(parallel)
     if connectivity not in (4, 6):
         raise ValueError(f"connectivity must be 4 or 6, got {connectivity!r}")
     buf, info = _info(binary)
     out = new_volume((info["sx"], info["sy"], info["sz"]), np.uint8, "F")  # as the reference, always F
     if out.size:
         _, canon = _canonical(buf, info)
-        _crackle.connectivity_graph(buf, True, canon, int(connectivity), out)
+        _crackle.connectivity_graph(buf, True, canon, int(connectivity), out, threads)
     return out
 
 

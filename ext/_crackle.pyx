@@ -413,9 +413,10 @@ cdef extern from "label_neighbours.hpp" namespace "crackle":
 
     void surface_points_c "crackle::surface_points"(SliceLabeler&, const uint32_t*, const uint8_t*, uint32_t,
                                                     const uint8_t*, uint32_t, uint32_t, SurfacePoints&) except +raise_py_error nogil
-    void connectivity_graph_c "crackle::connectivity_graph"(SliceLabeler&, const uint32_t*, int, const int64_t*,
-                                                            uint8_t*) except +raise_py_error nogil
-    void contact_faces_c "crackle::contact_faces"(SliceLabeler&, const uint32_t*, int64_t, Contacts&) except +raise_py_error nogil
+    void connectivity_graph_c "crackle::stream_connectivity_graph"(const StreamInfo&, cbool, const uint32_t*, int,
+                                                                   const int64_t*, uint8_t*, int) except +raise_py_error nogil
+    void contact_faces_c "crackle::stream_contact_faces"(const StreamInfo&, cbool, const uint32_t*, int64_t, int,
+                                                         Contacts&) except +raise_py_error nogil
     void ids_at_c "crackle::ids_at"(SliceLabeler&, const uint32_t*, const uint32_t*, uint64_t, uint32_t*) except +raise_py_error nogil
     void component_parents_c "crackle::component_parents"(SliceLabeler&, const uint32_t*, SliceLabeler&, const uint32_t*,
                                                           vector[int64_t]&) except +raise_py_error nogil
@@ -468,8 +469,9 @@ cdef const uint32_t* _ptr32(const uint32_t[::1] a) noexcept nogil:
 
 
 def connectivity_graph(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, int connectivity,
-                       cnp.ndarray out):
-    """Fill out (uint8, the volume's shape) with each voxel's connectivity bits."""
+                       cnp.ndarray out, int threads=1):
+    """Fill out (uint8, the volume's shape) with each voxel's connectivity bits, on ``threads``
+    threads (0: every core)."""
     cdef StreamInfo s = _open(buf)
     _check_canon(s, canon)
     if out.ndim != 3 or out.itemsize != 1 or out.shape[0] != s.header.sx or out.shape[1] != s.header.sy \
@@ -480,27 +482,18 @@ def connectivity_graph(const uint8_t[::1] buf, bint verify, const uint32_t[::1] 
     for a in range(3):
         stride[a] = out.strides[a]
     cdef uint8_t* dst = <uint8_t*>cnp.PyArray_DATA(out)
-    cdef SliceLabeler* lab
     with nogil:
-        lab = new SliceLabeler(s, verify)
-        try:
-            connectivity_graph_c(lab[0], _ptr32(canon), connectivity, stride, dst)
-        finally:
-            del lab
+        connectivity_graph_c(s, verify, _ptr32(canon), connectivity, stride, dst, threads)
 
 
-def contact_faces(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, int64_t skip):
-    """Per axis, (keys a << 32 | b, face counts) between canonical ids a < b (neither `skip`)."""
+def contact_faces(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, int64_t skip, int threads=1):
+    """Per axis, (keys a << 32 | b, face counts) between canonical ids a < b (neither `skip`), on
+    ``threads`` threads (0: every core)."""
     cdef StreamInfo s = _open(buf)
     _check_canon(s, canon)
     cdef Contacts c
-    cdef SliceLabeler* lab
     with nogil:
-        lab = new SliceLabeler(s, verify)
-        try:
-            contact_faces_c(lab[0], _ptr32(canon), skip, c)
-        finally:
-            del lab
+        contact_faces_c(s, verify, _ptr32(canon), skip, threads, c)
     cdef vector[uint64_t] keys, counts
     out = []
     cdef int a

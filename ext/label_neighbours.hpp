@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common.hpp"
 #include "label_slices.hpp"
 #include "labelled_runs.hpp"
 
@@ -45,6 +46,24 @@ class RunWindow {
   uint64_t used_[3] = {0, 0, 0};  // 0: empty; else the tick of the last use
   uint64_t tick_ = 0;
 };
+
+// Slice ranges for `threads` workers (0: every core), each with its own labeller: a few more
+// ranges than workers, so that uneven slices balance.
+template <typename Fn>
+inline void for_slice_ranges(const StreamInfo& s, bool verify, int threads, Fn&& fn) {
+  const uint32_t sz = s.header.sz;
+  const int workers = resolve_threads(threads, sz);
+  if (workers <= 1) {
+    SliceLabeler lab(s, verify);
+    fn(lab, 0u, sz, 0);
+    return;
+  }
+  const uint64_t ranges = std::min<uint64_t>(sz, 4 * static_cast<uint64_t>(workers));
+  parallel_for(ranges, workers, [&](uint64_t r, int worker) {
+    SliceLabeler lab(s, verify);  // (checks the labels CRC again: microseconds)
+    fn(lab, static_cast<uint32_t>(r * sz / ranges), static_cast<uint32_t>((r + 1) * sz / ranges), worker);
+  });
+}
 
 // Row y of `a` against row yb of `b`: fn(ia, ib, lo, hi) for each pair of runs (indices into
 // a's and b's arrays) that touch (see touching_runs).
@@ -193,7 +212,7 @@ inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8
 // set; only where runs of different ids meet are bits cleared, on both sides at once: each pair
 // of neighbouring rows is walked once.
 inline void connectivity_graph(SliceLabeler& lab, const uint32_t* canon, int connectivity, const int64_t stride[3],
-                               uint8_t* out) {
+                               uint8_t* out, uint32_t z0, uint32_t z1) {
   const Header& h = lab.stream().header;
   const bool six = connectivity == 6;
   const uint8_t all = six ? 0x3F : 0x0F;
@@ -201,17 +220,24 @@ inline void connectivity_graph(SliceLabeler& lab, const uint32_t* canon, int con
   auto row_of = [&](uint32_t y, uint32_t z) {
     return out + static_cast<int64_t>(y) * stride[1] + static_cast<int64_t>(z) * stride[2];
   };
-  // Clears `bit` in [lo, hi) of a row, and `other_bit` of another.
+  // Clears `bit` in [lo, hi) of a row, and `other_bit` of another (unless it is null: a slice
+  // of another range, which its own worker writes).
   auto clear = [&](uint8_t* __restrict p, uint8_t bit, uint8_t* __restrict q, uint8_t other_bit, uint32_t lo,
                    uint32_t hi) {
     const uint8_t keep_p = static_cast<uint8_t>(~bit), keep_q = static_cast<uint8_t>(~other_bit);
-    for (int64_t x = lo; x < hi; x++) {
-      p[x * stride[0]] &= keep_p;
-      q[x * stride[0]] &= keep_q;
-    }
+    for (int64_t x = lo; x < hi; x++) p[x * stride[0]] &= keep_p;
+    if (!q) return;
+    for (int64_t x = lo; x < hi; x++) q[x * stride[0]] &= keep_q;
+  };
+  auto walk = [&](const LabelledRuns& a, uint32_t ya, uint8_t* pa, uint8_t bit_a, const LabelledRuns& b, uint32_t yb,
+                  uint8_t* pb, uint8_t bit_b) {
+    shared_segments(&a.start[a.first(ya)], &a.id[a.first(ya)], &b.start[b.first(yb)], &b.id[b.first(yb)],
+                    a.count(ya), [&](uint32_t ia, uint32_t ib, uint32_t lo, uint32_t hi) {
+                      if (ia != ib) clear(pa, bit_a, pb, bit_b, lo, hi);
+                    });
   };
   LabelledRuns cur, prev;
-  for (uint32_t z = 0; z < h.sz; z++) {
+  for (uint32_t z = z0; z < z1; z++) {
     cur.load(lab, z, canon);
     for (uint32_t y = 0; y < h.sy; y++) {
       uint8_t* row = row_of(y, z);
@@ -227,19 +253,27 @@ inline void connectivity_graph(SliceLabeler& lab, const uint32_t* canon, int con
         row[cur.start[r + 1] * stride[0]] &= static_cast<uint8_t>(~2u);        // -x
       }
     }
-    auto walk = [&](const LabelledRuns& a, uint32_t ya, uint8_t* pa, uint8_t bit_a, const LabelledRuns& b, uint32_t yb,
-                    uint8_t* pb, uint8_t bit_b) {
-      shared_segments(&a.start[a.first(ya)], &a.id[a.first(ya)], &b.start[b.first(yb)], &b.id[b.first(yb)],
-                      a.count(ya), [&](uint32_t ia, uint32_t ib, uint32_t lo, uint32_t hi) {
-                        if (ia != ib) clear(pa, bit_a, pb, bit_b, lo, hi);
-                      });
-    };
     for (uint32_t y = 0; y + 1 < h.sy; y++) walk(cur, y, row_of(y, z), 4, cur, y + 1, row_of(y + 1, z), 8);  // +y, -y
     if (six && z > 0) {
-      for (uint32_t y = 0; y < h.sy; y++) walk(cur, y, row_of(y, z), 32, prev, y, row_of(y, z - 1), 16);  // -z, +z
+      const bool first = z == z0;  // slice z - 1 is another range's: only this slice's bits
+      if (first) prev.load(lab, z - 1, canon);
+      for (uint32_t y = 0; y < h.sy; y++) {
+        walk(cur, y, row_of(y, z), 32, prev, y, first ? nullptr : row_of(y, z - 1), 16);  // -z, +z
+      }
     }
     std::swap(cur, prev);
   }
+  if (six && z0 < z1 && z1 < h.sz) {  // the last slice's +z bits, against the next range's first slice
+    cur.load(lab, z1, canon);
+    for (uint32_t y = 0; y < h.sy; y++) walk(prev, y, row_of(y, z1 - 1), 16, cur, y, nullptr, 32);
+  }
+}
+
+inline void stream_connectivity_graph(const StreamInfo& s, bool verify, const uint32_t* canon, int connectivity,
+                                      const int64_t stride[3], uint8_t* out, int threads) {
+  for_slice_ranges(s, verify, threads, [&](SliceLabeler& lab, uint32_t z0, uint32_t z1, int) {
+    connectivity_graph(lab, canon, connectivity, stride, out, z0, z1);
+  });
 }
 
 // Counts per 64-bit key (never 0: a pair key has a < b, so its low half is not 0) in an
@@ -277,7 +311,7 @@ class PairCounter {
   struct Slot {
     uint64_t key = 0, count = 0;
   };
-  static constexpr size_t kFront = 1024;
+  static constexpr size_t kFront = 8192;
   static uint64_t hash(uint64_t k) {
     k ^= k >> 33;
     k *= 0xff51afd7ed558ccdull;
@@ -319,7 +353,9 @@ struct Contacts {
 
 // Faces between voxels of different canonical ids, both not `skip`: per pair, the faces normal
 // to x (run ends in a row), y (touching runs of consecutive rows) and z (of consecutive slices).
-inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip, Contacts& out) {
+// Slices [z0, z1) (and the z faces to slice z1).
+inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip, uint32_t z0, uint32_t z1,
+                          Contacts& out) {
   const Header& h = lab.stream().header;
   // Faces along one boundary come in streaks of one pair: count a streak, then add it.
   uint64_t last_key[3] = {~0ull, ~0ull, ~0ull}, streak[3] = {0, 0, 0};
@@ -337,8 +373,8 @@ inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip
     streak[axis] += n;
   };
   LabelledRuns cur, next;
-  if (h.sz > 0) cur.load(lab, 0, canon);
-  for (uint32_t z = 0; z < h.sz; z++) {
+  if (z0 < z1) cur.load(lab, z0, canon);
+  for (uint32_t z = z0; z < z1; z++) {
     const bool has_next = z + 1 < h.sz;
     if (has_next) next.load(lab, z + 1, canon);
     for (uint32_t y = 0; y < h.sy; y++) {
@@ -361,6 +397,23 @@ inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip
     flush(axis);
     out.faces[axis].flush();
   }
+}
+
+// contact_faces over the whole stream on `threads` threads; the counts are sums, so the answer
+// does not depend on how the slices were shared.
+inline void stream_contact_faces(const StreamInfo& s, bool verify, const uint32_t* canon, int64_t skip, int threads,
+                                 Contacts& out) {
+  const int workers = resolve_threads(threads, s.header.sz);
+  std::vector<Contacts> part(static_cast<size_t>(std::max(workers, 1)) - 1);
+  for_slice_ranges(s, verify, workers, [&](SliceLabeler& lab, uint32_t z0, uint32_t z1, int worker) {
+    contact_faces(lab, canon, skip, z0, z1, worker == 0 ? out : part[worker - 1]);
+  });
+  for (const Contacts& c : part) {
+    for (int axis = 0; axis < 3; axis++) {
+      c.faces[axis].each([&](uint64_t k, uint64_t n) { out.faces[axis].add(k, n); });
+    }
+  }
+  for (int axis = 0; axis < 3; axis++) out.faces[axis].flush();
 }
 
 // Axis `axis`'s pairs and face counts, as two arrays.
