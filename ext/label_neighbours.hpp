@@ -216,18 +216,23 @@ inline void connectivity_graph(SliceLabeler& lab, const uint32_t* canon, int con
   const Header& h = lab.stream().header;
   const bool six = connectivity == 6;
   const uint8_t all = six ? 0x3F : 0x0F;
-  const int64_t sx = h.sx;
-  auto row_of = [&](uint32_t y, uint32_t z) {
-    return out + static_cast<int64_t>(y) * stride[1] + static_cast<int64_t>(z) * stride[2];
-  };
+  const int64_t sx = h.sx, s0 = stride[0], s1 = stride[1], s2 = stride[2];  // locals: byte stores alias
+  auto row_of = [&](uint32_t y, uint32_t z) { return out + static_cast<int64_t>(y) * s1 + static_cast<int64_t>(z) * s2; };
   // Clears `bit` in [lo, hi) of a row, and `other_bit` of another (unless it is null: a slice
   // of another range, which its own worker writes).
   auto clear = [&](uint8_t* __restrict p, uint8_t bit, uint8_t* __restrict q, uint8_t other_bit, uint32_t lo,
                    uint32_t hi) {
     const uint8_t keep_p = static_cast<uint8_t>(~bit), keep_q = static_cast<uint8_t>(~other_bit);
-    for (int64_t x = lo; x < hi; x++) p[x * stride[0]] &= keep_p;
+    if (s0 == 1) {  // the usual Fortran-ordered output: loops the compiler vectorizes
+      for (int64_t x = lo; x < hi; x++) p[x] &= keep_p;
+      if (q) {
+        for (int64_t x = lo; x < hi; x++) q[x] &= keep_q;
+      }
+      return;
+    }
+    for (int64_t x = lo; x < hi; x++) p[x * s0] &= keep_p;
     if (!q) return;
-    for (int64_t x = lo; x < hi; x++) q[x * stride[0]] &= keep_q;
+    for (int64_t x = lo; x < hi; x++) q[x * s0] &= keep_q;
   };
   auto walk = [&](const LabelledRuns& a, uint32_t ya, uint8_t* pa, uint8_t bit_a, const LabelledRuns& b, uint32_t yb,
                   uint8_t* pb, uint8_t bit_b) {
@@ -241,16 +246,16 @@ inline void connectivity_graph(SliceLabeler& lab, const uint32_t* canon, int con
     cur.load(lab, z, canon);
     for (uint32_t y = 0; y < h.sy; y++) {
       uint8_t* row = row_of(y, z);
-      if (stride[0] == 1) {
+      if (s0 == 1) {
         std::memset(row, all, sx);
       } else {
-        for (int64_t x = 0; x < sx; x++) row[x * stride[0]] = all;
+        for (int64_t x = 0; x < sx; x++) row[x * s0] = all;
       }
       const uint32_t r0 = cur.first(y), r_end = r0 + cur.count(y);
       for (uint32_t r = r0; r + 1 < r_end; r++) {
         if (cur.id[r] == cur.id[r + 1]) continue;
-        row[(cur.start[r + 1] - 1) * stride[0]] &= static_cast<uint8_t>(~1u);  // +x
-        row[cur.start[r + 1] * stride[0]] &= static_cast<uint8_t>(~2u);        // -x
+        row[(cur.start[r + 1] - 1) * s0] &= static_cast<uint8_t>(~1u);  // +x
+        row[cur.start[r + 1] * s0] &= static_cast<uint8_t>(~2u);        // -x
       }
     }
     for (uint32_t y = 0; y + 1 < h.sy; y++) walk(cur, y, row_of(y, z), 4, cur, y + 1, row_of(y + 1, z), 8);  // +y, -y
