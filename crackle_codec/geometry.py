@@ -180,7 +180,7 @@ def point_cloud(binary: BytesLike, label: Union[int, list[int], None] = None, pa
     start/end) limit the slices searched, ``z_end`` exclusive. Only the slices that hold a
     single requested label are decoded (with their neighbours).
     """
-    _check_parallel(parallel)
+    threads = _check_parallel(parallel)
     buf, info = _info(binary)
     sz = info["sz"]
     if info["sx"] * info["sy"] * sz == 0:
@@ -210,7 +210,9 @@ def point_cloud(binary: BytesLike, label: Union[int, list[int], None] = None, pa
                 visit |= _crackle.slices_holding(buf, k)
         else:
             visit[:] = 1
-        xyz, offsets = _crackle.surface_points(buf, True, canon, wanted, visit, z0, z1, dtype == np.uint32)
+        # One label's few slices are not worth a thread each.
+        xyz, offsets = _crackle.surface_points(buf, True, canon, wanted, visit, z0, z1, dtype == np.uint32,
+                                               1 if single else threads)
     else:
         xyz, offsets = np.zeros((0, 3), dtype), np.zeros(wanted.size + 1, np.uint64)
     if single:

@@ -411,8 +411,9 @@ cdef extern from "label_neighbours.hpp" namespace "crackle":
 
     void contact_arrays "crackle::contact_arrays"(const Contacts&, int, vector[uint64_t]&, vector[uint64_t]&) nogil
 
-    void surface_points_c "crackle::surface_points"(SliceLabeler&, const uint32_t*, const uint8_t*, uint32_t,
-                                                    const uint8_t*, uint32_t, uint32_t, SurfacePoints&) except +raise_py_error nogil
+    void surface_points_c "crackle::stream_surface_points"(const StreamInfo&, cbool, const uint32_t*, const uint8_t*,
+                                                           uint32_t, const uint8_t*, uint32_t, uint32_t, int,
+                                                           SurfacePoints&) except +raise_py_error nogil
     void connectivity_graph_c "crackle::stream_connectivity_graph"(const StreamInfo&, cbool, const uint32_t*, int,
                                                                    const int64_t*, uint8_t*, int) except +raise_py_error nogil
     void contact_faces_c "crackle::stream_contact_faces"(const StreamInfo&, cbool, const uint32_t*, int64_t, int,
@@ -429,9 +430,10 @@ cdef void _check_canon(const StreamInfo& s, const uint32_t[::1] canon) except *:
 
 
 def surface_points(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, const uint8_t[::1] wanted,
-                   const uint8_t[::1] visit, uint32_t z0, uint32_t z1, bint wide):
+                   const uint8_t[::1] visit, uint32_t z0, uint32_t z1, bint wide, int threads=1):
     """Surface voxels of the wanted canonical ids in slices [z0, z1): ((n, 3) xyz grouped by id,
-    uint32 when ``wide`` else uint16; offsets: id k's rows are offsets[k]:offsets[k+1])."""
+    uint32 when ``wide`` else uint16; offsets: id k's rows are offsets[k]:offsets[k+1]), on
+    ``threads`` threads (0: every core)."""
     cdef StreamInfo s = _open(buf)
     _check_canon(s, canon)
     cdef uint32_t i
@@ -443,16 +445,11 @@ def surface_points(const uint8_t[::1] buf, bint verify, const uint32_t[::1] cano
     if not wide and max(s.header.sx, s.header.sy, s.header.sz) > 0xFFFF:
         raise ValueError("internal: coordinates do not fit uint16")
     cdef SurfacePoints pts
-    cdef SliceLabeler* lab
     cdef const uint8_t* pw = _ptr(wanted)
     cdef const uint8_t* pv = _ptr(visit)
     cdef uint32_t n_ids = wanted.shape[0]
     with nogil:
-        lab = new SliceLabeler(s, verify)
-        try:
-            surface_points_c(lab[0], _ptr32(canon), pw, n_ids, pv, z0, z1, pts)
-        finally:
-            del lab
+        surface_points_c(s, verify, _ptr32(canon), pw, n_ids, pv, z0, z1, threads, pts)
     cdef uint64_t n = pts.offset.back() if pts.offset.size() else 0
     xyz = np.empty((n, 3), dtype=np.uint32 if wide else np.uint16)
     cdef void* dst = cnp.PyArray_DATA(<cnp.ndarray>xyz)

@@ -119,10 +119,10 @@ inline uint32_t find_byte(const uint8_t* diff, uint32_t x, uint32_t end, bool se
 }
 
 // Surface voxels as pieces of rows: x0, x1 (exclusive), y, z, id per piece, in blocks (a
-// growing vector would copy the whole answer at each doubling).
-struct SurfacePoints {
+// growing vector would copy the whole answer at each doubling); points per id.
+struct SurfacePieces {
   std::vector<std::vector<uint32_t>> blocks;
-  std::vector<uint64_t> offset;  // id k's points are [offset[k], offset[k + 1])
+  std::vector<uint64_t> count;
 
   void add(uint32_t x0, uint32_t x1, uint32_t y, uint32_t z, uint32_t id) {
     if (blocks.empty() || blocks.back().size() + 5 > kBlock) {
@@ -130,30 +130,40 @@ struct SurfacePoints {
       blocks.back().reserve(kBlock);
     }
     blocks.back().insert(blocks.back().end(), {x0, x1, y, z, id});
+    count[id] += x1 - x0;
   }
+  // Writes the points as x, y, z rows of type T, id k's next one at xyz + 3 * fill[k].
+  template <typename T>
+  void write(std::vector<uint64_t>& fill, T* xyz) const {
+    for (const std::vector<uint32_t>& pieces : blocks) {
+      for (size_t i = 0; i < pieces.size(); i += 5) {
+        const uint32_t x0 = pieces[i], x1 = pieces[i + 1];
+        const T y = static_cast<T>(pieces[i + 2]), z = static_cast<T>(pieces[i + 3]);
+        T* p = xyz + 3 * fill[pieces[i + 4]];
+        fill[pieces[i + 4]] += x1 - x0;
+        for (uint32_t x = x0; x < x1; x++, p += 3) {
+          p[0] = static_cast<T>(x);
+          p[1] = y;
+          p[2] = z;
+        }
+      }
+    }
+  }
+
+ private:
+  static constexpr size_t kBlock = 5 << 16;
+};
+
+// The surface points of consecutive slice ranges, in z order.
+struct SurfacePoints {
+  std::vector<SurfacePieces> parts;
+  std::vector<uint64_t> offset;  // id k's points are [offset[k], offset[k + 1])
 
   // Writes each id's points as x, y, z rows of type T, id after id, each in raster order.
   template <typename T>
   void write(T* xyz) const {
     std::vector<uint64_t> fill(offset.begin(), offset.end() - 1);
-    for (const std::vector<uint32_t>& pieces : blocks) write_block(pieces, fill, xyz);
-  }
-
- private:
-  static constexpr size_t kBlock = 5 << 16;
-  template <typename T>
-  static void write_block(const std::vector<uint32_t>& pieces, std::vector<uint64_t>& fill, T* xyz) {
-    for (size_t i = 0; i < pieces.size(); i += 5) {
-      const uint32_t x0 = pieces[i], x1 = pieces[i + 1];
-      const T y = static_cast<T>(pieces[i + 2]), z = static_cast<T>(pieces[i + 3]);
-      T* p = xyz + 3 * fill[pieces[i + 4]];
-      fill[pieces[i + 4]] += x1 - x0;
-      for (uint32_t x = x0; x < x1; x++, p += 3) {
-        p[0] = static_cast<T>(x);
-        p[1] = y;
-        p[2] = z;
-      }
-    }
+    for (const SurfacePieces& part : parts) part.write(fill, xyz);
   }
 };
 
@@ -162,15 +172,12 @@ struct SurfacePoints {
 // the first or last slice of the volume. Kept as pieces of rows (the answer's points are often
 // most of a label's voxels: a piece is 20 bytes for many of them).
 inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8_t* wanted, uint32_t n_ids,
-                           const uint8_t* visit, uint32_t z0, uint32_t z1, SurfacePoints& out) {
+                           const uint8_t* visit, uint32_t z0, uint32_t z1, SurfacePieces& out) {
   const Header& h = lab.stream().header;
   RunWindow win(lab, canon);
-  std::vector<uint64_t> count(n_ids, 0);
+  out.count.assign(n_ids, 0);
   std::vector<uint8_t> diff(static_cast<size_t>(h.sx) + 1);
-  auto piece = [&](uint32_t x0, uint32_t x1, uint32_t y, uint32_t z, uint32_t c) {
-    out.add(x0, x1, y, z, c);
-    count[c] += x1 - x0;
-  };
+  auto piece = [&](uint32_t x0, uint32_t x1, uint32_t y, uint32_t z, uint32_t c) { out.add(x0, x1, y, z, c); };
   for (uint32_t z = z0; z < z1; z++) {
     if (!visit[z]) continue;
     const bool face = z == 0 || z + 1 == h.sz;
@@ -202,8 +209,27 @@ inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8
       }
     }
   }
+}
+
+// surface_points of slices [z0, z1) on `threads` threads, each taking ranges of slices.
+inline void stream_surface_points(const StreamInfo& s, bool verify, const uint32_t* canon, const uint8_t* wanted,
+                                  uint32_t n_ids, const uint8_t* visit, uint32_t z0, uint32_t z1, int threads,
+                                  SurfacePoints& out) {
+  const int workers = resolve_threads(threads, z1 - z0);
+  const uint64_t ranges = workers <= 1 ? 1 : std::min<uint64_t>(z1 - z0, 4 * static_cast<uint64_t>(workers));
+  out.parts.assign(ranges, SurfacePieces());
+  parallel_for(ranges, workers, [&](uint64_t r, int) {
+    SliceLabeler lab(s, verify);
+    const uint32_t a = z0 + static_cast<uint32_t>(r * (z1 - z0) / ranges);
+    const uint32_t b = z0 + static_cast<uint32_t>((r + 1) * (z1 - z0) / ranges);
+    surface_points(lab, canon, wanted, n_ids, visit, a, b, out.parts[r]);
+  });
   out.offset.assign(static_cast<size_t>(n_ids) + 1, 0);
-  for (uint32_t k = 0; k < n_ids; k++) out.offset[k + 1] = out.offset[k] + count[k];
+  for (uint32_t k = 0; k < n_ids; k++) {
+    uint64_t n = 0;
+    for (const SurfacePieces& part : out.parts) n += part.count[k];
+    out.offset[k + 1] = out.offset[k] + n;
+  }
 }
 
 // The 6-bit (or, with connectivity 4, 4-bit) connectivity of every voxel to its neighbours, bit

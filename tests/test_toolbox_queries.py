@@ -253,6 +253,8 @@ def test_point_cloud_is_the_surface(case):
     vol, b = case
     every = cc.point_cloud(b)
     assert 0 not in every
+    threaded = cc.point_cloud(b, parallel=3)  # slice ranges on threads: the same arrays
+    assert threaded.keys() == every.keys() and all(np.array_equal(threaded[v], every[v]) for v in every)
     for v in np.unique(vol).tolist():
         one = cc.point_cloud(b, v, skip_background=False)
         assert one.dtype == np.uint16 and one.shape[1] == 3
