@@ -75,8 +75,8 @@ inline void connected_components_3d(SliceLabeler& lab, const uint32_t* canon, in
     const uint64_t count = L.cc_offsets[z + 1] - first;
     const uint32_t* index = lab.index_of().data();
     for (uint64_t j = 0; j < count; j++) comp_ids[first + j] = canon[index[j]];
-    g_cur.resize(cur.start.size());
-    for (size_t r = 0; r < cur.start.size(); r++) g_cur[r] = first + cur.component[r];
+    g_cur.resize(cur.component.size());  // (start has one entry more: padding)
+    for (size_t r = 0; r < cur.component.size(); r++) g_cur[r] = first + cur.component[r];
     for (uint32_t y = 0; y < h.sy; y++) {
       const uint32_t r0 = cur.first(y), n = cur.count(y);
       for (uint32_t r = r0; r + 1 < r0 + n; r++) link(0, g_cur[r], cur.id[r], g_cur[r + 1], cur.id[r + 1]);
