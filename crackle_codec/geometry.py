@@ -180,7 +180,7 @@ def point_cloud(binary: BytesLike, label: Union[int, list[int], None] = None, pa
     start/end) limit the slices searched, ``z_end`` exclusive. Only the slices that hold a
     single requested label are decoded (with their neighbours).
     """
-    _check_parallel(parallel)
+    threads = _check_parallel(parallel)
     buf, info = _info(binary)
     sz = info["sz"]
     if info["sx"] * info["sy"] * sz == 0:
@@ -210,10 +210,11 @@ def point_cloud(binary: BytesLike, label: Union[int, list[int], None] = None, pa
                 visit |= _crackle.slices_holding(buf, k)
         else:
             visit[:] = 1
-        xyz, offsets = _crackle.surface_points(buf, True, canon, wanted, visit, z0, z1)
+        # One label's few slices are not worth a thread each.
+        xyz, offsets = _crackle.surface_points(buf, True, canon, wanted, visit, z0, z1, dtype == np.uint32,
+                                               1 if single else threads)
     else:
-        xyz, offsets = np.zeros((0, 3), np.uint32), np.zeros(wanted.size + 1, np.uint64)
-    xyz = xyz.astype(dtype)
+        xyz, offsets = np.zeros((0, 3), dtype), np.zeros(wanted.size + 1, np.uint64)
     if single:
         return xyz
     bounds = offsets.tolist()
@@ -228,7 +229,7 @@ def contacts(binary: BytesLike, anisotropy: tuple[float, float, float] = (1.0, 1
     """Contact area between every pair of touching labels (6-connected faces), background 0
     excluded: ``{(a, b): area}`` with ``a < b``. A face normal to x weighs ``ay * az``, and so
     on, with ``anisotropy = (ax, ay, az)``."""
-    _check_parallel(parallel)
+    threads = _check_parallel(parallel)
     ax, ay, az = (float(v) for v in anisotropy)
     buf, info = _info(binary)
     if info["sx"] * info["sy"] * info["sz"] == 0:
@@ -236,7 +237,7 @@ def contacts(binary: BytesLike, anisotropy: tuple[float, float, float] = (1.0, 1
     distinct, canon = _canonical(buf, info)
     zero = np.flatnonzero(distinct == 0)
     skip = int(zero[0]) if zero.size else -1
-    faces = _crackle.contact_faces(buf, True, canon, skip)
+    faces = _crackle.contact_faces(buf, True, canon, skip, threads)
     weights = (ay * az, ax * az, ax * ay)
     keys = np.concatenate([k for k, _ in faces])
     areas = np.concatenate([n * w for (_, n), w in zip(faces, weights)])
@@ -253,14 +254,14 @@ def voxel_connectivity_graph(binary: BytesLike, connectivity: int = 6, parallel:
     stream's shape: bit set when the neighbour has the same label or lies outside the volume, from the
     least significant bit ``+x, -x, +y, -y, +z, -z`` (connectivity 6) or only the first four
     (connectivity 4)."""
-    _check_parallel(parallel)
+    threads = _check_parallel(parallel)
     if connectivity not in (4, 6):
         raise ValueError(f"connectivity must be 4 or 6, got {connectivity!r}")
     buf, info = _info(binary)
     out = new_volume((info["sx"], info["sy"], info["sz"]), np.uint8, "F")  # as the reference, always F
     if out.size:
         _, canon = _canonical(buf, info)
-        _crackle.connectivity_graph(buf, True, canon, int(connectivity), out)
+        _crackle.connectivity_graph(buf, True, canon, int(connectivity), out, threads)
     return out
 
 

@@ -426,19 +426,21 @@ cdef extern from "label_neighbours.hpp" namespace "crackle":
         uint64_t num_indices()
 
     cdef cppclass SurfacePoints:
-        vector[uint32_t] xyz
         vector[uint64_t] offset
+        void write[T](T*) nogil
 
     cdef cppclass Contacts:
         pass
 
     void contact_arrays "crackle::contact_arrays"(const Contacts&, int, vector[uint64_t]&, vector[uint64_t]&) nogil
 
-    void surface_points_c "crackle::surface_points"(SliceLabeler&, const uint32_t*, const uint8_t*, uint32_t,
-                                                    const uint8_t*, uint32_t, uint32_t, SurfacePoints&) except +raise_py_error nogil
-    void connectivity_graph_c "crackle::connectivity_graph"(SliceLabeler&, const uint32_t*, int, const int64_t*,
-                                                            uint8_t*) except +raise_py_error nogil
-    void contact_faces_c "crackle::contact_faces"(SliceLabeler&, const uint32_t*, int64_t, Contacts&) except +raise_py_error nogil
+    void surface_points_c "crackle::stream_surface_points"(const StreamInfo&, cbool, const uint32_t*, const uint8_t*,
+                                                           uint32_t, const uint8_t*, uint32_t, uint32_t, int,
+                                                           SurfacePoints&) except +raise_py_error nogil
+    void connectivity_graph_c "crackle::stream_connectivity_graph"(const StreamInfo&, cbool, const uint32_t*, int,
+                                                                   const int64_t*, uint8_t*, int) except +raise_py_error nogil
+    void contact_faces_c "crackle::stream_contact_faces"(const StreamInfo&, cbool, const uint32_t*, int64_t, int,
+                                                         Contacts&) except +raise_py_error nogil
     void ids_at_c "crackle::ids_at"(SliceLabeler&, const uint32_t*, const uint32_t*, uint64_t, uint32_t*) except +raise_py_error nogil
     void component_parents_c "crackle::component_parents"(SliceLabeler&, const uint32_t*, SliceLabeler&, const uint32_t*,
                                                           vector[int64_t]&) except +raise_py_error nogil
@@ -451,9 +453,10 @@ cdef void _check_canon(const StreamInfo& s, const uint32_t[::1] canon) except *:
 
 
 def surface_points(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, const uint8_t[::1] wanted,
-                   const uint8_t[::1] visit, uint32_t z0, uint32_t z1):
-    """Surface voxels of the wanted canonical ids in slices [z0, z1): ((n, 3) uint32 xyz grouped by
-    id, offsets: id k's rows are offsets[k]:offsets[k+1])."""
+                   const uint8_t[::1] visit, uint32_t z0, uint32_t z1, bint wide, int threads=1):
+    """Surface voxels of the wanted canonical ids in slices [z0, z1): ((n, 3) xyz grouped by id,
+    uint32 when ``wide`` else uint16; offsets: id k's rows are offsets[k]:offsets[k+1]), on
+    ``threads`` threads (0: every core)."""
     cdef StreamInfo s = _open(buf)
     _check_canon(s, canon)
     cdef uint32_t i
@@ -462,22 +465,23 @@ def surface_points(const uint8_t[::1] buf, bint verify, const uint32_t[::1] cano
             raise ValueError("internal: wanted is too short")
     if <uint64_t>visit.shape[0] != s.header.sz or z1 > s.header.sz or z0 > z1:
         raise ValueError("internal: bad slice range")
+    if not wide and max(s.header.sx, s.header.sy, s.header.sz) > 0xFFFF:
+        raise ValueError("internal: coordinates do not fit uint16")
     cdef SurfacePoints pts
-    cdef SliceLabeler* lab
     cdef const uint8_t* pw = _ptr(wanted)
     cdef const uint8_t* pv = _ptr(visit)
     cdef uint32_t n_ids = wanted.shape[0]
     with nogil:
-        lab = new SliceLabeler(s, verify)
-        try:
-            surface_points_c(lab[0], _ptr32(canon), pw, n_ids, pv, z0, z1, pts)
-        finally:
-            del lab
-    xyz = np.empty(pts.xyz.size(), dtype=np.uint32)
-    cdef uint32_t[::1] x = xyz
-    if pts.xyz.size():
-        memcpy(&x[0], pts.xyz.data(), pts.xyz.size() * sizeof(uint32_t))
-    return xyz.reshape(-1, 3), _u64_array(pts.offset)
+        surface_points_c(s, verify, _ptr32(canon), pw, n_ids, pv, z0, z1, threads, pts)
+    cdef uint64_t n = pts.offset.back() if pts.offset.size() else 0
+    xyz = np.empty((n, 3), dtype=np.uint32 if wide else np.uint16)
+    cdef void* dst = cnp.PyArray_DATA(<cnp.ndarray>xyz)
+    with nogil:
+        if wide:
+            pts.write[uint32_t](<uint32_t*>dst)
+        else:
+            pts.write[uint16_t](<uint16_t*>dst)
+    return xyz, _u64_array(pts.offset)
 
 
 cdef const uint32_t* _ptr32(const uint32_t[::1] a) noexcept nogil:
@@ -485,8 +489,9 @@ cdef const uint32_t* _ptr32(const uint32_t[::1] a) noexcept nogil:
 
 
 def connectivity_graph(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, int connectivity,
-                       cnp.ndarray out):
-    """Fill out (uint8, the volume's shape) with each voxel's connectivity bits."""
+                       cnp.ndarray out, int threads=1):
+    """Fill out (uint8, the volume's shape) with each voxel's connectivity bits, on ``threads``
+    threads (0: every core)."""
     cdef StreamInfo s = _open(buf)
     _check_canon(s, canon)
     if out.ndim != 3 or out.itemsize != 1 or out.shape[0] != s.header.sx or out.shape[1] != s.header.sy \
@@ -497,27 +502,18 @@ def connectivity_graph(const uint8_t[::1] buf, bint verify, const uint32_t[::1] 
     for a in range(3):
         stride[a] = out.strides[a]
     cdef uint8_t* dst = <uint8_t*>cnp.PyArray_DATA(out)
-    cdef SliceLabeler* lab
     with nogil:
-        lab = new SliceLabeler(s, verify)
-        try:
-            connectivity_graph_c(lab[0], _ptr32(canon), connectivity, stride, dst)
-        finally:
-            del lab
+        connectivity_graph_c(s, verify, _ptr32(canon), connectivity, stride, dst, threads)
 
 
-def contact_faces(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, int64_t skip):
-    """Per axis, (keys a << 32 | b, face counts) between canonical ids a < b (neither `skip`)."""
+def contact_faces(const uint8_t[::1] buf, bint verify, const uint32_t[::1] canon, int64_t skip, int threads=1):
+    """Per axis, (keys a << 32 | b, face counts) between canonical ids a < b (neither `skip`), on
+    ``threads`` threads (0: every core)."""
     cdef StreamInfo s = _open(buf)
     _check_canon(s, canon)
     cdef Contacts c
-    cdef SliceLabeler* lab
     with nogil:
-        lab = new SliceLabeler(s, verify)
-        try:
-            contact_faces_c(lab[0], _ptr32(canon), skip, c)
-        finally:
-            del lab
+        contact_faces_c(s, verify, _ptr32(canon), skip, threads, c)
     cdef vector[uint64_t] keys, counts
     out = []
     cdef int a

@@ -1,14 +1,14 @@
 // 3D connected components of a stream, found from its 2D components: each slice's components
 // (already 4-connected regions) are joined, with a union-find over the stream's global component
 // ids, to the neighbours of the same label in their slice and in the slice below (6- or
-// 26-connectivity). Holds two slices of per-pixel ids plus one entry per component.
+// 26-connectivity). Holds two slices' runs plus one entry per component.
 #pragma once
 
 #include <cstdint>
 #include <numeric>
 #include <vector>
 
-#include "label_neighbours.hpp"
+#include "labelled_runs.hpp"
 
 namespace crackle {
 
@@ -42,80 +42,63 @@ struct ComponentLabels {
 
 // `zero`: the canonical id of label 0 (background), or -1. With `binary`, every non-background
 // label is one foreground. 3D components are numbered by their first voxel, x fastest, then y,
-// then z.
+// then z. Runs, not voxels, are joined (labelled_runs.hpp): neighbouring runs of one row, the
+// touching runs of the next row and of the rows of the slice below (diagonals included for
+// 26-connectivity).
 inline void connected_components_3d(SliceLabeler& lab, const uint32_t* canon, int64_t zero, int connectivity,
                                     bool binary, ComponentLabels& out) {
   const Header& h = lab.stream().header;
   const LabelsSection& L = lab.stream().labels;
   const uint64_t total = L.num_components();
   UnionFind uf(total);
-  std::vector<uint32_t> comp_ids;  // canonical id per global component
-  comp_ids.resize(total);
-  const int64_t sx = h.sx, sy = h.sy;
-  const uint64_t sxy = h.slice_pixels();
-  std::vector<uint64_t> g_cur(sxy), g_prev(sxy);
-  std::vector<uint32_t> c_cur(sxy), c_prev(sxy);
+  std::vector<uint32_t> comp_ids(total);  // canonical id per global component
+  const bool diagonal = connectivity == 26;
+  LabelledRuns cur, prev;
+  std::vector<uint64_t> g_cur, g_prev;  // global component per run
   auto joined = [&](uint32_t a, uint32_t b) {
     if (a == zero || b == zero) return false;
     return binary || a == b;
   };
-  // Neighbouring voxels mostly pair the same two components as the voxel before them: the last
-  // pair joined per direction is skipped without touching the union-find.
-  uint64_t last_a[13], last_b[13];
-  for (int d = 0; d < 13; d++) last_a[d] = last_b[d] = ~0ull;
+  // Neighbouring runs mostly pair the same two components as the pair before them: the last
+  // pair joined per kind of neighbour is skipped without touching the union-find.
+  uint64_t last_a[3], last_b[3];
+  for (int d = 0; d < 3; d++) last_a[d] = last_b[d] = ~0ull;
+  auto link = [&](int d, uint64_t ga, uint32_t ca, uint64_t gb, uint32_t cb) {
+    if (ga == gb || (last_a[d] == ga && last_b[d] == gb) || !joined(ca, cb)) return;
+    uf.unite(ga, gb);
+    last_a[d] = ga;
+    last_b[d] = gb;
+  };
   for (uint32_t z = 0; z < h.sz; z++) {
-    lab.label(z);
-    const SliceRuns& runs = lab.runs();
-    const uint32_t* index = lab.index_of().data();
+    cur.load(lab, z, canon);
     const uint64_t first = L.cc_offsets[z];
     const uint64_t count = L.cc_offsets[z + 1] - first;
+    const uint32_t* index = lab.index_of().data();
     for (uint64_t j = 0; j < count; j++) comp_ids[first + j] = canon[index[j]];
-    for (int64_t y = 0; y < sy; y++) {
-      const uint32_t r_end = runs.row_first[y + 1] - 1;
-      for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-        const uint64_t g = first + runs.component[r];
-        const uint32_t c = comp_ids[g];
-        for (uint32_t x = runs.start[r]; x < runs.start[r + 1]; x++) {
-          g_cur[y * sx + x] = g;
-          c_cur[y * sx + x] = c;
-        }
+    g_cur.resize(cur.component.size());  // (start has one entry more: padding)
+    for (size_t r = 0; r < cur.component.size(); r++) g_cur[r] = first + cur.component[r];
+    for (uint32_t y = 0; y < h.sy; y++) {
+      const uint32_t r0 = cur.first(y), n = cur.count(y);
+      for (uint32_t r = r0; r + 1 < r0 + n; r++) link(0, g_cur[r], cur.id[r], g_cur[r + 1], cur.id[r + 1]);
+      if (y + 1 < h.sy) {
+        const uint32_t q0 = cur.first(y + 1);
+        touching_runs(&cur.start[r0], n, &cur.start[q0], cur.count(y + 1), diagonal,
+                      [&](uint32_t i, uint32_t j, uint32_t, uint32_t) {
+                        link(1, g_cur[r0 + i], cur.id[r0 + i], g_cur[q0 + j], cur.id[q0 + j]);
+                      });
+      }
+      if (z == 0) continue;
+      const uint32_t y_lo = diagonal && y > 0 ? y - 1 : y, y_hi = diagonal && y + 1 < h.sy ? y + 1 : y;
+      for (uint32_t yy = y_lo; yy <= y_hi; yy++) {
+        const uint32_t q0 = prev.first(yy);
+        touching_runs(&cur.start[r0], n, &prev.start[q0], prev.count(yy), diagonal,
+                      [&](uint32_t i, uint32_t j, uint32_t, uint32_t) {
+                        link(2, g_cur[r0 + i], cur.id[r0 + i], g_prev[q0 + j], prev.id[q0 + j]);
+                      });
       }
     }
-    for (int64_t y = 0; y < sy; y++) {
-      for (int64_t x = 0; x < sx; x++) {
-        const uint64_t p = static_cast<uint64_t>(y * sx + x);
-        const uint32_t c = c_cur[p];
-        if (c == zero) continue;
-        const uint64_t g = g_cur[p];
-        auto link = [&](int d, const std::vector<uint64_t>& gs, const std::vector<uint32_t>& cs, int64_t xx,
-                        int64_t yy) {
-          if (xx < 0 || xx >= sx || yy < 0 || yy >= sy) return;
-          const uint64_t q = static_cast<uint64_t>(yy * sx + xx);
-          const uint64_t gq = gs[q];
-          if (gq == g || (last_a[d] == g && last_b[d] == gq) || !joined(c, cs[q])) return;
-          uf.unite(g, gq);
-          last_a[d] = g;
-          last_b[d] = gq;
-        };
-        link(0, g_cur, c_cur, x + 1, y);
-        link(1, g_cur, c_cur, x, y + 1);
-        if (connectivity == 26) {
-          link(2, g_cur, c_cur, x + 1, y + 1);
-          link(3, g_cur, c_cur, x - 1, y + 1);
-        }
-        if (z == 0) continue;
-        if (connectivity == 26) {
-          int d = 4;
-          for (int64_t dy = -1; dy <= 1; dy++) {
-            for (int64_t dx = -1; dx <= 1; dx++) link(d++, g_prev, c_prev, x + dx, y + dy);
-          }
-        } else {
-          link(4, g_prev, c_prev, x, y);
-        }
-      }
-    }
+    std::swap(cur, prev);
     g_cur.swap(g_prev);
-    c_cur.swap(c_prev);
   }
   // Global ids run slice by slice, each slice's in raster order of first pixel (FORMAT 7.2), so
   // the first id of each 3D component met in id order holds its first voxel.

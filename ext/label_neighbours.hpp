@@ -1,7 +1,7 @@
 // Queries comparing each voxel with its neighbours, slice by slice: surface points, the voxel
 // connectivity graph, contact areas between labels, the component -> parent map of two streams,
-// and the labels at given points. Each keeps at most three slices of per-pixel label ids
-// (u32 "canonical" indices: equal values share one) plus its answer.
+// and the labels at given points. They compare runs, not pixels (labelled_runs.hpp), and keep
+// at most three slices' runs plus their answer.
 #pragma once
 
 #include <algorithm>
@@ -9,235 +9,372 @@
 #include <cstring>
 #include <vector>
 
+#include "common.hpp"
 #include "label_slices.hpp"
+#include "labelled_runs.hpp"
 
 namespace crackle {
 
-// Writes slice z's canonical label id per pixel (x fastest) into ids (sx * sy entries).
-inline void slice_ids(SliceLabeler& lab, uint32_t z, const uint32_t* canon, uint32_t* ids) {
-  const Header& h = lab.stream().header;
-  lab.label(z);
-  const SliceRuns& runs = lab.runs();
-  const uint32_t* index = lab.index_of().data();
-  for (uint32_t y = 0; y < h.sy; y++) {
-    uint32_t* row = ids + static_cast<uint64_t>(y) * h.sx;
-    const uint32_t r_end = runs.row_first[y + 1] - 1;
-    for (uint32_t r = runs.row_first[y]; r < r_end; r++) {
-      std::fill(row + runs.start[r], row + runs.start[r + 1], canon[index[runs.component[r]]]);
-    }
-  }
-}
-
-// Three slices' ids, decoded on demand; the least recently used one makes room.
-class SliceWindow {
+// Three slices' labelled runs, decoded on demand; the least recently used one makes room.
+class RunWindow {
  public:
-  SliceWindow(SliceLabeler& lab, const uint32_t* canon) : lab_(lab), canon_(canon) {
-    const Header& h = lab.stream().header;
-    sxy_ = h.slice_pixels();
-    for (auto& b : buf_) b.resize(sxy_);
-  }
-  // The ids of slice z (valid until three other slices were asked for).
-  const uint32_t* at(uint32_t z) {
+  RunWindow(SliceLabeler& lab, const uint32_t* canon) : lab_(lab), canon_(canon) {}
+  // The runs of slice z (valid until three other slices were asked for).
+  const LabelledRuns& at(uint32_t z) {
     tick_++;
     for (int i = 0; i < 3; i++) {
       if (used_[i] && z_[i] == z) {
         used_[i] = tick_;
-        return buf_[i].data();
+        return slot_[i];
       }
     }
     int i = 0;  // the least recently used slot
     for (int j = 1; j < 3; j++) {
       if (used_[j] < used_[i]) i = j;
     }
-    slice_ids(lab_, z, canon_, buf_[i].data());
+    slot_[i].load(lab_, z, canon_);
     used_[i] = tick_;
     z_[i] = z;
-    return buf_[i].data();
+    return slot_[i];
   }
 
  private:
   SliceLabeler& lab_;
   const uint32_t* canon_;
-  uint64_t sxy_ = 0;
-  std::vector<uint32_t> buf_[3];
+  LabelledRuns slot_[3];
   uint32_t z_[3] = {0, 0, 0};
   uint64_t used_[3] = {0, 0, 0};  // 0: empty; else the tick of the last use
   uint64_t tick_ = 0;
 };
 
-// diff[x] = 1 where pixel x of `row` differs from one of its 8 in-slice neighbours (rows `up`
-// and `down`, which repeat `row` at the slice's edge) or from the pixel at x in `zb` or `za`.
-// The interior runs without branches so that it vectorizes.
-inline void differs_from_neighbours(const uint32_t* row, const uint32_t* up, const uint32_t* down, const uint32_t* zb,
-                                    const uint32_t* za, int64_t sx, uint8_t* diff) {
-  auto at = [&](int64_t x) {
-    const int64_t l = x > 0 ? x - 1 : x, r = x + 1 < sx ? x + 1 : x;
-    const uint32_t c = row[x];
-    return static_cast<uint8_t>((row[l] != c) | (row[r] != c) | (up[l] != c) | (up[x] != c) | (up[r] != c) |
-                                (down[l] != c) | (down[x] != c) | (down[r] != c) | (zb[x] != c) | (za[x] != c));
-  };
-  if (sx <= 2) {
-    for (int64_t x = 0; x < sx; x++) diff[x] = at(x);
+// Slice ranges for `threads` workers (0: every core), each with its own labeller: a few more
+// ranges than workers, so that uneven slices balance.
+template <typename Fn>
+inline void for_slice_ranges(const StreamInfo& s, bool verify, int threads, Fn&& fn) {
+  const uint32_t sz = s.header.sz;
+  const int workers = resolve_threads(threads, sz);
+  if (workers <= 1) {
+    SliceLabeler lab(s, verify);
+    fn(lab, 0u, sz, 0);
     return;
   }
-  diff[0] = at(0);
-  for (int64_t x = 1; x + 1 < sx; x++) {
-    const uint32_t c = row[x];
-    diff[x] = static_cast<uint8_t>((row[x - 1] != c) | (row[x + 1] != c) | (up[x - 1] != c) | (up[x] != c) |
-                                   (up[x + 1] != c) | (down[x - 1] != c) | (down[x] != c) | (down[x + 1] != c) |
-                                   (zb[x] != c) | (za[x] != c));
-  }
-  diff[sx - 1] = at(sx - 1);
+  const uint64_t ranges = std::min<uint64_t>(sz, 4 * static_cast<uint64_t>(workers));
+  parallel_for(ranges, workers, [&](uint64_t r, int worker) {
+    SliceLabeler lab(s, verify);  // (checks the labels CRC again: microseconds)
+    fn(lab, static_cast<uint32_t>(r * sz / ranges), static_cast<uint32_t>((r + 1) * sz / ranges), worker);
+  });
 }
 
+// Row y of `a` against row yb of `b`: fn(ia, ib, lo, hi) for each pair of runs (indices into
+// a's and b's arrays) that touch (see touching_runs).
+template <typename Fn>
+inline void row_pairs(const LabelledRuns& a, uint32_t y, const LabelledRuns& b, uint32_t yb, bool diagonal, Fn&& fn) {
+  const uint32_t r0 = a.first(y), q0 = b.first(yb);
+  touching_runs(&a.start[r0], a.count(y), &b.start[q0], b.count(yb), diagonal,
+                [&](uint32_t i, uint32_t j, uint32_t lo, uint32_t hi) { fn(r0 + i, q0 + j, lo, hi); });
+}
+
+// Sets diff[x] = 1 for every pixel x of row y of `cur` with another id among its 8 in-slice
+// neighbours or the pixel at x in the rows y of `below` and `above` (either may be null).
+inline void mark_differing(const LabelledRuns& cur, uint32_t y, uint32_t sy, const LabelledRuns* below,
+                           const LabelledRuns* above, uint8_t* diff) {
+  const uint32_t r0 = cur.first(y), r_end = r0 + cur.count(y);
+  for (uint32_t r = r0; r + 1 < r_end; r++) {
+    if (cur.id[r] != cur.id[r + 1]) diff[cur.start[r + 1] - 1] = diff[cur.start[r + 1]] = 1;
+  }
+  // Rows y - 1 and y + 1: a pixel differs from one of its three neighbours there where it
+  // differs from the one above it, or next to a boundary of that row (the two ids there differ,
+  // so one of them differs from the pixel, on both sides; a boundary of this row is marked
+  // already).
+  auto in_slice = [&](uint32_t yy) {
+    const uint32_t q0 = cur.first(yy), q_end = q0 + cur.count(yy);
+    for (uint32_t q = q0; q + 1 < q_end; q++) {
+      if (cur.id[q] != cur.id[q + 1]) diff[cur.start[q + 1] - 1] = diff[cur.start[q + 1]] = 1;
+    }
+    shared_segments(&cur.start[r0], &cur.id[r0], &cur.start[q0], &cur.id[q0], r_end - r0,
+                    [&](uint32_t a, uint32_t b, uint32_t lo, uint32_t hi) {
+                      if (a != b) std::memset(diff + lo, 1, hi - lo);
+                    });
+  };
+  if (y > 0) in_slice(y - 1);
+  if (y + 1 < sy) in_slice(y + 1);
+  for (const LabelledRuns* other : {below, above}) {
+    if (!other) continue;
+    shared_segments(&cur.start[r0], &cur.id[r0], &other->start[other->first(y)], &other->id[other->first(y)],
+                    r_end - r0, [&](uint32_t a, uint32_t b, uint32_t lo, uint32_t hi) {
+                      if (a != b) std::memset(diff + lo, 1, hi - lo);
+                    });
+  }
+}
+
+// The first x in [x, end) where the 0/1 byte diff[x] is `set`, or end; 8 bytes a step.
+inline uint32_t find_byte(const uint8_t* diff, uint32_t x, uint32_t end, bool set) {
+  const uint64_t flip = set ? 0 : 0x0101010101010101ull;
+  for (; x + 8 <= end; x += 8) {
+    const uint64_t w = load_u64(diff + x) ^ flip;  // byte i in bits 8i.. whatever the host's order
+    if (w) return x + static_cast<uint32_t>(__builtin_ctzll(w)) / 8;
+  }
+  while (x < end && (diff[x] != 0) != set) x++;
+  return x;
+}
+
+// Surface voxels as pieces of rows: x0, x1 (exclusive), y, z, id per piece, in blocks (a
+// growing vector would copy the whole answer at each doubling); points per id.
+struct SurfacePieces {
+  std::vector<std::vector<uint32_t>> blocks;
+  std::vector<uint64_t> count;
+
+  void add(uint32_t x0, uint32_t x1, uint32_t y, uint32_t z, uint32_t id) {
+    if (blocks.empty() || blocks.back().size() + 5 > kBlock) {
+      blocks.emplace_back();
+      blocks.back().reserve(kBlock);
+    }
+    blocks.back().insert(blocks.back().end(), {x0, x1, y, z, id});
+    count[id] += x1 - x0;
+  }
+  // Writes the points as x, y, z rows of type T, id k's next one at xyz + 3 * fill[k].
+  template <typename T>
+  void write(std::vector<uint64_t>& fill, T* xyz) const {
+    for (const std::vector<uint32_t>& pieces : blocks) {
+      for (size_t i = 0; i < pieces.size(); i += 5) {
+        const uint32_t x0 = pieces[i], x1 = pieces[i + 1];
+        const T y = static_cast<T>(pieces[i + 2]), z = static_cast<T>(pieces[i + 3]);
+        T* p = xyz + 3 * fill[pieces[i + 4]];
+        fill[pieces[i + 4]] += x1 - x0;
+        for (uint32_t x = x0; x < x1; x++, p += 3) {
+          p[0] = static_cast<T>(x);
+          p[1] = y;
+          p[2] = z;
+        }
+      }
+    }
+  }
+
+ private:
+  static constexpr size_t kBlock = 5 << 16;
+};
+
+// The surface points of consecutive slice ranges, in z order.
 struct SurfacePoints {
-  std::vector<uint32_t> xyz;     // x, y, z per point, grouped by canonical id
+  std::vector<SurfacePieces> parts;
   std::vector<uint64_t> offset;  // id k's points are [offset[k], offset[k + 1])
+
+  // Writes each id's points as x, y, z rows of type T, id after id, each in raster order.
+  template <typename T>
+  void write(T* xyz) const {
+    std::vector<uint64_t> fill(offset.begin(), offset.end() - 1);
+    for (const SurfacePieces& part : parts) part.write(fill, xyz);
+  }
 };
 
 // Voxels of wanted ids (by canonical id, n_ids of them) in slices [z0, z1) that lie on their
 // label's surface: a different id among the 8 in-slice neighbours or the 2 z neighbours, or in
-// the first or last slice of the volume. Each id's points come in raster order (z, y, x).
+// the first or last slice of the volume. Kept as pieces of rows (the answer's points are often
+// most of a label's voxels: a piece is 20 bytes for many of them).
 inline void surface_points(SliceLabeler& lab, const uint32_t* canon, const uint8_t* wanted, uint32_t n_ids,
-                           const uint8_t* visit, uint32_t z0, uint32_t z1, SurfacePoints& out) {
+                           const uint8_t* visit, uint32_t z0, uint32_t z1, SurfacePieces& out) {
   const Header& h = lab.stream().header;
-  SliceWindow win(lab, canon);
-  const int64_t sx = h.sx, sy = h.sy;
-  std::vector<uint32_t> found;  // x, y, z, id
-  std::vector<uint64_t> count(n_ids, 0);
-  std::vector<uint8_t> diff(h.sx);
+  RunWindow win(lab, canon);
+  out.count.assign(n_ids, 0);
+  std::vector<uint8_t> diff(static_cast<size_t>(h.sx) + 1);
+  auto piece = [&](uint32_t x0, uint32_t x1, uint32_t y, uint32_t z, uint32_t c) { out.add(x0, x1, y, z, c); };
   for (uint32_t z = z0; z < z1; z++) {
     if (!visit[z]) continue;
-    const uint32_t* below = z > 0 ? win.at(z - 1) : nullptr;
-    const uint32_t* above = z + 1 < h.sz ? win.at(z + 1) : nullptr;
-    const uint32_t* cur = win.at(z);
     const bool face = z == 0 || z + 1 == h.sz;
-    for (int64_t y = 0; y < sy; y++) {
-      const uint32_t* row = cur + y * sx;
-      const uint32_t* up = y > 0 ? row - sx : row;  // a missing row repeats this one: no difference
-      const uint32_t* down = y + 1 < sy ? row + sx : row;
-      differs_from_neighbours(row, up, down, face ? row : below + y * sx, face ? row : above + y * sx, sx,
-                              diff.data());
-      for (int64_t x = 0; x < sx; x++) {
-        const uint32_t c = row[x];
-        if (!wanted[c] || !(face || diff[x])) continue;
-        found.insert(found.end(), {static_cast<uint32_t>(x), static_cast<uint32_t>(y), z, c});
-        count[c]++;
+    const LabelledRuns* below = face ? nullptr : &win.at(z - 1);
+    const LabelledRuns* above = face ? nullptr : &win.at(z + 1);
+    const LabelledRuns& cur = win.at(z);
+    for (uint32_t y = 0; y < h.sy; y++) {
+      const uint32_t r0 = cur.first(y), r_end = r0 + cur.count(y);
+      bool any = false;
+      for (uint32_t r = r0; r < r_end; r++) any |= wanted[cur.id[r]] != 0;
+      if (!any) continue;
+      if (!face) {
+        std::memset(diff.data(), 0, h.sx);
+        mark_differing(cur, y, h.sy, below, above, diff.data());
+      }
+      for (uint32_t r = r0; r < r_end; r++) {
+        const uint32_t c = cur.id[r];
+        if (!wanted[c]) continue;
+        const uint32_t a = cur.start[r], b = cur.start[r + 1];
+        if (face) {
+          piece(a, b, y, z, c);
+          continue;
+        }
+        for (uint32_t x = find_byte(diff.data(), a, b, true); x < b;) {
+          const uint32_t to = find_byte(diff.data(), x, b, false);
+          piece(x, to, y, z, c);
+          x = find_byte(diff.data(), to, b, true);
+        }
       }
     }
   }
+}
+
+// surface_points of slices [z0, z1) on `threads` threads, each taking ranges of slices.
+inline void stream_surface_points(const StreamInfo& s, bool verify, const uint32_t* canon, const uint8_t* wanted,
+                                  uint32_t n_ids, const uint8_t* visit, uint32_t z0, uint32_t z1, int threads,
+                                  SurfacePoints& out) {
+  const int workers = resolve_threads(threads, z1 - z0);
+  const uint64_t ranges = workers <= 1 ? 1 : std::min<uint64_t>(z1 - z0, 4 * static_cast<uint64_t>(workers));
+  out.parts.assign(ranges, SurfacePieces());
+  parallel_for(ranges, workers, [&](uint64_t r, int) {
+    SliceLabeler lab(s, verify);
+    const uint32_t a = z0 + static_cast<uint32_t>(r * (z1 - z0) / ranges);
+    const uint32_t b = z0 + static_cast<uint32_t>((r + 1) * (z1 - z0) / ranges);
+    surface_points(lab, canon, wanted, n_ids, visit, a, b, out.parts[r]);
+  });
   out.offset.assign(static_cast<size_t>(n_ids) + 1, 0);
-  for (uint32_t k = 0; k < n_ids; k++) out.offset[k + 1] = out.offset[k] + count[k];
-  std::vector<uint64_t> fill(out.offset.begin(), out.offset.end() - 1);
-  out.xyz.resize(3 * out.offset.back());
-  for (size_t i = 0; i < found.size(); i += 4) {
-    const uint64_t at = 3 * fill[found[i + 3]]++;
-    out.xyz[at] = found[i];
-    out.xyz[at + 1] = found[i + 1];
-    out.xyz[at + 2] = found[i + 2];
+  for (uint32_t k = 0; k < n_ids; k++) {
+    uint64_t n = 0;
+    for (const SurfacePieces& part : out.parts) n += part.count[k];
+    out.offset[k + 1] = out.offset[k] + n;
   }
 }
 
 // The 6-bit (or, with connectivity 4, 4-bit) connectivity of every voxel to its neighbours, bit
 // set when the neighbour has the same label or lies outside the volume: +x, -x, +y, -y, +z, -z
-// from the least significant bit. out[x*stride[0] + y*stride[1] + z*stride[2]].
+// from the least significant bit. out[x*stride[0] + y*stride[1] + z*stride[2]]. Every bit starts
+// set; only where runs of different ids meet are bits cleared, on both sides at once: each pair
+// of neighbouring rows is walked once.
 inline void connectivity_graph(SliceLabeler& lab, const uint32_t* canon, int connectivity, const int64_t stride[3],
-                               uint8_t* out) {
+                               uint8_t* out, uint32_t z0, uint32_t z1) {
   const Header& h = lab.stream().header;
-  SliceWindow win(lab, canon);
-  const int64_t sx = h.sx, sy = h.sy;
-  std::vector<uint8_t> bits(sx);
-  for (uint32_t z = 0; z < h.sz; z++) {
-    const bool six = connectivity == 6;
-    const uint32_t* below = z > 0 && six ? win.at(z - 1) : nullptr;
-    const uint32_t* above = z + 1 < h.sz && six ? win.at(z + 1) : nullptr;
-    const uint32_t* cur = win.at(z);
-    for (int64_t y = 0; y < sy; y++) {
-      const uint32_t* row = cur + y * sx;
-      const uint32_t* up = y > 0 ? row - sx : row;  // outside the volume counts as connected
-      const uint32_t* down = y + 1 < sy ? row + sx : row;
-      const uint32_t* zb = below ? below + y * sx : row;
-      const uint32_t* za = above ? above + y * sx : row;
-      // Neighbours outside the volume count as connected: the edge pixels compare with
-      // themselves there; the interior loop has no branch, so it vectorizes.
-      const uint8_t zmask = six ? 0x3F : 0x0F;
-      auto at = [&](int64_t x) {
-        const uint32_t c = row[x];
-        const uint32_t r = x + 1 < sx ? row[x + 1] : c, l = x > 0 ? row[x - 1] : c;
-        return static_cast<uint8_t>(((r == c) | (l == c) << 1 | (down[x] == c) << 2 | (up[x] == c) << 3 |
-                                     (za[x] == c) << 4 | (zb[x] == c) << 5) & zmask);
-      };
-      bits[0] = at(0);
-      for (int64_t x = 1; x + 1 < sx; x++) {
-        const uint32_t c = row[x];
-        bits[x] = static_cast<uint8_t>(((row[x + 1] == c) | (row[x - 1] == c) << 1 | (down[x] == c) << 2 |
-                                        (up[x] == c) << 3 | (za[x] == c) << 4 | (zb[x] == c) << 5) & zmask);
+  const bool six = connectivity == 6;
+  const uint8_t all = six ? 0x3F : 0x0F;
+  const int64_t sx = h.sx, s0 = stride[0], s1 = stride[1], s2 = stride[2];  // locals: byte stores alias
+  auto row_of = [&](uint32_t y, uint32_t z) { return out + static_cast<int64_t>(y) * s1 + static_cast<int64_t>(z) * s2; };
+  // Clears `bit` in [lo, hi) of a row, and `other_bit` of another (unless it is null: a slice
+  // of another range, which its own worker writes).
+  auto clear = [&](uint8_t* __restrict p, uint8_t bit, uint8_t* __restrict q, uint8_t other_bit, uint32_t lo,
+                   uint32_t hi) {
+    const uint8_t keep_p = static_cast<uint8_t>(~bit), keep_q = static_cast<uint8_t>(~other_bit);
+    if (s0 == 1) {  // the usual Fortran-ordered output: loops the compiler vectorizes
+      for (int64_t x = lo; x < hi; x++) p[x] &= keep_p;
+      if (q) {
+        for (int64_t x = lo; x < hi; x++) q[x] &= keep_q;
       }
-      if (sx > 1) bits[sx - 1] = at(sx - 1);
-      uint8_t* dst = out + y * stride[1] + static_cast<int64_t>(z) * stride[2];
-      if (stride[0] == 1) {
-        std::memcpy(dst, bits.data(), sx);
+      return;
+    }
+    for (int64_t x = lo; x < hi; x++) p[x * s0] &= keep_p;
+    if (!q) return;
+    for (int64_t x = lo; x < hi; x++) q[x * s0] &= keep_q;
+  };
+  auto walk = [&](const LabelledRuns& a, uint32_t ya, uint8_t* pa, uint8_t bit_a, const LabelledRuns& b, uint32_t yb,
+                  uint8_t* pb, uint8_t bit_b) {
+    shared_segments(&a.start[a.first(ya)], &a.id[a.first(ya)], &b.start[b.first(yb)], &b.id[b.first(yb)],
+                    a.count(ya), [&](uint32_t ia, uint32_t ib, uint32_t lo, uint32_t hi) {
+                      if (ia != ib) clear(pa, bit_a, pb, bit_b, lo, hi);
+                    });
+  };
+  LabelledRuns cur, prev;
+  for (uint32_t z = z0; z < z1; z++) {
+    cur.load(lab, z, canon);
+    for (uint32_t y = 0; y < h.sy; y++) {
+      uint8_t* row = row_of(y, z);
+      if (s0 == 1) {
+        std::memset(row, all, sx);
       } else {
-        for (int64_t x = 0; x < sx; x++) dst[x * stride[0]] = bits[x];
+        for (int64_t x = 0; x < sx; x++) row[x * s0] = all;
+      }
+      const uint32_t r0 = cur.first(y), r_end = r0 + cur.count(y);
+      for (uint32_t r = r0; r + 1 < r_end; r++) {
+        if (cur.id[r] == cur.id[r + 1]) continue;
+        row[(cur.start[r + 1] - 1) * s0] &= static_cast<uint8_t>(~1u);  // +x
+        row[cur.start[r + 1] * s0] &= static_cast<uint8_t>(~2u);        // -x
       }
     }
+    for (uint32_t y = 0; y + 1 < h.sy; y++) walk(cur, y, row_of(y, z), 4, cur, y + 1, row_of(y + 1, z), 8);  // +y, -y
+    if (six && z > 0) {
+      const bool first = z == z0;  // slice z - 1 is another range's: only this slice's bits
+      if (first) prev.load(lab, z - 1, canon);
+      for (uint32_t y = 0; y < h.sy; y++) {
+        walk(cur, y, row_of(y, z), 32, prev, y, first ? nullptr : row_of(y, z - 1), 16);  // -z, +z
+      }
+    }
+    std::swap(cur, prev);
+  }
+  if (six && z0 < z1 && z1 < h.sz) {  // the last slice's +z bits, against the next range's first slice
+    cur.load(lab, z1, canon);
+    for (uint32_t y = 0; y < h.sy; y++) walk(prev, y, row_of(y, z1 - 1), 16, cur, y, nullptr, 32);
   }
 }
 
-// Faces between voxels of different canonical ids, both not `skip` (the background): per pair
-// (a < b), the number of faces normal to x, y and z.
-// Counts per 64-bit key in an open-addressing table: the contact pairs are many and the
-// node-per-entry std::unordered_map spent most of contacts' time allocating.
+inline void stream_connectivity_graph(const StreamInfo& s, bool verify, const uint32_t* canon, int connectivity,
+                                      const int64_t stride[3], uint8_t* out, int threads) {
+  for_slice_ranges(s, verify, threads, [&](SliceLabeler& lab, uint32_t z0, uint32_t z1, int) {
+    connectivity_graph(lab, canon, connectivity, stride, out, z0, z1);
+  });
+}
+
+// Counts per 64-bit key (never 0: a pair key has a < b, so its low half is not 0) in an
+// open-addressing table of (key, count) slots: the contact pairs are many and the node-per-entry
+// std::unordered_map spent most of contacts' time allocating. A small direct-mapped cache in
+// front takes the additions first: one boundary adds its pair row after row and slice after
+// slice, and the cache keeps those off the big table's cache misses. Call flush() before each().
 class PairCounter {
  public:
+  PairCounter() : front_(kFront) {}
   void add(uint64_t key, uint64_t n) {
-    if (2 * (size_ + 1) > keys_.size()) grow();
-    const uint64_t mask = keys_.size() - 1;
-    for (uint64_t i = hash(key) & mask;; i = (i + 1) & mask) {
-      if (used_[i] && keys_[i] == key) {
-        counts_[i] += n;
-        return;
-      }
-      if (!used_[i]) {
-        used_[i] = 1;
-        keys_[i] = key;
-        counts_[i] = n;
-        size_++;
-        return;
-      }
+    Slot& f = front_[hash(key) & (kFront - 1)];
+    if (f.key == key) {
+      f.count += n;
+      return;
+    }
+    if (f.key) insert(f.key, f.count);
+    f.key = key;
+    f.count = n;
+  }
+  void flush() {
+    for (Slot& f : front_) {
+      if (f.key) insert(f.key, f.count);
+      f.key = 0;
     }
   }
   template <typename Fn>
   void each(Fn&& fn) const {
-    for (size_t i = 0; i < keys_.size(); i++) {
-      if (used_[i]) fn(keys_[i], counts_[i]);
+    for (const Slot& t : table_) {
+      if (t.key) fn(t.key, t.count);
     }
   }
 
  private:
+  struct Slot {
+    uint64_t key = 0, count = 0;
+  };
+  static constexpr size_t kFront = 8192;
   static uint64_t hash(uint64_t k) {
     k ^= k >> 33;
     k *= 0xff51afd7ed558ccdull;
     k ^= k >> 33;
     return k;
   }
-  void grow() {
-    std::vector<uint64_t> keys, counts;
-    std::vector<uint8_t> used;
-    keys.swap(keys_);
-    counts.swap(counts_);
-    used.swap(used_);
-    const size_t n = std::max<size_t>(64, 2 * keys.size());
-    keys_.assign(n, 0);
-    counts_.assign(n, 0);
-    used_.assign(n, 0);
-    size_ = 0;
-    for (size_t i = 0; i < keys.size(); i++) {
-      if (used[i]) add(keys[i], counts[i]);
+  void insert(uint64_t key, uint64_t n) {
+    if (2 * (size_ + 1) > table_.size()) grow();
+    const uint64_t mask = table_.size() - 1;
+    for (uint64_t i = hash(key) >> 16 & mask;; i = (i + 1) & mask) {  // other bits than the front's
+      Slot& t = table_[i];
+      if (t.key == key) {
+        t.count += n;
+        return;
+      }
+      if (!t.key) {
+        t.key = key;
+        t.count = n;
+        size_++;
+        return;
+      }
     }
   }
-  std::vector<uint64_t> keys_, counts_;
-  std::vector<uint8_t> used_;
+  void grow() {
+    std::vector<Slot> old(std::max<size_t>(64, 2 * table_.size()));
+    old.swap(table_);
+    size_ = 0;
+    for (const Slot& t : old) {
+      if (t.key) insert(t.key, t.count);
+    }
+  }
+  std::vector<Slot> front_, table_;
   size_t size_ = 0;
 };
 
@@ -245,51 +382,69 @@ struct Contacts {
   PairCounter faces[3];
 };
 
-inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip, Contacts& out) {
+// Faces between voxels of different canonical ids, both not `skip`: per pair, the faces normal
+// to x (run ends in a row), y (touching runs of consecutive rows) and z (of consecutive slices).
+// Slices [z0, z1) (and the z faces to slice z1).
+inline void contact_faces(SliceLabeler& lab, const uint32_t* canon, int64_t skip, uint32_t z0, uint32_t z1,
+                          Contacts& out) {
   const Header& h = lab.stream().header;
-  SliceWindow win(lab, canon);
-  const uint64_t sx = h.sx, sy = h.sy;
-  // Faces along one boundary come in long streaks of one pair: count a streak, then add it.
+  // Faces along one boundary come in streaks of one pair: count a streak, then add it.
   uint64_t last_key[3] = {~0ull, ~0ull, ~0ull}, streak[3] = {0, 0, 0};
   auto flush = [&](int axis) {
     if (streak[axis]) out.faces[axis].add(last_key[axis], streak[axis]);
     streak[axis] = 0;
   };
-  auto add = [&](int axis, uint32_t a, uint32_t b) {
+  auto add = [&](int axis, uint32_t a, uint32_t b, uint64_t n) {
     if (a == skip || b == skip) return;
     const uint64_t key = a < b ? (static_cast<uint64_t>(a) << 32 | b) : (static_cast<uint64_t>(b) << 32 | a);
     if (key != last_key[axis]) {
       flush(axis);
       last_key[axis] = key;
     }
-    streak[axis]++;
+    streak[axis] += n;
   };
-  for (uint32_t z = 0; z < h.sz; z++) {
-    const uint32_t* cur = win.at(z);
-    // Faces normal to x column by column: one boundary's pair then repeats from row to row.
-    for (uint64_t x = 0; x + 1 < sx; x++) {
-      for (uint64_t y = 0; y < sy; y++) {
-        const uint32_t a = cur[y * sx + x], b = cur[y * sx + x + 1];
-        if (a != b) add(0, a, b);
+  LabelledRuns cur, next;
+  if (z0 < z1) cur.load(lab, z0, canon);
+  for (uint32_t z = z0; z < z1; z++) {
+    const bool has_next = z + 1 < h.sz;
+    if (has_next) next.load(lab, z + 1, canon);
+    for (uint32_t y = 0; y < h.sy; y++) {
+      const uint32_t r0 = cur.first(y), r_end = r0 + cur.count(y);
+      for (uint32_t r = r0; r + 1 < r_end; r++) {
+        if (cur.id[r] != cur.id[r + 1]) add(0, cur.id[r], cur.id[r + 1], 1);
       }
+      auto faces = [&](int axis, const LabelledRuns& other, uint32_t yy) {
+        shared_segments(&cur.start[r0], &cur.id[r0], &other.start[other.first(yy)], &other.id[other.first(yy)],
+                        r_end - r0, [&](uint32_t a, uint32_t b, uint32_t lo, uint32_t hi) {
+                          if (a != b) add(axis, a, b, hi - lo);
+                        });
+      };
+      if (y + 1 < h.sy) faces(1, cur, y + 1);
+      if (has_next) faces(2, next, y);
     }
-    for (uint64_t y = 0; y < sy; y++) {
-      const uint32_t* row = cur + y * sx;
-      if (y + 1 < sy) {
-        for (uint64_t x = 0; x < sx; x++) {
-          if (row[x] != row[x + sx]) add(1, row[x], row[x + sx]);
-        }
-      }
-    }
-    if (z + 1 < h.sz) {
-      const uint32_t* next = win.at(z + 1);
-      cur = win.at(z);
-      for (uint64_t p = 0; p < sx * sy; p++) {
-        if (cur[p] != next[p]) add(2, cur[p], next[p]);
-      }
+    std::swap(cur, next);
+  }
+  for (int axis = 0; axis < 3; axis++) {
+    flush(axis);
+    out.faces[axis].flush();
+  }
+}
+
+// contact_faces over the whole stream on `threads` threads; the counts are sums, so the answer
+// does not depend on how the slices were shared.
+inline void stream_contact_faces(const StreamInfo& s, bool verify, const uint32_t* canon, int64_t skip, int threads,
+                                 Contacts& out) {
+  const int workers = resolve_threads(threads, s.header.sz);
+  std::vector<Contacts> part(static_cast<size_t>(std::max(workers, 1)) - 1);
+  for_slice_ranges(s, verify, workers, [&](SliceLabeler& lab, uint32_t z0, uint32_t z1, int worker) {
+    contact_faces(lab, canon, skip, z0, z1, worker == 0 ? out : part[worker - 1]);
+  });
+  for (const Contacts& c : part) {
+    for (int axis = 0; axis < 3; axis++) {
+      c.faces[axis].each([&](uint64_t k, uint64_t n) { out.faces[axis].add(k, n); });
     }
   }
-  for (int axis = 0; axis < 3; axis++) flush(axis);
+  for (int axis = 0; axis < 3; axis++) out.faces[axis].flush();
 }
 
 // Axis `axis`'s pairs and face counts, as two arrays.
@@ -325,15 +480,18 @@ inline void ids_at(SliceLabeler& lab, const uint32_t* canon, const uint32_t* xyz
 }
 
 // For two streams of one shape: parent[a] = the id in `b` of a voxel whose id in `a` is a
-// (the last one seen; with a true component map there is only one).
+// (the last one seen in raster order; with a true component map there is only one).
 inline void component_parents(SliceLabeler& a, const uint32_t* canon_a, SliceLabeler& b, const uint32_t* canon_b,
                               std::vector<int64_t>& parent) {
   const Header& h = a.stream().header;
-  std::vector<uint32_t> ia(h.slice_pixels()), ib(h.slice_pixels());
+  LabelledRuns ra, rb;
   for (uint32_t z = 0; z < h.sz; z++) {
-    slice_ids(a, z, canon_a, ia.data());
-    slice_ids(b, z, canon_b, ib.data());
-    for (uint64_t p = 0; p < ia.size(); p++) parent[ia[p]] = ib[p];
+    ra.load(a, z, canon_a);
+    rb.load(b, z, canon_b);
+    for (uint32_t y = 0; y < h.sy; y++) {
+      shared_segments(&ra.start[ra.first(y)], &ra.id[ra.first(y)], &rb.start[rb.first(y)], &rb.id[rb.first(y)],
+                      ra.count(y), [&](uint32_t i, uint32_t j, uint32_t, uint32_t) { parent[i] = j; });
+    }
   }
 }
 

@@ -238,6 +238,11 @@ def test_neighbour_queries(case):
         if head.order == "F" and head.crack_format == "impermissible":  # the reference's own quirks elsewhere
             assert np.array_equal(graph, crackle.voxel_connectivity_graph(b, connectivity=connectivity))
     assert cc.component_map(b, b) == crackle.component_map(b, b)
+    # Threads share the slices out in ranges: the same answer whatever the split.
+    assert cc.contacts(b, parallel=3) == cc.contacts(b, parallel=1)
+    for connectivity in (4, 6):
+        assert np.array_equal(cc.voxel_connectivity_graph(b, connectivity, parallel=3),
+                              _naive_connectivity(vol, connectivity))
     rs = np.random.RandomState(vol.size)
     points = rs.randint(-1, max(vol.shape) + 1, (40, 3))
     for v in np.unique(vol).tolist():
@@ -248,6 +253,8 @@ def test_point_cloud_is_the_surface(case):
     vol, b = case
     every = cc.point_cloud(b)
     assert 0 not in every
+    threaded = cc.point_cloud(b, parallel=3)  # slice ranges on threads: the same arrays
+    assert threaded.keys() == every.keys() and all(np.array_equal(threaded[v], every[v]) for v in every)
     for v in np.unique(vol).tolist():
         one = cc.point_cloud(b, v, skip_background=False)
         assert one.dtype == np.uint16 and one.shape[1] == 3
