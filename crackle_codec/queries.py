@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _crackle
-from .core import BytesLike, _as_buffer, _dtype_of, _info, _label_values, _verified_info, labels
+from .core import BytesLike, _as_buffer, _dtype_of, _info, _label_values, _sorted_unique, _verified_info, labels
 
 __all__ = [
     "contains_range",
@@ -56,7 +56,7 @@ def sorted_labels(binary: BytesLike) -> np.ndarray:
     else:
         values = raw.astype(dtype)
     if values.size > 1 and not np.all(values[1:] > values[:-1]):
-        values = np.unique(values)
+        values = _sorted_unique(values)
     return values
 
 
@@ -129,8 +129,11 @@ def labels_for_z_range(binary: BytesLike, z_start: int, z_end: int) -> np.ndarra
         return np.zeros(0, dtype=dtype)
     values = index_values(buf, info)
     # FLAT: the keys of the slices' components, no decoding; PINS: the slices are decoded.
-    present = _crackle.labels_in_slices(buf, True, z_start, z_end).astype(bool)
-    return np.unique(values[present])
+    present = _crackle.labels_in_slices(buf, True, z_start, z_end).view(bool)
+    found = values[present]
+    if found.size > 1 and not bool((found[1:] > found[:-1]).all()):  # unsorted, merged, or a PINS background
+        found = _sorted_unique(found)
+    return found
 
 
 def nbytes(binary: BytesLike) -> int:

@@ -80,6 +80,13 @@ cdef extern from "stream_rewrite.hpp" namespace "crackle":
     void rewrite_stream_c "crackle::rewrite_stream"(const StreamInfo&, const NewSection&, const FormatChange&,
                                                     uint8_t*) except +raise_py_error nogil
 
+cdef extern from "label_remap.hpp" namespace "crackle":
+    cdef cppclass RemapPlan:
+        NewSection section
+        FormatChange format
+    cbool plan_remap_c "crackle::plan_remap"(const StreamInfo&, const int64_t*, const int64_t*, uint64_t, cbool,
+                                              RemapPlan&) except +raise_py_error nogil
+
 cdef extern from "reencode.hpp" namespace "crackle":
     vector[uint8_t] reencode_c "crackle::reencode"(const StreamInfo&, int, int) except +raise_py_error nogil
 
@@ -614,6 +621,33 @@ def rewrite_stream(const uint8_t[::1] buf, const uint8_t[::1] head, uint64_t kee
     cdef uint8_t* p = dst_ptr
     with nogil:
         rewrite_stream_c(s, n, f, p)
+    return result
+
+
+def remap_stream(const uint8_t[::1] buf, const int64_t[::1] keys, const int64_t[::1] values, bint preserve_missing):
+    """remap's common case in one call (label_remap.hpp): the stream with every label v replaced
+    by values[i] where keys[i] == v, its labels CRC checked first; None when the general path
+    must decide (an empty volume or mapping, a key or new value outside the dtype, a missing label)."""
+    cdef uint64_t n = keys.shape[0]
+    if n == 0 or <uint64_t>values.shape[0] != n:
+        return None
+    cdef StreamInfo s = _open(buf)
+    cdef RemapPlan plan
+    cdef cbool ok
+    cdef uint64_t size = 0
+    cdef const int64_t* kp = &keys[0]
+    cdef const int64_t* vp = &values[0]
+    with nogil:
+        ok = plan_remap_c(s, kp, vp, n, preserve_missing, plan)
+        if ok:
+            check_labels_crc_c(s)
+            size = rewritten_size_c(s, plan.section, plan.format)
+    if not ok:
+        return None
+    result = PyBytes_FromStringAndSize(NULL, size)
+    cdef uint8_t* dst = <uint8_t*><char*>result
+    with nogil:
+        rewrite_stream_c(s, plan.section, plan.format, dst)
     return result
 
 
