@@ -35,31 +35,6 @@ def _check_int(name: str, value: Any) -> int:
     return int(value)
 
 
-def sorted_labels(binary: BytesLike) -> np.ndarray:
-    """``labels()``: the distinct labels from the unique list (and the PINS background), in the
-    volume's dtype. The stream structure and the labels CRC are checked, not the slice CRCs."""
-    buf, info = _verified_info(binary)
-    dtype = _dtype_of(info)
-    if info["sx"] * info["sy"] * info["sz"] == 0:
-        return np.zeros(0, dtype=dtype)
-    stored = info["stored_width"]
-    raw = np.frombuffer(buf, dtype=f"<u{stored}", count=info["num_unique"], offset=info["unique_offset"])
-    if info["label_format"] == 2:
-        raw = np.concatenate([np.frombuffer(buf, dtype=f"<u{stored}", count=1, offset=info["label_offset"]), raw])
-    if info["signed"]:
-        values = raw.astype(np.int64)
-        # A single-label volume keeps its value zero-extended, as decompress does (FORMAT 10.6).
-        if stored < 8 and raw.size > 1 and not np.all(raw == raw[0]):
-            shift = 64 - 8 * stored
-            values = (values << shift) >> shift
-        values = values.astype(dtype)
-    else:
-        values = raw.astype(dtype)
-    if values.size > 1 and not np.all(values[1:] > values[:-1]):
-        values = _sorted_unique(values)
-    return values
-
-
 def index_values(buf: memoryview, info: dict[str, Any]) -> np.ndarray:
     """The value of every label index of the C++ core (label_slices.hpp): FLAT, the unique list;
     PINS, the records' labels and then the background."""

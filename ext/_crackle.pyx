@@ -80,6 +80,13 @@ cdef extern from "stream_rewrite.hpp" namespace "crackle":
     void rewrite_stream_c "crackle::rewrite_stream"(const StreamInfo&, const NewSection&, const FormatChange&,
                                                     uint8_t*) except +raise_py_error nogil
 
+cdef extern from "label_list.hpp" namespace "crackle":
+    cdef cppclass LabelList:
+        Header header
+        uint64_t count()
+    LabelList open_label_list "crackle::LabelList::open"(const uint8_t*, uint64_t) except +raise_py_error nogil
+    uint64_t distinct_label_values(const LabelList&, void*) nogil
+
 cdef extern from "label_remap.hpp" namespace "crackle":
     cdef cppclass RemapPlan:
         NewSection section
@@ -622,6 +629,22 @@ def rewrite_stream(const uint8_t[::1] buf, const uint8_t[::1] head, uint64_t kee
     with nogil:
         rewrite_stream_c(s, n, f, p)
     return result
+
+
+def sorted_labels(const uint8_t[::1] buf):
+    """The distinct label values of a stream, sorted, in the volume's dtype, from its label list
+    alone (label_list.hpp: the header, layout and labels CRC are checked first)."""
+    cdef const uint8_t* p = _ptr(buf)
+    cdef uint64_t n = buf.shape[0]
+    cdef LabelList lst
+    with nogil:
+        lst = open_label_list(p, n)
+    cdef cnp.ndarray out = np.empty(lst.count(), dtype=f"{'i' if lst.header.is_signed else 'u'}{lst.header.data_width}")
+    cdef void* dst = cnp.PyArray_DATA(out)
+    cdef uint64_t m
+    with nogil:
+        m = distinct_label_values(lst, dst)
+    return out if m == lst.count() else out[:m]
 
 
 def remap_stream(const uint8_t[::1] buf, const int64_t[::1] keys, const int64_t[::1] values, bint preserve_missing):

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "codec.hpp"
+#include "label_list.hpp"
 #include "stream_rewrite.hpp"
 
 namespace crackle {
@@ -26,20 +27,6 @@ struct RemapPlan {
 };
 
 namespace remap_detail {
-
-// A volume value as its dtype holds it: the stored bits, sign-extended from the stored width when
-// the stream asks for it, then wrapped to the data width (numpy's astype).
-inline uint64_t volume_value(uint64_t stored, int stored_width, int data_width, bool is_signed, bool sign_extend) {
-  auto extend = [](uint64_t v, int width) {
-    if (width >= 8) return v;
-    const uint64_t sign = uint64_t{1} << (8 * width - 1);
-    v &= (sign << 1) - 1;
-    return (v ^ sign) - sign;
-  };
-  uint64_t v = sign_extend ? extend(stored, stored_width) : stored;
-  if (is_signed) return extend(v, data_width);
-  return data_width >= 8 ? v : v & ((uint64_t{1} << (8 * data_width)) - 1);
-}
 
 // T: int64_t for signed volumes, uint64_t for unsigned ones (the order values and keys compare in).
 template <typename T>
