@@ -87,6 +87,9 @@ cdef extern from "label_list.hpp" namespace "crackle":
     LabelList open_label_list "crackle::LabelList::open"(const uint8_t*, uint64_t) except +raise_py_error nogil
     uint64_t distinct_label_values(const LabelList&, void*) nogil
 
+cdef extern from "label_compare.hpp" namespace "crackle":
+    cbool streams_equal_c "crackle::streams_equal"(const StreamInfo&, const StreamInfo&, int) except +raise_py_error nogil
+
 cdef extern from "label_remap.hpp" namespace "crackle":
     cdef cppclass RemapPlan:
         NewSection section
@@ -645,6 +648,19 @@ def sorted_labels(const uint8_t[::1] buf):
     with nogil:
         m = distinct_label_values(lst, dst)
     return out if m == lst.count() else out[:m]
+
+
+def streams_equal(const uint8_t[::1] buf_a, const uint8_t[::1] buf_b, int threads):
+    """Whether two streams decode to the same values (label_compare.hpp): run by run, no voxel
+    written; the labels CRCs and the compared slices' CRCs are checked."""
+    cdef StreamInfo a = _open(buf_a)
+    cdef StreamInfo b = _open(buf_b)
+    if (a.header.sx, a.header.sy, a.header.sz) != (b.header.sx, b.header.sy, b.header.sz):
+        return False
+    cdef cbool same
+    with nogil:
+        same = streams_equal_c(a, b, threads)
+    return same
 
 
 def remap_stream(const uint8_t[::1] buf, const int64_t[::1] keys, const int64_t[::1] values, bint preserve_missing):
