@@ -418,7 +418,7 @@ def renumber(binary: BytesLike, start: int = 0, parallel: int = 0) -> tuple[byte
         return bytes(s.buf), {}
     dtype = _fitting_dtype(s, start, start + distinct.size - 1)
     new = (np.searchsorted(distinct, values).astype(np.int64) + start).astype(dtype)
-    mapping = {int(old): start + i for i, old in enumerate(distinct.tolist())}
+    mapping = dict(zip(distinct.tolist(), range(start, start + distinct.size)))
     return _rewrite(s, new), mapping
 
 
