@@ -61,6 +61,7 @@ struct LabelList {
   // volume's dtype); returns how many there are.
   template <typename T>
   uint64_t distinct_values(T* out) const {
+    if (count() == 0) return 0;  // an empty volume: no list to read
     switch (header.stored_width) {  // a loop per stored width: no byte-by-byte loads
       case 1: return distinct_values_as<uint8_t>(out);
       case 2: return distinct_values_as<uint16_t>(out);
