@@ -31,7 +31,9 @@ from .core import (
 from .io import load, save
 from .numcodecs_codec import Crackle
 from .zarr import chunk_labels, find_label, label_index, remap_array
+from .zarr import mask_array, mask_except_array, renumber_array
 from .zarr import extract_label, label_stats, point_cloud_array
+from .zarr import downsample
 from .viewer import view  # needs neuroglancer only when called
 from .operations import (
     add_scalar,
@@ -71,6 +73,8 @@ __all__ = [
     "full",
     "mask",
     "mask_except",
+    "mask_array",
+    "mask_except_array",
     "mode_pooling_2x2x1",
     "multiply_scalar",
     "ones",
@@ -93,6 +97,7 @@ __all__ = [
     "compress",
     "contains",
     "decompress",
+    "downsample",
     "extract_label",
     "find_label",
     "header",
@@ -104,6 +109,7 @@ __all__ = [
     "point_cloud_array",
     "remap",
     "remap_array",
+    "renumber_array",
     "save",
     "verify",
     "view",

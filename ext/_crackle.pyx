@@ -102,6 +102,7 @@ cdef extern from "reencode.hpp" namespace "crackle":
 
 cdef extern from "mode_pooling.hpp" namespace "crackle":
     void mode_pool_2x2[T](const T*, const int64_t*, uint64_t, uint64_t, uint64_t, cbool, T*, const int64_t*) nogil
+    void mode_pool_blocks[T](const T*, const int64_t*, const uint64_t*, const uint32_t*, T*, const int64_t*) nogil
 
 set_decode_error_type(<PyObject*>DecodeError)
 
@@ -726,6 +727,42 @@ def mode_pool(cnp.ndarray image, cnp.ndarray out, bint sparse):
             mode_pool_2x2[uint32_t](<const uint32_t*>src, in_stride, sx, sy, sz, sparse, <uint32_t*>dst, out_stride)
         else:
             mode_pool_2x2[uint64_t](<const uint64_t*>src, in_stride, sx, sy, sz, sparse, <uint64_t*>dst, out_stride)
+
+
+def mode_pool_blocks_into(cnp.ndarray image, cnp.ndarray out, tuple factor):
+    """Mode pooling of a 3D integer array by ``factor`` (1 or 2 per axis) into ``out`` (see
+    crackle_codec.zarr.pyramids and ext/mode_pooling.hpp for the rule)."""
+    if image.ndim != 3 or out.ndim != 3 or image.dtype.itemsize != out.dtype.itemsize:
+        raise ValueError("internal: mode_pool_blocks needs two 3D arrays of one element size")
+    if len(factor) != 3 or any(f not in (1, 2) for f in factor):
+        raise ValueError(f"internal: mode_pool_blocks factors must be 1 or 2, got {factor}")
+    cdef int64_t in_stride[3]
+    cdef int64_t out_stride[3]
+    cdef uint64_t shape[3]
+    cdef uint32_t fac[3]
+    cdef int k
+    cdef int item = image.dtype.itemsize
+    for k in range(3):
+        in_stride[k] = image.strides[k] // item
+        out_stride[k] = out.strides[k] // item
+        shape[k] = image.shape[k]
+        fac[k] = factor[k]
+        if <uint64_t>out.shape[k] != (shape[k] + fac[k] - 1) // fac[k]:
+            raise ValueError("internal: mode_pool_blocks output has the wrong shape")
+    if not out.flags.writeable:
+        raise ValueError("internal: mode_pool_blocks output is read-only")
+    cdef void* src = cnp.PyArray_DATA(image)
+    cdef void* dst = cnp.PyArray_DATA(out)
+    with nogil:
+        if item == 1:
+            mode_pool_blocks[uint8_t](<const uint8_t*>src, in_stride, shape, fac, <uint8_t*>dst, out_stride)
+        elif item == 2:
+            mode_pool_blocks[uint16_t](<const uint16_t*>src, in_stride, shape, fac, <uint16_t*>dst, out_stride)
+        elif item == 4:
+            mode_pool_blocks[uint32_t](<const uint32_t*>src, in_stride, shape, fac, <uint32_t*>dst, out_stride)
+        else:
+            mode_pool_blocks[uint64_t](<const uint64_t*>src, in_stride, shape, fac, <uint64_t*>dst, out_stride)
+    return out
 
 
 def int_dict_arrays(dict mapping):

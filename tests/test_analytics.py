@@ -254,7 +254,52 @@ def test_cli_stats_and_extract(tmp_path, volume, capsys):
     assert ",".join(map(str, lo.tolist())) in capsys.readouterr().out
     assert cli.main(["extract", str(path), str(label), "-o", str(out)]) == 1  # exists, no -f
     assert cli.main(["extract", str(path), "12345678", "-o", str(tmp_path / "m2.npy")]) == 1
-    assert cli.main(["extract", str(path), str(label), "-o", str(tmp_path / "m.tif")]) == 2
+    assert cli.main(["extract", str(path), str(label), "-o", str(tmp_path / "m.png")]) == 2
+
+
+def test_cli_parquet_and_tif(tmp_path, volume, capsys, monkeypatch):
+    import json
+    import sys
+
+    from crackle_codec import cli
+
+    pq = pytest.importorskip("pyarrow.parquet")
+    tifffile = pytest.importorskip("tifffile")
+    vol, fill = volume
+    path = tmp_path / "cli.zarr"
+    create("v3-sharded+zstd", path, vol.shape, vol.dtype, fill)[...] = vol
+    expect = numpy_stats(vol)
+    out = tmp_path / "s.parquet"
+    assert cli.main(["stats", str(path), "--parquet", str(out), "--no-progress"]) == 0
+    table = pq.read_table(out)
+    assert table.column_names == ["label", "voxel_count"] + [
+        f"{k}_{a}" for k in ("bbox_min", "bbox_max", "centroid") for a in "zyx"]
+    assert table.column("label").to_pylist() == expect["label"].tolist()
+    assert table.column("bbox_max_x").to_pylist() == expect["bbox_max"][:, 2].tolist()
+    assert cli.main(["stats", str(path), "--parquet", str(out)]) == 1  # exists, no -f
+    assert cli.main(["stats", str(path), "--parquet", str(out), "-f", "--label", str(fill)]) == 0
+    assert pq.read_table(out).column("voxel_count").to_pylist() == [int((vol == fill).sum())]
+    assert cli.main(["stats", str(path), "--parquet", str(out), "-f", "--axes", "i,j,k", "--no-progress"]) == 0
+    assert pq.read_table(out).column_names[-3:] == ["centroid_i", "centroid_j", "centroid_k"]
+    assert cli.main(["stats", str(path), "--parquet", str(out), "-f", "--axes", "x,y"]) == 2
+
+    label = int(expect["label"][5])
+    assert cli.main(["extract", str(path), str(label), "-o", str(tmp_path / "m.tif")]) == 0
+    where = np.argwhere(vol == label)
+    lo, hi = where.min(axis=0), where.max(axis=0) + 1
+    with tifffile.TiffFile(tmp_path / "m.tif") as tif:
+        assert np.array_equal(tif.asarray(), (vol[tuple(slice(a, b) for a, b in zip(lo, hi))] == label))
+        meta = json.loads(tif.pages[0].description)
+    assert meta["offset"] == lo.tolist() and meta["label"] == label
+
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "tifffile", None)
+    assert cli.main(["stats", str(path), "--parquet", str(tmp_path / "t.parquet")]) == 1
+    assert "pip install pyarrow" in capsys.readouterr().err
+    assert cli.main(["extract", str(path), str(label), "-o", str(tmp_path / "t.tif")]) == 1
+    assert "pip install tifffile" in capsys.readouterr().err
+    assert not (tmp_path / "t.parquet").exists() and not (tmp_path / "t.tif").exists()
 
 
 @pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint64])

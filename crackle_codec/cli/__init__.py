@@ -12,15 +12,22 @@ Subcommands (``crackle-zarr COMMAND --help`` for each):
 * ``remap FILE MAPPING.json -o OUT``: rewrite a stream's label values without decoding voxels.
 * ``convert SRC DST.zarr``: a volume, stream or Zarr array into a new Crackle Zarr array, chunk by
   chunk (or shard by shard) on a thread pool, with bounded memory.
+* ``downsample SRC DEST``: levels of a label pyramid of a Crackle Zarr array, by mode pooling
+  (``convert --levels N --ome`` writes a whole OME-Zarr label image).
 * ``query STORE.zarr``: which chunks hold a label, or the labels of every chunk, without decoding.
-* ``stats ARRAY``: voxel count, bounding box and centroid of every label of a Crackle Zarr array.
-* ``extract ARRAY LABEL -o OUT.npy``: one label's mask over its bounding box.
+* ``stats ARRAY``: voxel count, bounding box and centroid of every label (text, JSON or Parquet).
+* ``extract ARRAY LABEL -o OUT.npy|.tif``: one label's mask over its bounding box.
+* ``mask ARRAY LABEL... (-o DST.zarr | --in-place)``: set some labels (or, ``--except``, all
+  others) to one value, from the chunks' label tables.
+* ``renumber ARRAY (-o DST.zarr | --in-place)``: relabel the array 0, 1, 2, ... (one mapping for
+  all chunks; a new array gets the smallest dtype that fits).
 * ``view PATH``: show a Crackle Zarr array or stream in Neuroglancer, served from this machine.
 
 See docs/cli.md for every option with examples.
 
 Layout: ``commands/`` holds the subcommands, one module per group (``demo``, ``streams``: info,
-verify, compress, decompress, labels, remap; ``zarr_arrays``: convert, query; ``analytics``: stats, extract; ``view``). The pieces
+verify, compress, decompress, labels, remap; ``zarr_arrays``: convert, query; ``analytics``: stats, extract;
+``rewrites``: mask, renumber; ``pyramids``: downsample; ``view``). The pieces
 they share live in one module each: ``errors`` (CLIError, exit codes), ``args`` (argument types), ``files``
 (volume and stream files), ``progress``, ``pool`` (the thread pool), ``text`` (formatting),
 ``synthetic`` (the demo's segmentation), ``registry``.

@@ -137,8 +137,10 @@ def _read_nifti(nibabel: Any, path: str, lazy: bool) -> Any:
     return proxy if lazy else np.asanyarray(proxy)
 
 
-def _write_volume(path: str, suffix: str, volume: np.ndarray, key: str) -> None:
-    """Write ``volume`` to ``path`` in the format named by ``suffix`` (axis order unchanged)."""
+def _write_volume(path: str, suffix: str, volume: np.ndarray, key: str, *,
+                  tiff_metadata: dict[str, Any] | None = None) -> None:
+    """Write ``volume`` to ``path`` in the format named by ``suffix`` (axis order unchanged);
+    ``tiff_metadata`` (JSON values) goes into a TIFF's image description."""
     if suffix == ".npy":
         with open(path, "wb") as f:
             np.save(f, volume)
@@ -147,7 +149,8 @@ def _write_volume(path: str, suffix: str, volume: np.ndarray, key: str) -> None:
             np.savez_compressed(f, **{key: volume})
     elif suffix in (".tif", ".tiff"):
         tifffile = _optional_library(suffix)
-        tifffile.imwrite(path, volume.view(np.uint8) if volume.dtype == np.bool_ else volume)
+        tifffile.imwrite(path, volume.view(np.uint8) if volume.dtype == np.bool_ else volume,
+                         metadata=tiff_metadata if tiff_metadata is not None else {})
     else:
         nibabel = _optional_library(suffix)
         data = volume.view(np.uint8) if volume.dtype == np.bool_ else volume

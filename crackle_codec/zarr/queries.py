@@ -1,4 +1,4 @@
-"""Chunk-level label queries and label remapping on Crackle-compressed Zarr arrays, without decoding voxels.
+"""Chunk-level label queries on Crackle-compressed Zarr arrays, without decoding voxels.
 
 Works on
 
@@ -20,19 +20,17 @@ inner chunks).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping
 from typing import Any, Optional
 
 import numpy as np
 
 from ..core import labels as stream_labels
-from ..core import remap as remap_stream
 from ..errors import DecodeError
 from ..layout import decode_chunk, z_axis
 from .sources import Coords, Region, _pool_map, _region_chunks, _Source
 from .sources import source as _source
 
-__all__ = ["chunk_labels", "find_label", "label_index", "remap_array"]
+__all__ = ["chunk_labels", "find_label", "label_index"]
 
 
 # =========================================================================== public API
@@ -101,61 +99,6 @@ def label_index(array: Any, *, region: Region = None,
         for value in per_chunk[coords].tolist():
             index.setdefault(value, []).append(coords)
     return {k: index[k] for k in sorted(index)}
-
-
-def remap_array(array: Any, mapping: Mapping[int, int], *, preserve_missing_labels: bool = True,
-                max_workers: Optional[int] = None) -> int:
-    """Apply a label mapping to every stored chunk by rewriting its labels section only.
-
-    Voxels are never decoded: each chunk's Crackle stream goes through ``crackle_codec.remap`` (and
-    the array's bytes-to-bytes codecs are undone and redone around it); chunks of sharded arrays are
-    rewritten inside their shards. Chunks in which no label changes are left untouched, so a merge of
-    two ids costs a read of every chunk's labels and a rewrite of the chunks holding them.
-
-    If the mapping changes the fill value, chunks that were never written (which hold the fill
-    value) are written as constant chunks of the new value, so that reading the array afterwards
-    gives ``mapping`` applied to every voxel.
-
-    Args:
-        array: a writable zarr array whose chunks are Crackle streams (see ``chunk_labels``).
-        mapping: ``{old: new}``; several old labels may map to one new label (a merge).
-        preserve_missing_labels: labels missing from ``mapping`` keep their value (default True).
-            With False, a label missing from ``mapping`` raises KeyError, checked over the whole
-            array before anything is written.
-        max_workers: threads reading and writing chunks concurrently (default 16).
-
-    Returns:
-        The number of chunks written.
-
-    Raises:
-        KeyError, TypeError, ValueError: for a bad mapping, before anything is written.
-        DecodeError: a corrupt chunk (chunks processed before it may already be rewritten).
-    """
-    if not isinstance(mapping, Mapping):
-        raise TypeError(f"mapping must be a dict-like Mapping, not {type(mapping).__name__}")
-    src = _source(array)
-    clean = _check_mapping(mapping, src.dtype)
-    if not preserve_missing_labels:
-        missing = sorted(set(label_index(array, max_workers=max_workers)) - set(clean))
-        if missing:
-            raise KeyError(missing[0])
-    changes = {k: v for k, v in clean.items() if k != v}
-    fill = _python_value(src.fill, src.dtype)
-    new_fill = changes.get(fill)
-
-    def transform(stream: bytes) -> Optional[bytes]:
-        if not changes:
-            return None
-        present = stream_labels(stream).tolist()
-        if not any(v in changes for v in present):
-            return None
-        return remap_stream(stream, changes, preserve_missing_labels=True)
-
-    if not changes:
-        return 0
-    coords = _region_chunks(src, None)
-    return sum(_pool_map(lambda batch: src.rewrite(batch, transform, new_fill),
-                         src.batches(coords), max_workers))
 
 
 # ====================================================================== exact per-chunk answers
@@ -230,19 +173,3 @@ def _fits(value: int, dtype: np.dtype) -> bool:
 
 def _python_value(value: Any, dtype: np.dtype) -> int:
     return int(np.asarray(value, dtype=dtype).astype(np.int64 if dtype.kind != "u" else np.uint64))
-
-
-def _check_mapping(mapping: Mapping, dtype: np.dtype) -> dict[int, int]:
-    clean: dict[int, int] = {}
-    for old, new in mapping.items():
-        if isinstance(old, (bool, np.bool_)) or not isinstance(old, (numbers.Integral, np.integer)):
-            if not (dtype == np.bool_ and isinstance(old, (bool, np.bool_))):
-                raise TypeError(f"mapping keys must be integers, got {old!r}")
-        if isinstance(new, (bool, np.bool_)) or not isinstance(new, (numbers.Integral, np.integer)):
-            if not (dtype == np.bool_ and isinstance(new, (bool, np.bool_))):
-                raise TypeError(f"mapping values must be integers; {old!r} maps to {new!r}")
-        if not _fits(int(new), dtype):
-            raise ValueError(f"label {old} maps to {new}, which does not fit the array's dtype {dtype}")
-        if _fits(int(old), dtype):
-            clean[int(old)] = int(new)
-    return clean

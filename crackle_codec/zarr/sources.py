@@ -94,6 +94,40 @@ class _Source:
     def read_region(self, box: tuple[slice, ...]) -> np.ndarray:
         raise NotImplementedError
 
+    # Writing whole chunks, for the rewrites into another array (``crackle_codec.zarr.rewrites``).
+
+    def write(self, batch: list[Coords], streams: dict[Coords, bytes], missing: Optional[int]) -> int:
+        """Store the Crackle stream of each chunk of ``batch`` found in ``streams`` (a batch of
+        ``self.batches``: for sharded arrays, every chunk of one shard). The other chunks of the
+        batch hold ``missing``: written as constant chunks, or, when ``missing`` is None (the
+        fill value), removed from the store. Returns the number of chunks written."""
+        raise NotImplementedError
+
+    def create_like(self, store: Any, dtype: np.dtype, fill: int) -> Any:
+        """A new zarr array at ``store`` like this one (zarr format, shape, chunks, shards, codecs,
+        order, dimension names, attributes) with another dtype and fill value."""
+        raise NotImplementedError
+
+    def _array_codecs(self) -> tuple[Any, ...]:
+        return ()  # the array-to-array codecs before Crackle (format 3)
+
+    @property
+    def layout(self) -> tuple[Any, ...]:
+        """What the placement of a stream's voxels in a chunk depends on: two arrays with equal
+        layouts can exchange Crackle streams."""
+        from ..layout import stream_axes
+
+        return (tuple(self.chunks), stream_axes(self.chunks, self.x_axis, self.order), self._array_codecs())
+
+    @property
+    def stream_dtype(self) -> np.dtype:
+        """The dtype of the chunks' Crackle streams (bool arrays store uint8 streams)."""
+        return np.dtype(np.uint8) if self.dtype == np.bool_ else self.dtype
+
+    @property
+    def read_only(self) -> bool:
+        return bool(getattr(getattr(self, "array", None), "read_only", False))
+
 
 class _Unsharded(_Source):
     """One store key per chunk; subclasses give key I/O and the codecs after Crackle."""
@@ -105,6 +139,9 @@ class _Unsharded(_Source):
         raise NotImplementedError
 
     def _set_many(self, items: dict[str, bytes]) -> None:
+        raise NotImplementedError
+
+    def _delete_many(self, keys: list[str]) -> None:
         raise NotImplementedError
 
     def _undo(self, raw: bytes) -> bytes:
@@ -137,6 +174,26 @@ class _Unsharded(_Source):
                 out[key] = self._redo(new)
         if out:
             self._set_many(out)
+        return len(out)
+
+    def write(self, batch, streams, missing) -> int:
+        out: dict[str, bytes] = {}
+        gone: list[str] = []
+        constant = None
+        for c in batch:
+            stream = streams.get(c)
+            if stream is not None:
+                out[self._key(c)] = self._redo(stream)
+            elif missing is None:
+                gone.append(self._key(c))
+            else:
+                if constant is None:
+                    constant = self._constant_raw(missing)
+                out[self._key(c)] = constant
+        if out:
+            self._set_many(out)
+        if gone:
+            self._delete_many(gone)
         return len(out)
 
 

@@ -41,6 +41,13 @@ class _Zarr2(_Unsharded):
         for key, value in items.items():
             self.store[key] = value
 
+    def _delete_many(self, keys):
+        for key in keys:
+            try:
+                del self.store[key]
+            except KeyError:
+                pass
+
     def _undo(self, raw):
         return self.tail.undo(raw)
 
@@ -52,3 +59,13 @@ class _Zarr2(_Unsharded):
 
     def read_region(self, box):
         return self.array[box]
+
+    def create_like(self, store, dtype, fill):
+        import zarr
+
+        a = self.array
+        new = zarr.create(shape=self.shape, chunks=self.chunks, dtype=dtype, fill_value=fill,
+                          compressor=a.compressor, filters=a.filters, order=self.order, store=store,
+                          dimension_separator=getattr(a, "_dimension_separator", None))
+        new.attrs.update(a.attrs.asdict())
+        return new

@@ -54,6 +54,21 @@ class _Zarr3IO:
 
         _zarr_sync(many())
 
+    def delete_many(self, keys: list[str]) -> None:
+        import asyncio
+
+        async def many() -> None:
+            await asyncio.gather(*((self.store_path / k).delete() for k in keys))
+
+        _zarr_sync(many())
+
+
+def _create(store: Any, meta: Any, **kwargs: Any) -> Any:
+    """``zarr.create_array`` with the attributes of ``meta``'s array (nothing overwritten)."""
+    import zarr
+
+    return zarr.create_array(store, attributes=dict(meta.attributes), **kwargs)
+
 
 class _Zarr3Unsharded(_Unsharded):
     """An unsharded array opened with zarr 3.x: chunk keys and bytes go through its store (``self.io``)."""
@@ -68,6 +83,9 @@ class _Zarr3Unsharded(_Unsharded):
 
     def _set_many(self, items):
         self.io.set_many(items)
+
+    def _delete_many(self, keys):
+        self.io.delete_many(keys)
 
 
 class _Zarr3V2(_Zarr3Unsharded):
@@ -98,6 +116,12 @@ class _Zarr3V2(_Zarr3Unsharded):
     def read_region(self, box):
         return self.array[box]
 
+    def create_like(self, store, dtype, fill):
+        meta = self.array.metadata
+        return _create(store, meta, zarr_format=2, shape=self.shape, chunks=self.chunks, dtype=dtype,
+                       fill_value=fill, filters=list(meta.filters or []) or None, compressors=meta.compressor,
+                       order=self.order, chunk_key_encoding={"name": "v2", "separator": meta.dimension_separator})
+
 
 class _V3Chain:
     """The codecs of a format-3 chunk: array-to-array codecs, Crackle, bytes-to-bytes codecs."""
@@ -117,7 +141,9 @@ class _V3Chain:
             )
         self.ab = ab[0]
         spec = chunk_spec
+        self.aa_specs = []
         for codec in self.aa:
+            self.aa_specs.append(spec)
             spec = codec.resolve_metadata(spec)
         self.ab_spec = spec
         spec = self.ab.resolve_metadata(spec)
@@ -148,6 +174,13 @@ class _V3Chain:
         for codec, spec in zip(self.bb, self.bb_specs):
             buf = self._call(codec, "encode", buf, spec)
         return buf.to_bytes()
+
+    def encode(self, chunk: np.ndarray) -> bytes:
+        """The stored bytes of a whole chunk (of the chunk shape): every codec of the chain."""
+        data = (self.aa_specs[0] if self.aa else self.ab_spec).prototype.nd_buffer.from_numpy_array(chunk)
+        for codec, spec in zip(self.aa, self.aa_specs):
+            data = self._call(codec, "encode", data, spec)
+        return self.redo(self.ab._encode_sync(data, self.ab_spec).to_bytes())
 
     def constant(self, dtype: np.dtype, value: int) -> bytes:
         spec = self.ab_spec
@@ -191,6 +224,16 @@ class _Zarr3V3(_Zarr3Unsharded):
 
     def read_region(self, box):
         return self.array[box]
+
+    def _array_codecs(self):
+        return tuple(self.chain.aa)
+
+    def create_like(self, store, dtype, fill):
+        meta = self.array.metadata
+        return _create(store, meta, zarr_format=3, shape=self.shape, chunks=self.chunks, dtype=dtype,
+                       fill_value=fill, filters=list(self.chain.aa), serializer=self.chain.ab,
+                       compressors=list(self.chain.bb), dimension_names=meta.dimension_names,
+                       chunk_key_encoding=meta.chunk_key_encoding)
 
 
 # The two uses of zarr's sharding internals (zarr 3.x), each kept to one small function.
@@ -308,5 +351,34 @@ class _Zarr3Sharded(_Source):
                 self.io.set_many({key: built.to_bytes()})
         return changed
 
+    def write(self, batch, streams, missing):
+        local_chunks: dict[Coords, Optional[bytes]] = {}
+        constant = None
+        for c in batch:
+            stream = streams.get(c)
+            if stream is not None:
+                local_chunks[self._local(c)] = self.chain.redo(stream)
+            elif missing is not None:
+                if constant is None:
+                    constant = self.chain.constant(self.dtype, missing)
+                local_chunks[self._local(c)] = constant
+        key = self.io.key(self._shard_of(batch[0]))
+        built = _build_shard(self.sharding, local_chunks, self.per_shard) if local_chunks else None
+        if built is None:
+            self.io.delete_many([key])
+        else:
+            self.io.set_many({key: built.to_bytes()})
+        return len(local_chunks)
+
     def read_region(self, box):
         return self.array[box]
+
+    def _array_codecs(self):
+        return tuple(self.chain.aa)
+
+    def create_like(self, store, dtype, fill):
+        meta = self.array.metadata
+        # sharding stays the array's only codec (what the rewrites and queries read)
+        return _create(store, meta, zarr_format=3, shape=self.shape, chunks=self.shard_shape, dtype=dtype,
+                       fill_value=fill, filters=None, serializer=self.sharding, compressors=None,
+                       dimension_names=meta.dimension_names, chunk_key_encoding=meta.chunk_key_encoding)

@@ -26,7 +26,7 @@ if int(zarr.__version__.split(".")[0]) != 2:
 import numcodecs  # noqa: E402
 
 import crackle_codec  # noqa: E402
-from crackle_codec.zarr import chunk_labels, find_label, label_index, remap_array  # noqa: E402
+from crackle_codec.zarr import chunk_labels, find_label, label_index, mask_array, remap_array, renumber_array  # noqa: E402
 from crackle_codec.numcodecs_codec import Crackle  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -228,6 +228,19 @@ def test_chunk_queries_and_remap(tmp_path, layout, order):
     assert np.array_equal(zarr.open(str(tmp_path / "a.zarr"), mode="r")[...], np.where(small == fill, 1, small))
     with pytest.raises(KeyError):
         remap_array(z, {1: 2}, preserve_missing_labels=False)
+
+    # whole-array rewrites: renumber into a new array (created with zarr 2.18), mask in place
+    small = np.where(small == fill, 1, small)
+    distinct, inverse = np.unique(small, return_inverse=True)
+    mapping = renumber_array(z, dest=str(tmp_path / "r.zarr"))
+    assert mapping == {int(v): i for i, v in enumerate(distinct.tolist())}
+    r = zarr.open(str(tmp_path / "r.zarr"), mode="r")
+    assert r.dtype == (np.uint8 if distinct.size <= 256 else np.uint16) and r.order == order
+    assert r.compressor == z.compressor and r.filters == z.filters
+    assert np.array_equal(r[...], inverse.reshape(small.shape))
+    masked = [int(v) for v in distinct[::2]]
+    mask_array(z, masked, value=2)
+    assert np.array_equal(zarr.open(str(tmp_path / "a.zarr"), mode="r")[...], np.where(np.isin(small, masked), 2, small))
 
 
 def test_chunks_are_read_concurrently(tmp_path):

@@ -1,5 +1,5 @@
 """Commands answering questions about a whole Crackle Zarr array: stats (every label's voxel count,
-bounding box and centroid) and extract (one label's mask)."""
+bounding box and centroid, as text, JSON or Parquet) and extract (one label's mask, as .npy or .tif)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import json
 import os
 import sys
 
-import numpy as np
-
 from ..args import _positive_arg
 from ..errors import EXIT_OK, CLIError, UsageError, _codec
+from ..files import _check_new_output, _optional_library, _output_file, _suffix_of, _write_volume
 from ..progress import Progress
 from ..registry import _subcommand
 from .zarr_arrays import _check_label_value, _open_zarr_array
@@ -23,7 +22,15 @@ def _setup_stats(p: argparse.ArgumentParser) -> None:
     p.add_argument("store", metavar="ARRAY", help="a Zarr array whose chunks are Crackle streams")
     p.add_argument("--label", type=int, action="append", metavar="N",
                    help="only label N (repeat for several; default: every label)")
-    p.add_argument("--json", metavar="OUT", help="write the table as JSON columns to OUT ('-': stdout)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", metavar="OUT", help="write the table as JSON columns to OUT ('-': stdout)")
+    out.add_argument("--parquet", metavar="OUT",
+                     help="write the table as a Parquet file (one column per axis: bbox_min_z, ..., "
+                          "centroid_x; needs pyarrow)")
+    p.add_argument("--axes", metavar="NAMES",
+                   help="axis names in array order for the --parquet columns, e.g. x,y,z (default: the "
+                        "array's dimension_names, else x,y,z for an array stored Fortran-style, else z,y,x)")
+    p.add_argument("-f", "--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--workers", type=_positive_arg, default=os.cpu_count() or 1, metavar="N",
                    help=f"chunks measured concurrently (default: all cores, {os.cpu_count() or 1})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -36,9 +43,14 @@ def run_stats(args: argparse.Namespace) -> int:
     from ...zarr.sources import _region_chunks
     from ...zarr.sources import source as _source
 
+    pyarrow = _require_pyarrow() if args.parquet is not None else None
+    for path in (args.parquet, None if args.json == "-" else args.json):
+        if path is not None:
+            _check_new_output(path, args.force)
     array = _open_zarr_array(args.store)
     for label in args.label or []:
         _check_label_value(label, array.dtype, args.store)
+    axes = _axis_names(array, args.axes)
     try:
         total = len(_region_chunks(_source(array), None))
         with Progress(total, "chunk", enabled=not args.no_progress, desc="stats") as bar:
@@ -46,13 +58,19 @@ def run_stats(args: argparse.Namespace) -> int:
                                    progress=lambda n: bar.update(n))
     except (ValueError, TypeError, NotImplementedError, cc.DecodeError) as exc:
         raise CLIError(f"{args.store}: {exc}") from exc
-    if args.json is not None:
+    if args.parquet is not None:
+        from ...zarr.analytics import stats_columns
+
+        table = pyarrow.table(stats_columns(stats, axes))
+        with _output_file(args.parquet, args.force) as tmp:
+            pyarrow.parquet.write_table(table, tmp)
+    elif args.json is not None:
         columns = {k: v.tolist() for k, v in stats.items()}
         text = json.dumps(columns)
         if args.json == "-":
             print(text)
         else:
-            with open(args.json, "w") as f:
+            with _output_file(args.json, args.force) as tmp, open(tmp, "w") as f:
                 f.write(text + "\n")
     else:
         rows = ["label\tvoxel_count\tbbox_min\tbbox_max\tcentroid"]
@@ -70,13 +88,40 @@ def run_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _require_pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise CLIError("--parquet needs the pyarrow package: pip install pyarrow") from None
+    return pyarrow
+
+
+def _axis_names(array, axes: str | None) -> list[str] | None:
+    """The names of the Parquet columns' axes: ``--axes``, else what ``view`` finds in the array's
+    metadata (None: ``stats_columns``' default)."""
+    from ...viewer import _parse_axes, _zarr_axes
+
+    if axes is None:
+        found = _zarr_axes(array)
+        return None if found is None else list(found)
+    try:
+        return list(_parse_axes(axes, array.ndim))
+    except ValueError as exc:
+        raise UsageError(f"--axes {axes}: {exc}") from None
+
+
+EXTRACT_SUFFIXES = (".npy", ".tif", ".tiff")
+
+
 @_subcommand("extract", "One label of a Crackle Zarr array as a binary mask over its bounding box "
                         "(only the chunks and slices holding it are decoded).")
 def _setup_extract(p: argparse.ArgumentParser) -> None:
     p.add_argument("store", metavar="ARRAY", help="a Zarr array whose chunks are Crackle streams")
     p.add_argument("label", type=int, metavar="LABEL")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.npy",
-                   help="the mask (bool, the array's axes) as a .npy file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npy|OUT.tif",
+                   help="the mask in the array's axes: .npy (bool) or .tif/.tiff (uint8 0/1, the offset "
+                        "and label in its JSON image description; needs tifffile)")
     p.add_argument("--workers", type=_positive_arg, default=os.cpu_count() or 1, metavar="N",
                    help=f"chunks read concurrently (default: all cores, {os.cpu_count() or 1})")
     p.add_argument("-f", "--force", action="store_true", help="replace OUT if it exists")
@@ -84,12 +129,15 @@ def _setup_extract(p: argparse.ArgumentParser) -> None:
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    """``extract ARRAY LABEL -o OUT.npy``: extract_label's mask to a file, its offset on stdout."""
+    """``extract ARRAY LABEL -o OUT.npy|.tif``: extract_label's mask to a file, its offset on stdout."""
     cc = _codec()
-    if not args.output.endswith(".npy"):
-        raise UsageError(f"-o {args.output}: the mask is written as .npy (name the file OUT.npy)")
-    if os.path.exists(args.output) and not args.force:
-        raise CLIError(f"{args.output} exists (use -f to replace it)")
+    suffix = _suffix_of(args.output, EXTRACT_SUFFIXES)
+    if suffix is None:
+        raise UsageError(f"-o {args.output}: the mask is written as {', '.join(EXTRACT_SUFFIXES)} "
+                         "(name the file OUT.npy or OUT.tif)")
+    if suffix != ".npy":
+        _optional_library(suffix)  # tifffile, or how to install it, before any work
+    _check_new_output(args.output, args.force)
     array = _open_zarr_array(args.store)
     _check_label_value(args.label, array.dtype, args.store)
     try:
@@ -98,7 +146,9 @@ def run_extract(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.store}: {exc}") from exc
     if mask.size == 0:
         raise CLIError(f"{args.store}: label {args.label} is not in the array")
-    np.save(args.output, mask)
+    with _output_file(args.output, args.force) as tmp:
+        _write_volume(tmp, suffix, mask, "mask",
+                      tiff_metadata={"label": int(args.label), "offset": [int(o) for o in offset]})
     print(f"label {args.label}: {int(mask.sum()):,} voxels, mask of shape {'x'.join(map(str, mask.shape))} "
           f"at offset {','.join(map(str, offset))} written to {args.output}")
     return EXIT_OK

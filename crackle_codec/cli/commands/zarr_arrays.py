@@ -80,8 +80,8 @@ def _is_zarr_path(path: str) -> bool:
     return "://" in path or os.path.isdir(path)
 
 
-def _open_zarr_array(path: str) -> Any:
-    """An existing Zarr array (any format and codec), read-only."""
+def _open_zarr_array(path: str, mode: str = "r") -> Any:
+    """An existing Zarr array (any format and codec), read-only unless ``mode`` says otherwise."""
     try:
         import zarr
     except ImportError:
@@ -89,7 +89,7 @@ def _open_zarr_array(path: str) -> Any:
     if "://" not in path and not os.path.exists(path):
         raise CLIError(f"{path}: no such Zarr array")
     try:
-        return zarr.open_array(path, mode="r")
+        return zarr.open_array(path, mode=mode)
     except Exception as exc:
         raise CLIError(f"{path}: cannot open it as a Zarr array ({_one_line(exc)})") from exc
 
@@ -275,6 +275,13 @@ def _setup_convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_positive_arg, default=os.cpu_count() or 1, metavar="N",
                    help=f"chunks (or shards) written concurrently (default: all cores, {os.cpu_count() or 1})")
     p.add_argument("--verify", action="store_true", help="read every chunk back and compare it with SRC")
+    p.add_argument("--levels", type=int, default=None, metavar="N",
+                   help="also write a label pyramid: DST becomes a Zarr group holding the array as \"0\" and "
+                        "levels 1..N by mode pooling (see the downsample command); an (x, y, z) source is "
+                        "written as (z, y, x)")
+    p.add_argument("--ome", action="store_true",
+                   help="make DST an OME-Zarr label image (NGFF 0.4 for --zarr-format 2, 0.5 for 3): "
+                        "multiscales and image-label metadata (with --levels N, N levels; else one)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-f", "--force", action="store_true", help="replace DST if it exists")
     p.set_defaults(run=run_convert)
@@ -301,7 +308,12 @@ def run_convert(args: argparse.Namespace) -> int:
         # --force deletes what is there: only ever a Zarr array or group, or an empty directory.
         if not os.path.isdir(dest) or (os.listdir(dest) and not _METADATA_FILES & set(os.listdir(dest))):
             raise CLIError(f"{dest} exists and is not a Zarr array; refusing to replace it, even with --force")
+    pyramid = args.levels is not None or args.ome
+    if args.levels is not None and args.levels < 0:
+        raise UsageError(f"--levels {args.levels}: expected 0 or more")
     source = open_source(source_path, key=args.key, transpose=args.transpose)
+    if pyramid and _memory_order_of(source) == "F":  # OME-Zarr wants (t, c,) z, y, x: C order
+        source = open_source(source_path, key=args.key, transpose=not args.transpose)
     shape = tuple(int(s) for s in source.shape)
     dtype = np.dtype(source.dtype)
     if dtype.itemsize > 1 and not dtype.isnative:
@@ -312,12 +324,20 @@ def run_convert(args: argparse.Namespace) -> int:
     existed = local_dest and os.path.exists(dest)
     t0 = time.perf_counter()
     try:
-        out = create_crackle_array(dest, shape=shape, dtype=dtype, chunks=chunks, shards=shards,
+        if pyramid:
+            zarr.open_group(dest, mode="w" if args.force else "w-", zarr_format=args.zarr_format)
+        out = create_crackle_array(f"{dest.rstrip('/')}/0" if pyramid else dest,
+                                   shape=shape, dtype=dtype, chunks=chunks, shards=shards,
                                    zarr_format=args.zarr_format, markov=args.markov, pins=args.pins,
                                    order=_memory_order_of(source), overwrite=args.force, compressor=args.compressor,
                                    optimize=args.optimize)
         _write_regions(source, out, shape, region, dtype=dtype, workers=args.workers, verify=args.verify,
                        progress=not args.no_progress, unit="shard" if shards else "chunk")
+        if pyramid:
+            from .pyramids import finish_pyramid
+
+            levels_text = finish_pyramid(dest, args.zarr_format, levels=args.levels or 0, ome=args.ome,
+                                         workers=args.workers, progress=not args.no_progress)
     except BaseException:
         if local_dest and not existed:
             shutil.rmtree(dest, ignore_errors=True)  # no half-written array left behind
@@ -325,14 +345,14 @@ def run_convert(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     voxels = math.prod(shape)
     raw = voxels * dtype.itemsize
-    stored = _stored_bytes(dest)
+    stored = _stored_bytes(f"{dest.rstrip('/')}/0" if pyramid else dest)  # level 0: the ratio to raw
     n_regions = math.prod(-(-s // r) for s, r in zip(shape, region)) if voxels else 0
     what = f"{n_regions} {'shard' if shards else 'chunk'}{'s' if n_regions != 1 else ''}"
     size = (f"{stored:,} bytes written ({_ratio_text(raw, stored, 'than raw')})" if stored
             else "bytes written unknown" if stored is None else "0 bytes written")
     print(f"{source_path} -> {dest}: {voxels:,} voxels {dtype} ({raw:,} bytes raw) in {what}, {size}, "
           f"{seconds:.2f} s, {voxels / 1e6 / max(seconds, 1e-9):.1f} MVx/s"
-          + (", verified" if args.verify else ""))
+          + (", verified" if args.verify else "") + (f"; {levels_text}" if pyramid else ""))
     return EXIT_OK
 
 
