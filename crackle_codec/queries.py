@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _crackle
-from .core import BytesLike, _as_buffer, _dtype_of, _info, _label_values, _sorted_unique, _verified_info, labels
+from .core import BytesLike, _as_buffer, _dtype_of, _info, _label_values, _sorted_unique, labels
 
 __all__ = [
     "contains_range",
