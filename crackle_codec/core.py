@@ -433,10 +433,9 @@ def _sorted_unique(values: np.ndarray, return_inverse: bool = False):
 def labels(binary: BytesLike) -> np.ndarray:
     """The sorted distinct label values of the volume, in its dtype, read from the labels section.
 
-    The labels section is checked before it is read (its CRC32C in version-1 streams, and the place
-    of the label list in it), so a corrupted section raises DecodeError instead of answering
-    wrongly. The component counts and keys, crack codes and slice CRCs are not read, nor checked
-    (``decompress`` and ``verify`` check them). For a stream written by the reference
+    The labels section is checked before it is read (its structure, and its CRC32C in version-1
+    streams), so a corrupted section raises DecodeError instead of answering wrongly. Crack codes
+    and slice CRCs are not checked (use ``verify`` for that). For a stream written by the reference
     after ``remap``/``mask`` the list may include values that no voxel holds any more, exactly as
     the reference reports them.
     """

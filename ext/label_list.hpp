@@ -1,7 +1,6 @@
-// A stream's list of label values (FORMAT 5: the PINS background and the unique list) read on its
-// own, for the label queries (labels, contains, min, max ...): the header, the layout, the
-// list's place in the labels section and the labels CRC are checked, not the counts and keys
-// behind the list, which these queries never read (decoding checks them).
+// A stream's list of label values (FORMAT 5: the PINS background and the unique list) for the
+// label queries (labels, contains, min, max ...), read after the structure and the labels CRC
+// are checked, in typed loops straight into the answer.
 #pragma once
 
 #include <algorithm>
@@ -39,21 +38,18 @@ struct LabelList {
   // Entries: the PINS background first, then the unique list (none for an empty volume).
   uint64_t count() const { return num_unique + (pins ? 1 : 0); }
 
+  // Checks the stream's structure (header, layout, the whole labels section: what every entry
+  // point refuses alike) and the labels CRC, then points at the list.
   static LabelList open(const uint8_t* data, uint64_t size) {
+    const StreamInfo s = StreamInfo::open(data, size);
+    check_labels_crc(s);
     LabelList out;
-    out.header = Header::parse(data, size);
-    const Header& h = out.header;
-    const Layout L = Layout::of(data, size, h);
-    if (h.voxels() == 0) return out;
-    if (L.has_crcs && crc32c(data + L.labels_offset, h.num_label_bytes) != L.labels_crc(data)) {
-      fail("labels", "CRC32C mismatch (labels section corrupted)");
-    }
-    ByteReader r(data + L.labels_offset, h.num_label_bytes, "labels");
-    out.pins = h.label_format == kPins;
-    if (out.pins) out.bgcolor = r.read(h.stored_width);
-    out.num_unique = r.read(8);
-    out.unique = r.take_items(out.num_unique, h.stored_width);
-    if (!out.pins && out.num_unique == 0) fail("labels", "a non-empty volume has no labels");
+    out.header = s.header;
+    if (s.header.voxels() == 0) return out;
+    out.pins = s.labels.format == kPins;
+    out.bgcolor = s.labels.bgcolor;
+    out.num_unique = s.labels.num_unique;
+    out.unique = data + s.labels.unique_offset;
     return out;
   }
 
