@@ -408,7 +408,7 @@ def _stored_values(buf: memoryview, info: dict[str, Any], offset: int, count: in
                    sign_extend: bool = True) -> np.ndarray:
     """Label values stored at ``offset`` as the volume's dtype (sign-extended when signed)."""
     width = info["stored_width"]
-    raw = np.frombuffer(buf, dtype=f"<u{width}", count=count, offset=offset).astype(np.uint64)
+    raw = np.frombuffer(buf, dtype=f"<u{width}", count=count, offset=offset)
     dtype = _dtype_of(info)
     if info["signed"] and sign_extend:
         values = raw.astype(np.int64)
@@ -429,11 +429,28 @@ def _label_values(buf: memoryview, info: dict[str, Any]) -> tuple[np.ndarray, Op
     pins = info["label_format"] == 2
     raw = np.frombuffer(buf, dtype=f"<u{width}", count=info["num_unique"], offset=info["unique_offset"])
     bg_raw = np.frombuffer(buf, dtype=f"<u{width}", count=1, offset=info["label_offset"]) if pins else raw[:0]
-    both = np.concatenate([bg_raw, raw]) if pins else raw
-    sign_extend = both.size == 0 or bool((both != both[0]).any())  # more than one distinct value
+    sign_extend = False  # only signed values extend, and only when the volume has two distinct values
+    if info["signed"]:
+        stored = np.concatenate([bg_raw, raw])
+        sign_extend = stored.size > 1 and not bool((stored == stored[0]).all())
     values = _stored_values(buf, info, info["unique_offset"], info["num_unique"], sign_extend)
     bg = _stored_values(buf, info, info["label_offset"], 1, sign_extend) if pins else None
     return values, bg
+
+
+def _sorted_unique(values: np.ndarray, return_inverse: bool = False):
+    """``np.unique`` by sorting (numpy 2's hash-based unique is ~20x slower on a few thousand
+    labels, and label lists are what every rewrite works on)."""
+    order = np.argsort(values, kind="stable") if return_inverse else None
+    ordered = values[order] if return_inverse else np.sort(values)
+    first = np.ones(ordered.size, dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    unique = ordered[first]
+    if not return_inverse:
+        return unique
+    inverse = np.empty(values.size, dtype=np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    return unique, inverse
 
 
 def labels(binary: BytesLike) -> np.ndarray:
@@ -445,9 +462,7 @@ def labels(binary: BytesLike) -> np.ndarray:
     after ``remap``/``mask`` the list may include values that no voxel holds any more, exactly as
     the reference reports them.
     """
-    from .queries import sorted_labels  # reads the unique list alone, not the keys or pins
-
-    return sorted_labels(binary)
+    return _crackle.sorted_labels(_as_buffer(binary))  # ext/label_list.hpp
 
 
 def num_labels(binary: BytesLike) -> int:
@@ -625,6 +640,13 @@ def remap(data: BytesLike, mapping: Mapping[int, int], preserve_missing_labels: 
     if not isinstance(preserve_missing_labels, (bool, np.bool_)):
         raise TypeError(f"preserve_missing_labels must be a bool, got {preserve_missing_labels!r}")
     _check_parallel(parallel)
+    if not in_place and isinstance(mapping, dict) and mapping:
+        # The common case, a dict of Python ints, in one C++ pass (None: the general path decides).
+        arrays = _crackle.int_dict_arrays(mapping)
+        if arrays is not None:
+            out = _crackle.remap_stream(_as_buffer(data), arrays[0], arrays[1], bool(preserve_missing_labels))
+            if out is not None:
+                return out
     from .operations import remap_values  # operations builds on this module
 
     return remap_values(data, lambda values: _apply_mapping(values, mapping, preserve_missing_labels), in_place)

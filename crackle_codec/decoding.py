@@ -14,7 +14,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from . import _crackle
-from .core import BytesLike, _check_parallel, _info, _z_range
+from .core import BytesLike, _check_parallel, _info, _sorted_unique, _z_range
 from .errors import DecodeError
 from .queries import index_values
 
@@ -115,7 +115,7 @@ def each(binary: BytesLike, parallel: int = 0, crop: bool = True, labels: Option
     _check_parallel(parallel)
     buf, info = _info(binary)
     values = index_values(buf, info)
-    present = np.unique(values)
+    present = _sorted_unique(values)
     if labels is None:
         wanted_labels = present.tolist()
     else:

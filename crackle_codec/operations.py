@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Iterable
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from .core import (
     _check_parallel,
     _dtype_of,
     _label_values,
+    _sorted_unique,
     _stored_width_for,
     _to_stored,
     _width_of_count,
@@ -96,21 +97,6 @@ class _Stream:
 
     def distinct(self) -> np.ndarray:
         return _sorted_unique(self.values())
-
-
-def _sorted_unique(values: np.ndarray, return_inverse: bool = False):
-    """``np.unique`` by sorting (numpy 2's hash-based unique is ~20x slower on a few thousand
-    labels, and label lists are what every rewrite works on)."""
-    order = np.argsort(values, kind="stable") if return_inverse else None
-    ordered = values[order] if return_inverse else np.sort(values)
-    first = np.ones(ordered.size, dtype=bool)
-    first[1:] = ordered[1:] != ordered[:-1]
-    unique = ordered[first]
-    if not return_inverse:
-        return unique
-    inverse = np.empty(values.size, dtype=np.intp)
-    inverse[order] = np.cumsum(first) - 1
-    return unique, inverse
 
 
 # ------------------------------------------------------------------------------------ dtypes
@@ -435,7 +421,7 @@ def renumber(binary: BytesLike, start: int = 0, parallel: int = 0) -> tuple[byte
         return bytes(s.buf), {}
     dtype = _fitting_dtype(s, start, start + distinct.size - 1)
     new = (np.searchsorted(distinct, values).astype(np.int64) + start).astype(dtype)
-    mapping = {int(old): start + i for i, old in enumerate(distinct.tolist())}
+    mapping = dict(zip(distinct.tolist(), range(start, start + distinct.size)))
     return _rewrite(s, new), mapping
 
 

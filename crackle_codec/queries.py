@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _crackle
-from .core import BytesLike, _as_buffer, _dtype_of, _info, _label_values, _verified_info, labels
+from .core import BytesLike, _as_buffer, _dtype_of, _info, _label_values, _sorted_unique, labels
 
 __all__ = [
     "contains_range",
@@ -33,31 +33,6 @@ def _check_int(name: str, value: Any) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
     return int(value)
-
-
-def sorted_labels(binary: BytesLike) -> np.ndarray:
-    """``labels()``: the distinct labels from the unique list (and the PINS background), in the
-    volume's dtype. The stream structure and the labels CRC are checked, not the slice CRCs."""
-    buf, info = _verified_info(binary)
-    dtype = _dtype_of(info)
-    if info["sx"] * info["sy"] * info["sz"] == 0:
-        return np.zeros(0, dtype=dtype)
-    stored = info["stored_width"]
-    raw = np.frombuffer(buf, dtype=f"<u{stored}", count=info["num_unique"], offset=info["unique_offset"])
-    if info["label_format"] == 2:
-        raw = np.concatenate([np.frombuffer(buf, dtype=f"<u{stored}", count=1, offset=info["label_offset"]), raw])
-    if info["signed"]:
-        values = raw.astype(np.int64)
-        # A single-label volume keeps its value zero-extended, as decompress does (FORMAT 10.6).
-        if stored < 8 and raw.size > 1 and not np.all(raw == raw[0]):
-            shift = 64 - 8 * stored
-            values = (values << shift) >> shift
-        values = values.astype(dtype)
-    else:
-        values = raw.astype(dtype)
-    if values.size > 1 and not np.all(values[1:] > values[:-1]):
-        values = np.unique(values)
-    return values
 
 
 def index_values(buf: memoryview, info: dict[str, Any]) -> np.ndarray:
@@ -129,8 +104,11 @@ def labels_for_z_range(binary: BytesLike, z_start: int, z_end: int) -> np.ndarra
         return np.zeros(0, dtype=dtype)
     values = index_values(buf, info)
     # FLAT: the keys of the slices' components, no decoding; PINS: the slices are decoded.
-    present = _crackle.labels_in_slices(buf, True, z_start, z_end).astype(bool)
-    return np.unique(values[present])
+    present = _crackle.labels_in_slices(buf, True, z_start, z_end).view(bool)
+    found = values[present]
+    if found.size > 1 and not bool((found[1:] > found[:-1]).all()):  # unsorted, merged, or a PINS background
+        found = _sorted_unique(found)
+    return found
 
 
 def nbytes(binary: BytesLike) -> int:

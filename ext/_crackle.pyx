@@ -84,6 +84,23 @@ cdef extern from "stream_rewrite.hpp" namespace "crackle":
     void rewrite_stream_c "crackle::rewrite_stream"(const StreamInfo&, const NewSection&, const FormatChange&,
                                                     uint8_t*) except +raise_py_error nogil
 
+cdef extern from "label_list.hpp" namespace "crackle":
+    cdef cppclass LabelList:
+        Header header
+        uint64_t count()
+    LabelList open_label_list "crackle::LabelList::open"(const uint8_t*, uint64_t) except +raise_py_error nogil
+    uint64_t distinct_label_values(const LabelList&, void*) nogil
+
+cdef extern from "label_compare.hpp" namespace "crackle":
+    cbool streams_equal_c "crackle::streams_equal"(const StreamInfo&, const StreamInfo&, int) except +raise_py_error nogil
+
+cdef extern from "label_remap.hpp" namespace "crackle":
+    cdef cppclass RemapPlan:
+        NewSection section
+        FormatChange format
+    cbool plan_remap_c "crackle::plan_remap"(const StreamInfo&, const int64_t*, const int64_t*, uint64_t, cbool,
+                                              RemapPlan&) except +raise_py_error nogil
+
 cdef extern from "reencode.hpp" namespace "crackle":
     vector[uint8_t] reencode_c "crackle::reencode"(const StreamInfo&, int, int) except +raise_py_error nogil
 
@@ -633,6 +650,62 @@ def rewrite_stream(const uint8_t[::1] buf, const uint8_t[::1] head, uint64_t kee
     cdef uint8_t* p = dst_ptr
     with nogil:
         rewrite_stream_c(s, n, f, p)
+    return result
+
+
+def sorted_labels(const uint8_t[::1] buf):
+    """The distinct label values of a stream, sorted, in the volume's dtype, from its label list
+    alone (label_list.hpp: the header, layout and labels CRC are checked first)."""
+    cdef const uint8_t* p = _ptr(buf)
+    cdef uint64_t n = buf.shape[0]
+    cdef LabelList lst
+    with nogil:
+        lst = open_label_list(p, n)
+    cdef cnp.ndarray out = np.empty(lst.count(), dtype=f"{'i' if lst.header.is_signed else 'u'}{lst.header.data_width}")
+    cdef void* dst = cnp.PyArray_DATA(out)
+    cdef uint64_t m
+    with nogil:
+        m = distinct_label_values(lst, dst)
+    return out if m == lst.count() else out[:m]
+
+
+def streams_equal(const uint8_t[::1] buf_a, const uint8_t[::1] buf_b, int threads):
+    """Whether two streams decode to the same values (label_compare.hpp): run by run, no voxel
+    written; the labels CRCs and the compared slices' CRCs are checked."""
+    cdef StreamInfo a = _open(buf_a)
+    cdef StreamInfo b = _open(buf_b)
+    if (a.header.sx, a.header.sy, a.header.sz) != (b.header.sx, b.header.sy, b.header.sz):
+        return False
+    cdef cbool same
+    with nogil:
+        same = streams_equal_c(a, b, threads)
+    return same
+
+
+def remap_stream(const uint8_t[::1] buf, const int64_t[::1] keys, const int64_t[::1] values, bint preserve_missing):
+    """remap's common case in one call (label_remap.hpp): the stream with every label v replaced
+    by values[i] where keys[i] == v, its labels CRC checked first; None when the general path
+    must decide (an empty volume or mapping, a key or new value outside the dtype, a missing label)."""
+    cdef uint64_t n = keys.shape[0]
+    if n == 0 or <uint64_t>values.shape[0] != n:
+        return None
+    cdef StreamInfo s = _open(buf)
+    cdef RemapPlan plan
+    cdef cbool ok
+    cdef uint64_t size = 0
+    cdef const int64_t* kp = &keys[0]
+    cdef const int64_t* vp = &values[0]
+    with nogil:
+        ok = plan_remap_c(s, kp, vp, n, preserve_missing, plan)
+        if ok:
+            check_labels_crc_c(s)
+            size = rewritten_size_c(s, plan.section, plan.format)
+    if not ok:
+        return None
+    result = PyBytes_FromStringAndSize(NULL, size)
+    cdef uint8_t* dst = <uint8_t*><char*>result
+    with nogil:
+        rewrite_stream_c(s, plan.section, plan.format, dst)
     return result
 
 

@@ -19,7 +19,8 @@ uint8_t crc8(const uint8_t* data, size_t size);
 // crc32c("123456789") == 0xE3069283. Uses SSE4.2 or ARMv8 CRC instructions when the CPU has them.
 uint32_t crc32c(const uint8_t* data, size_t size, uint32_t crc = 0);
 
-// Which implementation crc32c runs on this machine: "sse4.2", "armv8-crc" or "portable".
+// Which implementation crc32c runs on this machine: "avx512-vpclmulqdq", "sse4.2", "armv8-crc" or
+// "portable".
 const char* crc32c_implementation();
 
 // CRC-32C of a slice's component ids (4-byte little-endian words, row after row) computed from

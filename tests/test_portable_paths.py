@@ -86,4 +86,20 @@ def test_portable_and_hardware_paths_write_and_read_the_same_streams(tmp_path, e
 
 
 def test_crc_implementation_is_reported():
-    assert _crackle.crc32c_implementation() in {"sse4.2", "armv8-crc", "portable"}
+    assert _crackle.crc32c_implementation() in {"avx512-vpclmulqdq", "sse4.2", "armv8-crc", "portable"}
+
+
+def test_crc32c_tiers_agree():
+    """Every CRC32C tier (AVX-512 folding, the CRC instruction, tables) gives one answer, for
+    lengths around their block sizes and a running checksum."""
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 256, 1 << 20, dtype=np.uint8).tobytes()
+    lengths = [0, 1, 7, 255, 256, 257, 1023, 3071, 4095, 4096, 4097, 4096 + 255, 4096 + 256, 9999, 65536 + 13, 1 << 20]
+    here = [_crackle.crc32c(data[:n], 0x1234567 * (n % 3)) for n in lengths]
+    script = ("import sys; from crackle_codec import _crackle; import numpy as np; "
+              "data = np.random.default_rng(3).integers(0, 256, 1 << 20, dtype=np.uint8).tobytes(); "
+              f"print(_crackle.crc32c_implementation(), *[_crackle.crc32c(data[:n], 0x1234567 * (n % 3)) for n in {lengths}])")
+    for env in ({"CRACKLE_PORTABLE": "1"}, {"CRACKLE_NO_AVX512": "1"}):
+        out = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, **env), capture_output=True,
+                             text=True, timeout=60, check=True).stdout.split()
+        assert [int(v) for v in out[1:]] == here, (env, out[0])

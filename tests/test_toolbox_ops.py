@@ -289,6 +289,56 @@ def test_array_equal():
     assert not cc.array_equal(a, cc.compress(vol[:, :, :3]))
 
 
+def test_array_equal_compares_numbers_across_dtypes_orders_and_encodings():
+    """The run-by-run comparison (ext/label_compare.hpp) against numpy's on the decodes: signed
+    and unsigned widths, C and F order, FLAT and PINS, markov models, one voxel changed."""
+    rng = np.random.default_rng(11)
+    for i in range(60):
+        dtype = np.dtype(rng.choice(["u1", "u2", "u4", "u8", "i1", "i2", "i4", "i8"]))
+        values = rng.integers(-3 if dtype.kind == "i" else 0, 120, rng.integers(1, 5))
+        vol = values[rng.integers(0, values.size, (rng.integers(1, 9), rng.integers(1, 9), rng.integers(1, 5)))]
+        vol = vol.astype(dtype, order="F" if i % 2 else "C")
+        other = vol.astype(np.int64 if dtype.kind == "i" or i % 3 else np.uint64)
+        if i % 4 == 0:
+            other[tuple(rng.integers(0, n) for n in vol.shape)] += 1
+        a = cc.compress(vol, allow_pins=bool(i % 3), markov_model_order=int(i % 5 == 0) * 2)
+        b = cc.compress(np.ascontiguousarray(other) if i % 2 else other, allow_pins=bool(i % 2), markov_model_order=i % 3)
+        want = bool(np.array_equal(cc.decompress(a), cc.decompress(b)))
+        assert cc.array_equal(a, b, parallel=1) is want
+        assert cc.array_equal(b, a, parallel=3) is want
+
+
+def test_remap_fast_path_matches_the_general_path():
+    """remap's one-call C++ path (a dict of Python ints, ext/label_remap.hpp) gives the bytes the
+    general Python path gives, or the same error, on random streams of every width and sign."""
+    from crackle_codec.core import _apply_mapping
+    from crackle_codec.operations import remap_values
+
+    rng = np.random.default_rng(12)
+    for i in range(120):
+        dtype = np.dtype(rng.choice(["u1", "u2", "u4", "u8", "i1", "i2", "i4", "i8"]))
+        info = np.iinfo(dtype)
+        lo = -300 if dtype.kind == "i" and i % 2 else 0
+        values = rng.integers(max(int(info.min), lo), min(int(info.max), 1000), rng.integers(1, 6))
+        vol = values[rng.integers(0, values.size, (5, 4, 3))].astype(dtype)
+        s = cc.compress(vol, allow_pins=bool(i % 3 == 0))
+        mapping = {int(k): (int(rng.integers(max(int(info.min), -200), min(int(info.max), 500))) if i % 4 else int(k) // 2)
+                   for k in np.unique(vol) if rng.random() < 0.8}
+        if i % 10 == 0:
+            mapping[int(min(info.max, 2**62))] = 3
+        if i % 7 == 0:
+            mapping[int(np.unique(vol)[0])] = int(info.max) + 1  # widens: the general path
+        preserve = bool(i % 2)
+        outcomes = []
+        for fn in (lambda: cc.remap(s, mapping, preserve),
+                   lambda: remap_values(s, lambda v: _apply_mapping(v, mapping, preserve))):
+            try:
+                outcomes.append(bytes(fn()))
+            except (KeyError, ValueError) as e:
+                outcomes.append(type(e))
+        assert outcomes[0] == outcomes[1], (dtype, mapping, preserve)
+
+
 # --------------------------------------------------------------------------- CrackleArray
 
 def _keys(sz):

@@ -9,7 +9,8 @@ zstack, array_equal) and CrackleArray slicing on ``stream``; ``vol`` is its full
 * the input decodes and an output decodes to other voxels than the operation applied to ``vol``,
   or does not decode;
 * the input does not decode, yet every output of an operation decodes (a corrupt stream laundered
-  into a valid one: rewrites check the labels CRC and copy the crack codes with their CRCs).
+  into a valid one: rewrites check the labels CRC and copy the crack codes with their CRCs), or
+  ``array_equal`` finds it equal to a valid stream.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ def check_toolbox(stream: bytes, vol, zsel: int = 0) -> None:
             _no_laundering("zsplit", parts)
         if stacked is not FAILED:
             _no_laundering("zstack", [stacked])
+        # array_equal says True only after every slice of both streams decoded with its CRCs.
+        if call(cc.array_equal, stream, cc.compress(np.zeros(head.shape, dtype))) is True:
+            raise oracles.Finding("array_equal: a stream that does not decode equals one that does")
         return
 
     for name, out in outs.items():
@@ -112,3 +116,7 @@ def check_toolbox(stream: bytes, vol, zsel: int = 0) -> None:
         raise oracles.Finding("CrackleArray[:, :, z] differs from the decode")
     if call(cc.array_equal, stream, cc.compress(vol)) is not True:
         raise oracles.Finding("array_equal(stream, compress(decode(stream))) is not True")
+    other = vol.copy()
+    other.flat[zsel % other.size] ^= 1
+    if call(cc.array_equal, stream, cc.compress(other, allow_pins=True)) is not False:
+        raise oracles.Finding("array_equal: a stream equals the encoding of other voxels")
