@@ -9,13 +9,12 @@ more than once).
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Optional, Union
 
 import numpy as np
 
 from . import _crackle
-from .core import BytesLike, _check_parallel, _info, _width_of_count, decompress
+from .core import BytesLike, _check_parallel, _info, _width_of_count
 from .decoding import _check_label, _only, label_indices, new_volume
 from .queries import index_values
 

@@ -14,9 +14,12 @@ import lzma
 import os
 import tempfile
 import zlib
-from typing import IO, Callable, Optional, Union
+from typing import IO, TYPE_CHECKING, Callable, Optional, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import mmap
 
 from .core import BytesLike, compress, decompress, header
 from .errors import DecodeError
