@@ -32,7 +32,6 @@ import datetime
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_volumes  # noqa: E402
+from bench_volumes import best  # noqa: E402
 
 import zarr  # noqa: E402
 
@@ -49,15 +49,6 @@ from crackle_codec.zarr.sources import source  # noqa: E402
 from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
 
 CHUNK = 128
-
-
-def best(fn, reps):
-    times, out = [], None
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def numpy_table(vol):

@@ -38,6 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_volumes  # noqa: E402
+from bench_volumes import best  # noqa: E402
 
 import zarr  # noqa: E402
 
@@ -46,15 +47,6 @@ from crackle_codec import mask_array, renumber_array  # noqa: E402
 from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
 
 CHUNK = 128
-
-
-def best(fn, reps):
-    times, out = [], None
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def smallest_unsigned(n):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +83,15 @@ def chunks(volume: np.ndarray, size: int, limit: int | None = None) -> list[np.n
         picks = np.linspace(0, len(corners) - 1, limit).round().astype(int)
         corners = [corners[i] for i in picks]
     return [np.asfortranarray(volume[x:x + size, y:y + size, z:z + size]) for x, y, z in corners]
+
+
+def best(fn, reps: int):
+    """``(fastest wall time of reps calls, the last call's result)``: the timing rule of the
+    array-level benchmarks (analytics, pyramids, rewrites)."""
+    times, out = [], None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
