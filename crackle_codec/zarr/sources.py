@@ -61,6 +61,7 @@ def _batched(coords: Sequence[Coords], n: int = _BATCH) -> list[list[Coords]]:
 class _Source:
     """What the queries need from an array: geometry, Crackle streams of chunks, and rewriting."""
 
+    array: Any  # the zarr array itself
     shape: tuple[int, ...]
     chunks: tuple[int, ...]
     dtype: np.dtype
@@ -80,7 +81,8 @@ class _Source:
         raise NotImplementedError
 
     def read_region(self, box: tuple[slice, ...]) -> np.ndarray:
-        raise NotImplementedError
+        """The voxels of ``box`` (array coordinates), decoded by zarr itself."""
+        return self.array[box]
 
     # Writing whole chunks, for the rewrites into another array (``crackle_codec.zarr.rewrites``).
 
@@ -225,6 +227,22 @@ class _NumcodecsTail:
 
     def constant(self, shape: tuple[int, ...], dtype: np.dtype, order: str, value: int) -> bytes:
         return self.redo(self.crackle.encode(np.full(shape, value, dtype=dtype, order=order)))
+
+
+class _Format2Codecs:
+    """The codec half of a format-2 source (zarr 2.18 or 3.x): Crackle and the numcodecs codecs
+    after it, ``self.tail``. Listed before ``_Unsharded`` in a source's bases."""
+
+    tail: _NumcodecsTail
+
+    def _undo(self, raw):
+        return self.tail.undo(raw)
+
+    def _redo(self, stream):
+        return self.tail.redo(stream)
+
+    def _constant_raw(self, value):
+        return self.tail.constant(self.chunks, self.dtype, self.order, value)
 
 
 def _is_crackle_numcodec(codec: Any) -> bool:

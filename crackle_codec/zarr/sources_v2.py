@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from .sources import _fill_or_default, _NumcodecsTail, _Unsharded
+from .sources import _fill_or_default, _Format2Codecs, _NumcodecsTail, _Unsharded
 
 
-class _Zarr2(_Unsharded):
+class _Zarr2(_Format2Codecs, _Unsharded):
     """A zarr 2.x ``Array`` (format 2); the store is a MutableMapping."""
 
     def __init__(self, array: Any):
@@ -47,18 +47,6 @@ class _Zarr2(_Unsharded):
                 del self.store[key]
             except KeyError:
                 pass
-
-    def _undo(self, raw):
-        return self.tail.undo(raw)
-
-    def _redo(self, stream):
-        return self.tail.redo(stream)
-
-    def _constant_raw(self, value):
-        return self.tail.constant(self.chunks, self.dtype, self.order, value)
-
-    def read_region(self, box):
-        return self.array[box]
 
     def create_like(self, store, dtype, fill):
         import zarr

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .sources import Coords, _fill_or_default, _NumcodecsTail, _Source, _Unsharded
+from .sources import Coords, _fill_or_default, _Format2Codecs, _NumcodecsTail, _Source, _Unsharded
 
 
 def _zarr_sync(coro: Any) -> Any:
@@ -116,7 +116,7 @@ class _Zarr3Unsharded(_Unsharded):
         self.io.delete_many(keys)
 
 
-class _Zarr3V2(_Zarr3Unsharded):
+class _Zarr3V2(_Format2Codecs, _Zarr3Unsharded):
     """A format-2 array opened with zarr 3.x."""
 
     def __init__(self, array: Any, async_array: Any):
@@ -131,18 +131,6 @@ class _Zarr3V2(_Zarr3Unsharded):
         self.x_axis = self.tail.x_axis
         self.fill = _fill_or_default(meta.fill_value, self.dtype)
         self.direct = True
-
-    def _undo(self, raw):
-        return self.tail.undo(raw)
-
-    def _redo(self, stream):
-        return self.tail.redo(stream)
-
-    def _constant_raw(self, value):
-        return self.tail.constant(self.chunks, self.dtype, self.order, value)
-
-    def read_region(self, box):
-        return self.array[box]
 
     def create_like(self, store, dtype, fill):
         meta = self.array.metadata
@@ -253,9 +241,6 @@ class _Zarr3V3(_Zarr3Unsharded):
 
     def _constant_raw(self, value):
         return self.chain.constant(self.dtype, value)
-
-    def read_region(self, box):
-        return self.array[box]
 
     def _array_codecs(self):
         return tuple(self.chain.aa)
@@ -401,9 +386,6 @@ class _Zarr3Sharded(_Source):
         else:
             self.io.set_many({key: built.to_bytes()})
         return len(local_chunks)
-
-    def read_region(self, box):
-        return self.array[box]
 
     def _array_codecs(self):
         return tuple(self.chain.aa)
