@@ -8,7 +8,7 @@
 # crops of ../shared/data (the harness falls back to synthetic seeds on a fresh clone). Any finding
 # (an exception other than DecodeError, an oracle violation, a crash, a timeout or an OOM) fails the
 # run; its input is kept under $CRACKLE_FUZZ_ARTIFACTS (default: a temp folder, printed below).
-# The long coverage-guided campaign with clang + ASan is tests/fuzz/campaign.sh (see its README).
+# The long coverage-guided campaigns: tests/fuzz/campaign.sh and tests/fuzz/native/run.sh (see tests/fuzz/README.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-120}
@@ -34,6 +34,19 @@ fi
 if [ "$rc" -ne 0 ]; then
   echo "== fuzz: FINDING (exit $rc); inputs:"; ls -la "$CRACKLE_FUZZ_ARTIFACTS"
   exit 1
+fi
+
+# The native decoder target (tests/fuzz/native) under ASan + UBSan, where clang is installed: a
+# build of the C++ core with libFuzzer, ~2,500 inputs a second, 30 s, any finding fails the run.
+if command -v clang++ >/dev/null; then
+  echo "== fuzz: native decoder target, 30 s (clang $(clang++ -dumpversion))"
+  bash tests/fuzz/native/run.sh 30 "$work/native" 1 | tail -n 1
+  if [ -n "$(ls -A "$work/native/artifacts")" ]; then
+    echo "== fuzz: native FINDING; inputs:"; ls -la "$work/native/artifacts"
+    exit 1
+  fi
+else
+  echo "== fuzz: clang++ not installed: the native decoder target is not run here"
 fi
 rm -rf "$work"
 echo "== fuzz: no finding"
