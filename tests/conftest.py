@@ -247,3 +247,32 @@ if st is not None:
 
 else:  # pragma: no cover
     label_volumes = None
+
+
+def create_crackle_array(kind, path, shape, dtype, fill, chunks):
+    """A Crackle Zarr array of one kind (the kinds of the array-level tests): "v2" (Crackle as the
+    compressor), "v2-filter+zstd" (a filter, zstd after it), and format 3 "v3" plus any of
+    "+zstd", "-sharded" (shards of two chunks a side), "-transpose" (a transpose codec before it)."""
+    import warnings
+
+    import numcodecs
+    import zarr
+    from zarr.codecs import TransposeCodec, ZstdCodec
+
+    from crackle_codec.numcodecs_codec import Crackle
+    from crackle_codec.zarr3 import CrackleCodec
+
+    common = dict(shape=shape, chunks=chunks, dtype=dtype, fill_value=fill)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "v2":
+            return zarr.create_array(str(path), zarr_format=2, compressors=Crackle(), filters=None, **common)
+        if kind == "v2-filter+zstd":
+            return zarr.create_array(str(path), zarr_format=2, filters=[Crackle()],
+                                     compressors=numcodecs.Zstd(level=3), **common)
+        shards = tuple(2 * c for c in chunks) if "sharded" in kind else None
+        compressors = ZstdCodec(level=3) if "zstd" in kind else None
+        filters = [TransposeCodec(order=tuple(reversed(range(len(shape)))))] if "transpose" in kind else None
+        names = ("z", "y", "x")[-len(shape):] if len(shape) <= 3 else None
+        return zarr.create_array(str(path), serializer=CrackleCodec(), compressors=compressors,
+                                 shards=shards, filters=filters, dimension_names=names, **common)

@@ -16,18 +16,15 @@ import numcodecs
 import numpy as np
 import pytest
 
-from conftest import crop
+from conftest import create_crackle_array, crop
 
 zarr = pytest.importorskip("zarr")
 if int(zarr.__version__.split(".")[0]) < 3:
     pytest.skip(f"zarr {zarr.__version__} < 3: these tests use zarr 3 (see tests/zarr2)", allow_module_level=True)
 
-from zarr.codecs import TransposeCodec, ZstdCodec  # noqa: E402
 
 import crackle_codec  # noqa: E402
 from crackle_codec.zarr import chunk_labels, find_label, label_index, remap_array, zarr_demo  # noqa: E402
-from crackle_codec.numcodecs_codec import Crackle  # noqa: E402
-from crackle_codec.zarr3 import CrackleCodec  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*sharding_indexed.*")
 
@@ -36,19 +33,7 @@ CHUNKS = (16, 16, 16)
 
 
 def create(kind, path, shape, dtype, fill, chunks=CHUNKS):
-    common = dict(shape=shape, chunks=chunks, dtype=dtype, fill_value=fill)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if kind == "v2":
-            return zarr.create_array(str(path), zarr_format=2, compressors=Crackle(), filters=None, **common)
-        if kind == "v2-filter+zstd":
-            return zarr.create_array(str(path), zarr_format=2, filters=[Crackle()],
-                                     compressors=numcodecs.Zstd(level=3), **common)
-        shards = tuple(2 * c for c in chunks) if "sharded" in kind else None
-        compressors = ZstdCodec(level=3) if "zstd" in kind else None
-        filters = [TransposeCodec(order=tuple(reversed(range(len(shape)))))] if "transpose" in kind else None
-        return zarr.create_array(str(path), serializer=CrackleCodec(), compressors=compressors,
-                                 shards=shards, filters=filters, **common)
+    return create_crackle_array(kind, path, shape, dtype, fill, chunks)
 
 
 def chunk_boxes(shape, chunks):
